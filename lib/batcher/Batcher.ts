@@ -1,0 +1,223 @@
+import { defer, map, Observable, share, startWith, Subject, type Subscriber } from 'rxjs';
+import { BatchEngine } from '../core/batchEngine';
+import { EngineRequest, SETTLED } from '../core/request';
+import { describeValue, prefix } from '../errors/describe';
+import { checkRunOptions, normalizeOptions } from '../options/normalizeOptions';
+import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import type { BatcherOptions, RunOptions, Settlement, StopOptions } from '../types';
+import { toSettlement } from '../core/toSettlement';
+import { LeanSubject } from '../util/LeanSubject';
+
+/**
+ * Wraps a batch function so that callers make single calls and it receives batches.
+ *
+ * Requests flow through a `Subject` into per-partition queues; a batch is sealed when it is
+ * full, when its first request has waited `maxDelayMs`, or on `flush()` — but only when one of
+ * `maxConcurrentBatches` slots is free, so a busy model gets full batches, not a train of tiny
+ * ones. Each batch is one `runBatch` call; its results come back on a shared result stream and
+ * are routed to their callers by request id. `stop()` completes the request subject for good.
+ *
+ * Every request settles exactly once: with its value, its own error, or a batcher error
+ * ({@link BatcherStoppedError}, {@link QueueFullError}, {@link RequestTimeoutError},
+ * {@link BatchResultError}, or its signal's reason when aborted).
+ *
+ * @example
+ * ```ts
+ * const batcher = new Batcher<string, number[]>({
+ *   name: 'embedder',
+ *   runBatch: (texts, ctx) => model.embed(texts, { signal: ctx.signal }),
+ *   maxBatchSize: 32,
+ *   maxDelayMs: 5,
+ * });
+ * const vector = await batcher.run('hello');
+ * await batcher.stop({ drain: true });
+ * ```
+ */
+export class Batcher<I, O> implements AsyncDisposable {
+  /** The `name` option: it appears in error messages and stats. */
+  readonly name: string;
+  /**
+   * Every request's settlement, once, shaped like a `Promise.allSettled` entry plus `id` and
+   * `input`. Hot and shared: subscribe before calling `run()` to see everything. Completes
+   * after `stop()` has finished.
+   */
+  readonly results$: Observable<Settlement<I, O>>;
+  /**
+   * Stats snapshots: the current one on subscribe, then one after each batch is dispatched or
+   * finished and after each request settled on its own (aborted, timed out, refused).
+   * Completes after `stop()` has finished.
+   */
+  readonly stats$: Observable<BatcherStats>;
+
+  readonly #engine: BatchEngine<I, O>;
+  /** The request stream of the design card; completed by `stop()`. */
+  readonly #requests = new LeanSubject<EngineRequest<I, O>>();
+  readonly #statsChanges = new Subject<BatcherStats>();
+  #snapshot: BatcherStats | undefined;
+  #stopCalled = false;
+
+  /**
+   * @param options - the batching rules and `runBatch`; invalid ones throw a `TypeError` or
+   * `RangeError` naming the option and the value.
+   */
+  constructor(options: BatcherOptions<I, O>) {
+    const config = normalizeOptions<I, O>(
+      options,
+      typeof options === 'object' && options !== null ? options.runBatch : undefined,
+      'batcher',
+    );
+    this.name = config.name;
+    this.#engine = new BatchEngine<I, O>(config, () => {
+      if (this.#statsChanges.observed) this.#statsChanges.next(this.stats());
+    });
+    this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
+
+    // One routing subscriber on the shared result stream: each settled request carries the
+    // handle of its caller, so routing is O(1) and no caller filters the stream.
+    const settled$ = this.#engine.settled$.pipe(
+      share({ connector: () => new LeanSubject<EngineRequest<I, O>>(), resetOnRefCountZero: false }),
+    );
+    settled$.subscribe({
+      next: routeToCaller,
+      complete: () => this.#statsChanges.complete(),
+    });
+    this.results$ = settled$.pipe(map(toSettlement<I, O>));
+    this.stats$ = defer(() => this.#statsChanges.pipe(startWith(this.stats())));
+  }
+
+  /**
+   * Runs one input as part of a batch and resolves with its own result.
+   * Never throws synchronously: every failure is a rejection.
+   *
+   * @example
+   * ```ts
+   * const score = await batcher.run(features, { signal: req.signal, timeoutMs: 200 });
+   * ```
+   */
+  run(input: I, options?: RunOptions): Promise<O> {
+    const request = new PromiseRequest<I, O>(input);
+    const promise = new Promise<O>((resolve, reject) => {
+      request.resolve = resolve;
+      request.reject = reject;
+    });
+    this.#admit(request, options);
+    return promise;
+  }
+
+  /**
+   * Like {@link run}, as a cold Observable: nothing is queued until you subscribe, and
+   * unsubscribing before the result cancels the request (a queued one never reaches `runBatch`).
+   *
+   * @example
+   * ```ts
+   * const sub = batcher.run$(x).subscribe((y) => console.log(y));
+   * sub.unsubscribe(); // changed our mind: x is dropped from the queue
+   * ```
+   */
+  run$(input: I, options?: RunOptions): Observable<O> {
+    return new Observable<O>((subscriber) => {
+      const request = new SubscriberRequest<I, O>(input, subscriber);
+      this.#admit(request, options);
+      return () => {
+        if (request.state !== SETTLED) {
+          this.#engine.cancel(request, new DOMException(`${prefix(this.name)} run$() was unsubscribed.`, 'AbortError'));
+        }
+      };
+    });
+  }
+
+  /** Dispatches what is queued now, without waiting for `maxDelayMs` (as slots permit). */
+  flush(): void {
+    this.#engine.flush();
+  }
+
+  /**
+   * Stops the batcher for good and resolves when nothing is in flight.
+   * By default queued requests are rejected with `BatcherStoppedError`, while running batches
+   * finish and deliver (their `ctx.signal` aborts). With `{ drain: true }` everything queued is
+   * dispatched and finished first. Calling it again is harmless (and can turn a drain into a
+   * plain stop).
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => batcher.stop({ drain: true }).then(() => process.exit(0)));
+   * ```
+   */
+  stop(options?: StopOptions): Promise<void> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      return Promise.reject(new TypeError(`${prefix(this.name)} stop(options): \`options\` must be an object like { drain: true }, got ${describeValue(options)}.`));
+    }
+    const drain = options?.drain;
+    if (drain !== undefined && typeof drain !== 'boolean') {
+      return Promise.reject(new TypeError(`${prefix(this.name)} stop(options): \`drain\` must be a boolean, got ${describeValue(drain)}.`));
+    }
+    this.#stopCalled = true;
+    this.#requests.complete();
+    return this.#engine.stop(drain === true);
+  }
+
+  /** `await using batcher = new Batcher(…)` stops it (without draining) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * The current stats, as an immutable snapshot.
+   *
+   * @example
+   * ```ts
+   * const { queued, inFlight, meanBatchSize } = batcher.stats();
+   * ```
+   */
+  stats(): BatcherStats {
+    this.#snapshot = takeSnapshot(this.#snapshot, this.name, this.#engine.counters, this.#stopCalled);
+    return this.#snapshot;
+  }
+
+  #admit(request: EngineRequest<I, O>, options: RunOptions | undefined): void {
+    const timeoutMs = checkRunOptions(this.name, options, this.#engine.config.timeoutMs);
+    if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
+    if (timeoutMs !== Infinity) request.timeoutMs = timeoutMs;
+    if (options?.signal !== undefined) request.signal = options.signal;
+    // After stop() the request subject is complete; the engine itself refuses the request.
+    if (this.#stopCalled) this.#engine.submit(request);
+    else this.#requests.next(request);
+  }
+}
+
+// Private: the router, shared by every Batcher.
+function routeToCaller(request: EngineRequest<unknown, unknown>): void {
+  request.deliver();
+}
+
+/** A `run()` call: settles its promise. */
+class PromiseRequest<I, O> extends EngineRequest<I, O> {
+  resolve: (value: O) => void = noop;
+  reject: (reason: unknown) => void = noop;
+
+  deliver(): void {
+    if (this.outcome === 'succeeded') this.resolve(this.result as O);
+    else this.reject(this.result);
+  }
+}
+
+function noop(): void {}
+
+/** A `run$()` subscription: emits and completes, or errors. */
+class SubscriberRequest<I, O> extends EngineRequest<I, O> {
+  constructor(
+    input: I,
+    private readonly subscriber: Subscriber<O>,
+  ) {
+    super(input);
+  }
+
+  deliver(): void {
+    if (this.outcome === 'succeeded') {
+      this.subscriber.next(this.result as O);
+      this.subscriber.complete();
+    } else {
+      this.subscriber.error(this.result);
+    }
+  }
+}

@@ -1,0 +1,562 @@
+import {
+  isObservable,
+  mergeMap,
+  Observable,
+  Subject,
+  take,
+  type SchedulerAction,
+  type Subscription,
+} from 'rxjs';
+import { BatcherStoppedError } from '../errors/BatcherStoppedError';
+import { BatchResultError } from '../errors/BatchResultError';
+import { QueueFullError } from '../errors/QueueFullError';
+import { RequestTimeoutError } from '../errors/RequestTimeoutError';
+import { describeValue, prefix } from '../errors/describe';
+import type { BatchConfig } from '../options/normalizeOptions';
+import type { DispatchReason } from '../types';
+import { Batch } from './batch';
+import { Counters } from './counters';
+import { DeadlineQueue } from './deadlines';
+import { applyDefaults } from './defaults';
+import { Partition } from './partition';
+import { QUEUED, RUNNING, SETTLED, type EngineRequest, type Outcome } from './request';
+import { LeanSubject } from '../util/LeanSubject';
+
+const OPEN = 0;
+const DRAINING = 1;
+const STOPPING = 2;
+const STOPPED = 3;
+
+/**
+ * The batching engine behind both {@link Batcher} and {@link batchMap}: the timing, sealing
+ * and concurrency rules live here and nowhere else.
+ *
+ * It keeps the design card's pipeline, with its traps fixed:
+ *
+ * ```
+ * requests ─▶ partition queues ─▶ sealed (Subject<Batch>) ─▶ mergeMap(execute, maxConcurrentBatches) ─▶ settled (Subject)
+ *             (window per queue)                                                                      routed by request id
+ * ```
+ *
+ * - **Windows, not ticks.** `bufferTime(d, null, n)` runs a timer from subscription and emits
+ *   `[]` on every idle tick. Here a window opens when a request arrives at an empty queue (one
+ *   timer, started at that first request) and closes with it: an idle engine holds no timer.
+ * - **Late sealing.** `bufferTime` seals a batch when its timer fires even if every
+ *   `concatMap` slot is busy, so a busy model receives a train of tiny batches. Here a window
+ *   that expires while all slots are busy only marks its queue *due*; the batch is cut when a
+ *   slot frees, and then takes up to `maxBatchSize` of the oldest waiting requests. Under
+ *   sustained overload every batch is full. A queue that reaches `maxBatchSize` is due at once.
+ * - **Failures stay inside the batch.** `runBatch` throwing, rejecting, erroring or returning
+ *   the wrong shape settles that batch's callers; the pipeline keeps serving.
+ * - **O(1) routing.** Each settled request is emitted once on `settled$`; the request object
+ *   itself knows how to reach its caller, so one subscriber routes every result without a
+ *   per-caller filter or a lookup.
+ */
+export class BatchEngine<I, O> {
+  /** Live counters, for stats. */
+  readonly counters = new Counters();
+  /** Every request, exactly once, when it settles. Completes when the engine has stopped. */
+  readonly settled$: Observable<EngineRequest<I, O>>;
+
+  private readonly settled = new LeanSubject<EngineRequest<I, O>>();
+  /** Sealed batches; emitted only when a slot is free, so `mergeMap` never buffers. */
+  private readonly sealed = new Subject<Batch<I, O>>();
+  private readonly runner: Subscription;
+  private readonly deadlines: DeadlineQueue<I, O>;
+  /** The only partition when there is no `partitionBy`. */
+  private readonly single: Partition<I, O>;
+  private readonly partitions = new Map<string | undefined, Partition<I, O>>();
+  /** Partitions that may dispatch as soon as a slot frees, oldest first. */
+  private readonly ready = new Set<Partition<I, O>>();
+  private readonly running = new Set<Batch<I, O>>();
+  private phase = OPEN;
+  private lastRequestId = 0;
+  private lastBatchId = 0;
+  private pumping = false;
+  private pumpAgain = false;
+  private settledClosed = false;
+  private stopped: Promise<void> | undefined;
+  /** ms since the engine started, on the window scheduler: small integers, cheap to store per request. */
+  private readonly clock: () => number;
+  /** ms since the engine started, on the deadline scheduler. */
+  private readonly deadlineClock: () => number;
+  private resolveStopped: (() => void) | undefined;
+
+  constructor(
+    readonly config: BatchConfig<I, O>,
+    /** Called after state changes worth a stats update (batch dispatched or finished, a request settled alone). */
+    private readonly onChange: () => void = noop,
+  ) {
+    this.settled$ = this.settled.asObservable();
+    const windowScheduler = config.windowScheduler;
+    const windowEpoch = windowScheduler.now();
+    const deadlineEpoch = config.deadlineScheduler.now();
+    this.clock = () => windowScheduler.now() - windowEpoch;
+    this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
+    this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
+    this.single = new Partition<I, O>(undefined, this);
+    this.partitions.set(undefined, this.single);
+    this.runner = this.sealed
+      .pipe(mergeMap((batch) => this.execute(batch), config.maxConcurrentBatches))
+      .subscribe();
+  }
+
+  /** True once `stop()` or `dispose()` was called: new requests are rejected. */
+  get isClosed(): boolean {
+    return this.phase !== OPEN;
+  }
+
+  /**
+   * Admits a request: rejects it at once (stopped, queue full, bad input, already aborted) or
+   * queues it. The caller must have set `signal` and `timeoutMs` on it beforehand.
+   */
+  submit(request: EngineRequest<I, O>): void {
+    const config = this.config;
+    const counters = this.counters;
+    request.id = ++this.lastRequestId;
+    counters.submitted++;
+    if (this.phase !== OPEN) return this.settleAlone(request, 'rejected', new BatcherStoppedError(config.name));
+    if (counters.queued >= config.maxQueueSize) {
+      return this.settleAlone(request, 'rejected', new QueueFullError(config.name, config.maxQueueSize));
+    }
+    const signal = request.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) return this.settleAlone(request, 'cancelled', signal.reason);
+      request.onAbort = () => this.settleAlone(request, 'cancelled', signal.reason);
+      signal.addEventListener('abort', request.onAbort);
+    }
+    if (config.defaults !== undefined) {
+      const filled = applyDefaults(config.name, request.input, config.defaults, config.defaultKeys);
+      if (filled instanceof TypeError) return this.settleAlone(request, 'rejected', filled);
+      request.batchInput = filled;
+    }
+    let partition = this.single;
+    if (config.partitionBy !== undefined) {
+      const key = this.partitionKey(request);
+      if (key instanceof Error) return this.settleAlone(request, 'rejected', key);
+      partition = this.partitionFor(key);
+    }
+
+    request.partition = partition;
+    request.state = QUEUED;
+    request.enqueuedAt = this.clock();
+    partition.push(request);
+    counters.queued++;
+    if (request.timeoutMs > 0) {
+      request.deadline = this.deadlineClock() + request.timeoutMs;
+      this.deadlines.add(request);
+    }
+    if (partition.live >= config.maxBatchSize) {
+      // Full: due now, whatever its window says.
+      this.closeWindow(partition);
+      this.ready.add(partition);
+      this.pump();
+    } else if (partition.live === 1 && partition.due === null) {
+      // The first request after idle opens the window: its timer starts now, at this request.
+      this.openWindow(partition, config.maxDelayMs);
+    }
+  }
+
+  /** Settles a request the facade refused before submitting (bad per-call options). */
+  refuse(request: EngineRequest<I, O>, error: unknown): void {
+    request.id = ++this.lastRequestId;
+    this.counters.submitted++;
+    this.settleAlone(request, 'rejected', error);
+  }
+
+  /** The caller went away (e.g. unsubscribed from `run$`): drop the request. */
+  cancel(request: EngineRequest<I, O>, reason: unknown): void {
+    this.settleAlone(request, 'cancelled', reason);
+  }
+
+  /** Dispatches everything queued now, without waiting for windows (slots permitting). */
+  flush(): void {
+    if (this.phase !== OPEN && this.phase !== DRAINING) return;
+    for (const partition of this.partitions.values()) {
+      if (partition.live === 0) continue;
+      partition.flushThrough = this.lastRequestId;
+      partition.due ??= 'flush';
+      this.closeWindow(partition);
+      this.ready.add(partition);
+    }
+    this.pump();
+  }
+
+  /**
+   * Stops for good. `drain`: dispatch and finish everything queued. Otherwise queued requests
+   * are rejected with `BatcherStoppedError` and running batches' signals abort (they still
+   * deliver what they return). A second call may turn a drain into a plain stop.
+   * Resolves when no batch is running and nothing is queued.
+   */
+  stop(drain: boolean): Promise<void> {
+    if (this.phase === OPEN) this.phase = drain ? DRAINING : STOPPING;
+    else if (this.phase === DRAINING && !drain) this.phase = STOPPING;
+
+    if (this.phase === DRAINING) {
+      for (const partition of this.partitions.values()) {
+        if (partition.live === 0) continue;
+        partition.due = 'drain';
+        this.closeWindow(partition);
+        this.ready.add(partition);
+      }
+      this.pump();
+    } else if (this.phase === STOPPING) {
+      this.rejectQueued(new BatcherStoppedError(this.config.name, 'queued'));
+      const reason = new BatcherStoppedError(this.config.name, 'running');
+      for (const batch of this.running) batch.abort(reason);
+    }
+    this.stopped ??= new Promise<void>((resolve) => (this.resolveStopped = resolve));
+    const stopped = this.stopped;
+    this.finishStopIfIdle();
+    return stopped;
+  }
+
+  /**
+   * Tears everything down at once without settling anyone (an operator's subscriber left):
+   * timers are cancelled, running batches aborted and their Observables unsubscribed.
+   */
+  dispose(): void {
+    if (this.phase === STOPPED) return;
+    this.phase = STOPPED;
+    for (const partition of this.partitions.values()) this.closeWindow(partition);
+    this.ready.clear();
+    this.deadlines.clear();
+    const reason = new BatcherStoppedError(this.config.name, 'unsubscribed');
+    for (const batch of this.running) {
+      batch.done = true;
+      batch.abort(reason);
+    }
+    this.running.clear();
+    this.runner.unsubscribe();
+    this.settledClosed = true;
+    this.settled.complete();
+  }
+
+  // Private: admission helpers.
+
+  private partitionKey(request: EngineRequest<I, O>): string | Error {
+    let key: unknown;
+    try {
+      key = this.config.partitionBy!(request.batchInput);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+    if (typeof key !== 'string') {
+      return new TypeError(`${prefix(this.config.name)} \`partitionBy\` must return a string, but returned ${describeValue(key)}.`);
+    }
+    return key;
+  }
+
+  private partitionFor(key: string): Partition<I, O> {
+    let partition = this.partitions.get(key);
+    if (partition === undefined) {
+      partition = new Partition<I, O>(key, this);
+      this.partitions.set(key, partition);
+    }
+    return partition;
+  }
+
+  // Private: windows.
+
+  private openWindow(partition: Partition<I, O>, delay: number): void {
+    partition.timer = this.config.windowScheduler.schedule(
+      onWindowTimer as (this: SchedulerAction<unknown>, state?: unknown) => void,
+      delay,
+      partition,
+    );
+  }
+
+  private closeWindow(partition: Partition<I, O>): void {
+    if (partition.timer !== null) {
+      partition.timer.unsubscribe();
+      partition.timer = null;
+    }
+  }
+
+  /** A window's timer fired: the partition is due, unless its oldest request is younger than the window. */
+  windowExpired(partition: Partition<I, O>): void {
+    partition.timer = null;
+    if (this.phase === STOPPED || partition.live === 0) return;
+    const remaining = partition.oldest()!.enqueuedAt + this.config.maxDelayMs - this.clock();
+    if (remaining > 0) return this.openWindow(partition, remaining);
+    partition.due ??= 'delay';
+    this.ready.add(partition);
+    this.pump();
+  }
+
+  /** After a batch was taken from a partition, decide whether what is left is due now or when. */
+  private reconsider(partition: Partition<I, O>): void {
+    partition.due = null;
+    if (partition.live === 0) return this.emptied(partition);
+    if (partition.live >= this.config.maxBatchSize) {
+      this.ready.add(partition);
+      return;
+    }
+    if (this.phase === DRAINING) {
+      partition.due = 'drain';
+      this.ready.add(partition);
+      return;
+    }
+    const oldest = partition.oldest()!;
+    if (oldest.id <= partition.flushThrough) {
+      partition.due = 'flush';
+      this.ready.add(partition);
+      return;
+    }
+    const remaining = oldest.enqueuedAt + this.config.maxDelayMs - this.clock();
+    if (remaining <= 0) {
+      partition.due = 'delay';
+      this.ready.add(partition);
+    } else if (partition.timer === null) {
+      this.openWindow(partition, remaining);
+    }
+  }
+
+  /** A partition has no waiting request left: no window, not ready, forgotten if keyed. */
+  private emptied(partition: Partition<I, O>): void {
+    this.closeWindow(partition);
+    this.ready.delete(partition);
+    partition.due = null;
+    if (partition !== this.single) this.partitions.delete(partition.key);
+  }
+
+  // Private: sealing and dispatch.
+
+  /** Seals and dispatches batches while a slot is free and a partition is due. Re-entrant calls fold into the running loop. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        const max = this.config.maxBatchSize;
+        while (this.running.size < this.config.maxConcurrentBatches && this.ready.size > 0 && this.phase !== STOPPED) {
+          const partition: Partition<I, O> = this.ready.values().next().value!;
+          this.ready.delete(partition);
+          let reason: DispatchReason;
+          if (partition.live >= max) reason = 'full';
+          else if (partition.live > 0 && partition.due !== null) reason = partition.due;
+          else continue;
+          const requests = partition.take(max);
+          this.reconsider(partition);
+          this.dispatch(new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key));
+        }
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private dispatch(batch: Batch<I, O>): void {
+    const counters = this.counters;
+    const size = batch.requests.length;
+    for (let i = 0; i < size; i++) {
+      const r = batch.requests[i];
+      r.state = RUNNING;
+      r.batch = batch;
+    }
+    counters.queued -= size;
+    counters.inFlight += size;
+    counters.batches++;
+    counters.batchesInFlight++;
+    counters.dispatchReasons[batch.reason]++;
+    counters.batchSizes[size] = (counters.batchSizes[size] ?? 0) + 1;
+    batch.startedAt = this.clock();
+    this.running.add(batch);
+    this.onChange();
+    this.sealed.next(batch);
+  }
+
+  /** The inner Observable of `mergeMap`: calls `runBatch` once and completes when the batch is finished. */
+  private execute(batch: Batch<I, O>): Observable<never> {
+    return new Observable<never>((subscriber) => {
+      batch.runner = subscriber;
+      let output: unknown;
+      try {
+        output = this.config.runBatch(batch.inputs(), batch);
+      } catch (error) {
+        this.batchFailed(batch, error);
+        return;
+      }
+      if (isObservable(output)) {
+        const inner = output.pipe(take(1)).subscribe({
+          next: (results) => this.batchReturned(batch, results),
+          error: (error: unknown) => this.batchFailed(batch, error),
+          complete: () =>
+            this.batchFailed(
+              batch,
+              new BatchResultError(this.config.name, batch.size, undefined, undefined, 'the Observable it returned completed without emitting'),
+            ),
+        });
+        if (!batch.done) batch.inner = inner;
+        return () => inner.unsubscribe();
+      }
+      if (isThenable(output)) {
+        output.then(
+          (results) => this.batchReturned(batch, results),
+          (error: unknown) => this.batchFailed(batch, error),
+        );
+        return;
+      }
+      this.batchReturned(batch, output);
+    });
+  }
+
+  private batchReturned(batch: Batch<I, O>, results: unknown): void {
+    if (batch.done) return;
+    const expected = batch.requests.length;
+    if (!isArrayLike(results)) {
+      return this.batchFailed(batch, new BatchResultError(this.config.name, expected, undefined, results));
+    }
+    if (results.length !== expected) {
+      return this.batchFailed(batch, new BatchResultError(this.config.name, expected, results.length));
+    }
+    batch.done = true;
+    const requests = batch.requests;
+    for (let i = 0; i < expected; i++) {
+      const r = requests[i];
+      if (r.state !== RUNNING) continue;
+      const result = results[i];
+      if (result instanceof Error) this.settle(r, 'failed', undefined, result);
+      else this.settle(r, 'succeeded', result as O, undefined);
+    }
+    this.finishBatch(batch, 'succeeded');
+  }
+
+  private batchFailed(batch: Batch<I, O>, error: unknown): void {
+    if (batch.done) return;
+    batch.done = true;
+    this.counters.failedBatches++;
+    const requests = batch.requests;
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      if (r.state === RUNNING) this.settle(r, 'failed', undefined, error);
+    }
+    this.finishBatch(batch, 'failed');
+  }
+
+  /** Frees the batch's slot, then lets the next due batch go. */
+  private finishBatch(batch: Batch<I, O>, outcome: 'succeeded' | 'failed' | 'abandoned'): void {
+    if (!this.running.delete(batch)) return; // disposed meanwhile
+    batch.runner?.complete(); // first, so mergeMap frees its slot before pump() seals the next batch
+    const counters = this.counters;
+    counters.batchesInFlight--;
+    const now = this.clock();
+    const waits = new Array<number>(batch.requests.length);
+    for (let i = 0; i < waits.length; i++) waits[i] = batch.startedAt - batch.requests[i].enqueuedAt;
+    counters.lastBatch = {
+      batchId: batch.batchId,
+      size: batch.requests.length,
+      reason: batch.reason,
+      partition: batch.partition,
+      outcome,
+      durationMs: now - batch.startedAt,
+      queueWaitMs: waits,
+    };
+    this.pump();
+    this.onChange();
+    this.finishStopIfIdle();
+  }
+
+  /** Every caller of a running batch has gone: abort its signal; an Observable result is cancelled and its slot freed now. */
+  private abandon(batch: Batch<I, O>): void {
+    batch.abort(abandonedError());
+    if (batch.inner !== undefined) {
+      batch.done = true;
+      batch.inner.unsubscribe();
+      this.finishBatch(batch, 'abandoned');
+    }
+  }
+
+  // Private: settling.
+
+  /** A request settled on its own (not with its batch's result): update stats listeners too. */
+  private settleAlone(request: EngineRequest<I, O>, outcome: Outcome, reason: unknown): void {
+    if (request.state === SETTLED) return;
+    this.settle(request, outcome, undefined, reason);
+    this.onChange();
+    this.finishStopIfIdle();
+  }
+
+  /** The one place a request settles. Anything after the first call is ignored. */
+  private settle(request: EngineRequest<I, O>, outcome: Outcome, value: O | undefined, reason: unknown): void {
+    const previous = request.state;
+    if (previous === SETTLED) return;
+    request.state = SETTLED;
+    request.outcome = outcome;
+    request.result = outcome === 'succeeded' ? value : reason;
+    const counters = this.counters;
+    counters.count(outcome);
+    if (previous === QUEUED) {
+      counters.queued--;
+      const partition = request.partition!;
+      partition.removed();
+      if (partition.live === 0) this.emptied(partition);
+    } else if (previous === RUNNING) {
+      counters.inFlight--;
+      const batch = request.batch!;
+      batch.live--;
+      if (batch.live === 0 && !batch.done) this.abandon(batch);
+    }
+    if (request.deadline > 0) this.deadlines.settled();
+    if (request.onAbort !== undefined) {
+      request.signal!.removeEventListener('abort', request.onAbort);
+      request.onAbort = undefined;
+    }
+    request.partition = undefined;
+    // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
+    if (this.settledClosed) request.deliver();
+    else this.settled.next(request);
+  }
+
+  private expire(request: EngineRequest<I, O>): void {
+    const phase = request.state === QUEUED ? 'queued' : 'running';
+    this.settleAlone(request, 'timedOut', new RequestTimeoutError(this.config.name, request.timeoutMs, phase));
+  }
+
+  private rejectQueued(error: BatcherStoppedError): void {
+    for (const partition of [...this.partitions.values()]) {
+      this.closeWindow(partition);
+      let r: EngineRequest<I, O> | undefined;
+      while (partition.live > 0 && (r = partition.oldest()) !== undefined) this.settle(r, 'rejected', undefined, error);
+    }
+    this.ready.clear();
+    this.onChange();
+  }
+
+  private finishStopIfIdle(): void {
+    if ((this.phase !== DRAINING && this.phase !== STOPPING) || this.counters.queued > 0 || this.running.size > 0) return;
+    this.phase = STOPPED;
+    for (const partition of this.partitions.values()) this.closeWindow(partition);
+    this.deadlines.clear();
+    this.runner.unsubscribe();
+    this.sealed.complete();
+    this.onChange();
+    this.settledClosed = true;
+    this.settled.complete();
+    this.resolveStopped?.();
+  }
+}
+
+// Private: the scheduler calls this with the partition as its state, so no closure is made per window.
+function onWindowTimer(this: unknown, partition?: Partition<unknown, unknown>): void {
+  partition!.owner.windowExpired(partition!);
+}
+
+function abandonedError(): Error {
+  return new DOMException('Every caller of this batch has gone (aborted or timed out).', 'AbortError');
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  if (Array.isArray(value)) return true;
+  return ArrayBuffer.isView(value) && !(value instanceof DataView);
+}
+
+function noop(): void {}

@@ -1,0 +1,45 @@
+import type { DispatchReason } from '../types';
+import type { Outcome } from './request';
+
+/** What happened to one finished batch; the newest is kept in the stats. */
+export interface BatchReport {
+  readonly batchId: number;
+  readonly size: number;
+  readonly reason: DispatchReason;
+  readonly partition: string | undefined;
+  /** `runBatch` returned results, failed, or was abandoned because every caller had gone. */
+  readonly outcome: 'succeeded' | 'failed' | 'abandoned';
+  /** From the `runBatch` call to its result, in ms of the batcher's scheduler clock. */
+  readonly durationMs: number;
+  /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
+  readonly queueWaitMs: readonly number[];
+}
+
+/**
+ * The engine's live, mutable counters. Only the engine writes them, in O(1) per event;
+ * facades turn them into immutable snapshots on demand.
+ */
+export class Counters {
+  submitted = 0;
+  succeeded = 0;
+  failed = 0;
+  cancelled = 0;
+  timedOut = 0;
+  rejected = 0;
+  /** Requests waiting in a queue now. */
+  queued = 0;
+  /** Requests in running batches, not yet settled. */
+  inFlight = 0;
+  /** Batches running now. */
+  batchesInFlight = 0;
+  batches = 0;
+  failedBatches = 0;
+  /** `batchSizes[n]`: how many batches of n inputs were dispatched. */
+  readonly batchSizes: number[] = [];
+  readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };
+  lastBatch: BatchReport | undefined = undefined;
+
+  count(outcome: Outcome): void {
+    this[outcome]++;
+  }
+}

@@ -1,0 +1,120 @@
+import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import { SETTLED, type EngineRequest } from './request';
+
+/**
+ * Request deadlines with one timer for all of them: a binary min-heap ordered by deadline,
+ * and a single scheduled action for the earliest one. Settled requests are not removed
+ * eagerly; they are skipped when popped, and the heap is compacted when they outnumber the
+ * live ones. With no live deadline left the timer is cancelled, so an idle batcher holds none.
+ */
+export class DeadlineQueue<I, O> {
+  private heap: EngineRequest<I, O>[] = [];
+  private live = 0;
+  private timer: Subscription | null = null;
+  private armedFor = Infinity;
+  private firing = false;
+
+  constructor(
+    private readonly scheduler: SchedulerLike,
+    /** The clock deadlines are measured on (ms since the engine started). */
+    private readonly now: () => number,
+    private readonly expire: (request: EngineRequest<I, O>) => void,
+  ) {}
+
+  add(request: EngineRequest<I, O>): void {
+    const heap = this.heap;
+    heap.push(request);
+    siftUp(heap, heap.length - 1);
+    this.live++;
+    if (request.deadline < this.armedFor) this.arm(request.deadline);
+  }
+
+  /** A request with a deadline settled some other way. */
+  settled(): void {
+    this.live--;
+    if (this.live === 0) this.clear();
+    else if (!this.firing && this.heap.length > 64 && this.heap.length > 4 * this.live) this.compact();
+  }
+
+  clear(): void {
+    this.timer?.unsubscribe();
+    this.timer = null;
+    this.armedFor = Infinity;
+    this.heap = [];
+    this.live = 0;
+  }
+
+  private arm(deadline: number): void {
+    this.timer?.unsubscribe();
+    this.armedFor = deadline;
+    const delay = Math.max(0, deadline - this.now());
+    this.timer = this.scheduler.schedule(onDeadlineTimer as (this: SchedulerAction<unknown>, s?: unknown) => void, delay, this);
+  }
+
+  /** Runs on the timer: expires everything due, then re-arms for the next deadline. */
+  fire(): void {
+    this.timer = null;
+    this.armedFor = Infinity;
+    const now = this.now();
+    this.firing = true;
+    try {
+      // expire() settles the request, which calls settled(), which may clear the heap:
+      // read this.heap afresh on every step.
+      while (this.heap.length > 0 && this.heap[0].deadline <= now) {
+        const r = popMin(this.heap);
+        if (r.state !== SETTLED) this.expire(r);
+      }
+    } finally {
+      this.firing = false;
+    }
+    const heap = this.heap;
+    while (heap.length > 0 && heap[0].state === SETTLED) popMin(heap);
+    if (heap.length > 0 && this.timer === null) this.arm(heap[0].deadline);
+  }
+
+  private compact(): void {
+    const kept = this.heap.filter((r) => r.state !== SETTLED);
+    for (let i = (kept.length >> 1) - 1; i >= 0; i--) siftDown(kept, i);
+    this.heap = kept;
+  }
+}
+
+// Private: the scheduler calls this with the queue as its state, so no closure is made per arm.
+function onDeadlineTimer(this: unknown, queue?: DeadlineQueue<unknown, unknown>): void {
+  queue!.fire();
+}
+
+function siftUp<T extends { deadline: number }>(heap: T[], i: number): void {
+  const item = heap[i];
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent].deadline <= item.deadline) break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = item;
+}
+
+function siftDown<T extends { deadline: number }>(heap: T[], i: number): void {
+  const n = heap.length;
+  const item = heap[i];
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1].deadline < heap[child].deadline) child++;
+    if (heap[child].deadline >= item.deadline) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = item;
+}
+
+function popMin<T extends { deadline: number }>(heap: T[]): T {
+  const top = heap[0];
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    heap[0] = last;
+    siftDown(heap, 0);
+  }
+  return top;
+}

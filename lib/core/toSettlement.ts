@@ -1,0 +1,9 @@
+import type { Settlement } from '../types';
+import type { EngineRequest } from './request';
+
+/** The public `Promise.allSettled`-style view of a settled request. */
+export function toSettlement<I, O>(request: EngineRequest<I, O>): Settlement<I, O> {
+  return request.outcome === 'succeeded'
+    ? { status: 'fulfilled', value: request.result as O, id: request.id, input: request.input }
+    : { status: 'rejected', reason: request.result, id: request.id, input: request.input };
+}

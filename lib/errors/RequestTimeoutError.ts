@@ -1,0 +1,34 @@
+import { prefix } from './describe';
+
+/** Where a request was when its deadline passed. */
+export type TimeoutPhase = 'queued' | 'running';
+
+/**
+ * A request's deadline (`timeoutMs`, counted from `run()`) passed before it settled.
+ * A request that times out while queued never reaches `runBatch`; one that times out while
+ * its batch runs is rejected at once and its result is dropped.
+ *
+ * @example
+ * ```ts
+ * await batcher.run(x, { timeoutMs: 200 }).catch((e) => e instanceof RequestTimeoutError);
+ * ```
+ */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  /** The `name` option of the batcher. */
+  readonly batcher: string;
+  /** The deadline that passed, in milliseconds from `run()`. */
+  readonly timeoutMs: number;
+  /** Whether the request was still queued or already in a running batch. */
+  readonly phase: TimeoutPhase;
+
+  constructor(batcher: string, timeoutMs: number, phase: TimeoutPhase) {
+    super(
+      `${prefix(batcher)} the request timed out after ${timeoutMs} ms while ${phase === 'queued' ? 'waiting in the queue' : 'its batch was running'}. ` +
+        'Raise timeoutMs, lower maxDelayMs, or add capacity (maxConcurrentBatches).',
+    );
+    this.batcher = batcher;
+    this.timeoutMs = timeoutMs;
+    this.phase = phase;
+  }
+}

@@ -1,0 +1,160 @@
+import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
+import { describeValue, prefix } from '../errors/describe';
+import type { BatchingOptions, RunBatch, RunOptions } from '../types';
+
+/**
+ * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
+ * `batchMap` subscription is created; the engine reads nothing else.
+ */
+export interface BatchConfig<I, O> {
+  readonly name: string;
+  readonly runBatch: RunBatch<I, O>;
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly maxConcurrentBatches: number;
+  readonly maxQueueSize: number;
+  readonly timeoutMs: number;
+  readonly defaults: Readonly<Record<string, unknown>> | undefined;
+  readonly defaultKeys: readonly string[];
+  readonly partitionBy: ((input: I) => string) | undefined;
+  /** Times batch windows. */
+  readonly windowScheduler: SchedulerLike;
+  /** Times request deadlines. */
+  readonly deadlineScheduler: SchedulerLike;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
+  'timeoutMs', 'defaults', 'partitionBy', 'name', 'scheduler',
+]);
+
+/** Names people bring from caikit, DataLoader, promise-batcher and friends. */
+const LIKELY_MEANT: Readonly<Record<string, string>> = {
+  batchSize: 'maxBatchSize', batch_size: 'maxBatchSize', size: 'maxBatchSize', maxSize: 'maxBatchSize',
+  delay: 'maxDelayMs', maxDelay: 'maxDelayMs', batch_collect_delay_s: 'maxDelayMs', queuingDelay: 'maxDelayMs',
+  windowMs: 'maxDelayMs', maxWaitMs: 'maxDelayMs', maxDelayMS: 'maxDelayMs', wait: 'maxDelayMs',
+  concurrency: 'maxConcurrentBatches', maxConcurrency: 'maxConcurrentBatches',
+  maxQueue: 'maxQueueSize', queueSize: 'maxQueueSize', timeout: 'timeoutMs',
+  batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
+};
+
+function fail(kind: 'type' | 'range', name: string, message: string): never {
+  const text = `${prefix(name)} ${message}`;
+  throw kind === 'type' ? new TypeError(text) : new RangeError(text);
+}
+
+function integerAtLeast(name: string, option: string, value: unknown, min: number, allowInfinity: boolean): number {
+  const rule = `\`${option}\` must be an integer ≥ ${min}${allowInfinity ? ' or Infinity' : ''}, got ${describeValue(value)}.`;
+  if (typeof value !== 'number') fail('type', name, rule);
+  if (value === Infinity && allowInfinity) return value;
+  if (!Number.isInteger(value) || value < min) fail('range', name, rule);
+  return value;
+}
+
+function milliseconds(name: string, option: string, value: unknown, allowZero: boolean): number {
+  const rule = `\`${option}\` must be a number of milliseconds ${allowZero ? '≥ 0' : '> 0 (or Infinity for none)'}, got ${describeValue(value)}.`;
+  if (typeof value !== 'number') fail('type', name, rule);
+  if (Number.isNaN(value) || value < 0 || (!allowZero && value === 0) || (allowZero && value === Infinity)) {
+    fail('range', name, rule);
+  }
+  return value;
+}
+
+function isScheduler(value: unknown): value is SchedulerLike {
+  return (
+    typeof value === 'object' && value !== null &&
+    typeof (value as SchedulerLike).schedule === 'function' && typeof (value as SchedulerLike).now === 'function'
+  );
+}
+
+/**
+ * Checks every option and fills in defaults. Throws a `TypeError` (wrong type) or `RangeError`
+ * (right type, bad value) that names the option and the value given.
+ */
+export function normalizeOptions<I, O>(
+  options: unknown,
+  runBatch: unknown,
+  defaultName: string,
+): BatchConfig<I, O> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail('type', defaultName, `expected an options object such as { maxBatchSize: 32, maxDelayMs: 5 }, got ${describeValue(options)}.`);
+  }
+  const o = options as Record<string, unknown>;
+  const rawName = o.name;
+  if (rawName !== undefined && (typeof rawName !== 'string' || rawName.length === 0)) {
+    fail('type', defaultName, `\`name\` must be a non-empty string, got ${describeValue(rawName)}.`);
+  }
+  const name = (rawName as string | undefined) ?? defaultName;
+
+  for (const key of Object.keys(o)) {
+    if (KNOWN_OPTIONS.has(key)) continue;
+    const hint = LIKELY_MEANT[key];
+    fail('type', name, `unknown option \`${key}\`${hint ? `; did you mean \`${hint}\`?` : `. Known options: ${[...KNOWN_OPTIONS].join(', ')}.`}`);
+  }
+
+  if (typeof runBatch !== 'function') {
+    fail('type', name, `\`runBatch\` must be a function (inputs, ctx) => results, got ${describeValue(runBatch)}.`);
+  }
+  if (o.maxBatchSize === undefined) {
+    fail('type', name, '`maxBatchSize` is required: the most inputs one runBatch call may receive (an integer ≥ 1).');
+  }
+  const maxBatchSize = integerAtLeast(name, 'maxBatchSize', o.maxBatchSize, 1, false);
+  const maxDelayMs = o.maxDelayMs === undefined ? 0 : milliseconds(name, 'maxDelayMs', o.maxDelayMs, true);
+  const maxConcurrentBatches =
+    o.maxConcurrentBatches === undefined ? 1 : integerAtLeast(name, 'maxConcurrentBatches', o.maxConcurrentBatches, 1, true);
+  const maxQueueSize = o.maxQueueSize === undefined ? Infinity : integerAtLeast(name, 'maxQueueSize', o.maxQueueSize, 1, true);
+  const timeoutMs = o.timeoutMs === undefined ? Infinity : milliseconds(name, 'timeoutMs', o.timeoutMs, false);
+
+  let defaults: Record<string, unknown> | undefined;
+  if (o.defaults !== undefined) {
+    const d = o.defaults;
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) {
+      fail('type', name, `\`defaults\` must be a plain object of default field values, got ${describeValue(d)}.`);
+    }
+    defaults = Object.freeze({ ...(d as Record<string, unknown>) });
+  }
+  if (o.partitionBy !== undefined && typeof o.partitionBy !== 'function') {
+    fail('type', name, `\`partitionBy\` must be a function (input) => string, got ${describeValue(o.partitionBy)}.`);
+  }
+  if (o.scheduler !== undefined && !isScheduler(o.scheduler)) {
+    fail('type', name, `\`scheduler\` must be an RxJS SchedulerLike (with schedule() and now()), got ${describeValue(o.scheduler)}.`);
+  }
+  const scheduler = o.scheduler as SchedulerLike | undefined;
+
+  return Object.freeze({
+    name,
+    runBatch: runBatch as RunBatch<I, O>,
+    maxBatchSize,
+    maxDelayMs,
+    maxConcurrentBatches,
+    maxQueueSize,
+    timeoutMs,
+    defaults,
+    defaultKeys: defaults ? Object.keys(defaults) : [],
+    partitionBy: o.partitionBy as ((input: I) => string) | undefined,
+    // A zero window must still gather everything issued in the same synchronous run of code:
+    // the asap scheduler fires on the microtask queue, like DataLoader's default.
+    windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),
+    deadlineScheduler: scheduler ?? asyncScheduler,
+  });
+}
+
+/** Validates per-call options; returns an error to reject the call with, or the deadline in ms. */
+export function checkRunOptions(name: string, options: unknown, fallbackTimeoutMs: number): number | Error {
+  if (options === undefined) return fallbackTimeoutMs;
+  if (typeof options !== 'object' || options === null) {
+    return new TypeError(`${prefix(name)} run(input, options): \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
+  }
+  const { signal, timeoutMs } = options as RunOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return new TypeError(`${prefix(name)} run(input, options): \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
+  }
+  if (timeoutMs === undefined) return fallbackTimeoutMs;
+  if (typeof timeoutMs !== 'number') {
+    return new TypeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0, got ${describeValue(timeoutMs)}.`);
+  }
+  if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
+    return new RangeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0, got ${describeValue(timeoutMs)}.`);
+  }
+  return timeoutMs;
+}

@@ -1,0 +1,99 @@
+import { produce } from 'immer';
+import type { BatchReport, Counters } from '../core/counters';
+import type { DispatchReason } from '../types';
+
+/**
+ * An immutable (frozen) picture of a batcher at one moment. Successive snapshots share
+ * unchanged parts (immer), so keeping a history is cheap.
+ *
+ * Every request submitted is in exactly one of these places:
+ * `submitted = queued + inFlight + succeeded + failed + cancelled + timedOut + rejected`.
+ *
+ * @example
+ * ```ts
+ * const s = batcher.stats();
+ * console.log(`${s.queued} waiting, mean batch ${s.meanBatchSize.toFixed(1)}`);
+ * ```
+ */
+export interface BatcherStats {
+  /** The batcher's `name`. */
+  readonly name: string;
+  /** Requests waiting in a queue. */
+  readonly queued: number;
+  /** Requests in running batches, not yet settled. */
+  readonly inFlight: number;
+  /** Batches running now. */
+  readonly batchesInFlight: number;
+  /** Every `run()` call (and `run$` subscription) so far, including refused ones. */
+  readonly submitted: number;
+  /** Settled with a value. */
+  readonly succeeded: number;
+  /** Settled with an error from `runBatch` (thrown, or an `Error` in its slot, or a bad result). */
+  readonly failed: number;
+  /** Aborted by their signal, or unsubscribed. */
+  readonly cancelled: number;
+  /** Their deadline passed. */
+  readonly timedOut: number;
+  /** Refused without running: queue full, batcher stopped, bad call options or input. */
+  readonly rejected: number;
+  /** Batches dispatched. */
+  readonly batches: number;
+  /** Batches whose `runBatch` threw, rejected or returned a bad result. */
+  readonly failedBatches: number;
+  /** Mean inputs per dispatched batch (0 before the first). */
+  readonly meanBatchSize: number;
+  /** Batch-size histogram: `batchSizes[n]` batches held n inputs. */
+  readonly batchSizes: Readonly<Record<number, number>>;
+  /** How many batches were sealed for each reason. */
+  readonly dispatchReasons: Readonly<Record<DispatchReason, number>>;
+  /** The most recently finished batch. */
+  readonly lastBatch: BatchReport | undefined;
+  /** `stop()` was called. */
+  readonly stopped: boolean;
+}
+
+/**
+ * Turns live counters into a snapshot, reusing `previous` where nothing changed.
+ */
+export function takeSnapshot(
+  previous: BatcherStats | undefined,
+  name: string,
+  counters: Counters,
+  stopped: boolean,
+): BatcherStats {
+  const base: BatcherStats = previous ?? {
+    name,
+    queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
+    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, meanBatchSize: 0, batchSizes: {},
+    dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, stopped: false,
+  };
+  return produce(base, (draft) => {
+    draft.queued = counters.queued;
+    draft.inFlight = counters.inFlight;
+    draft.batchesInFlight = counters.batchesInFlight;
+    draft.submitted = counters.submitted;
+    draft.succeeded = counters.succeeded;
+    draft.failed = counters.failed;
+    draft.cancelled = counters.cancelled;
+    draft.timedOut = counters.timedOut;
+    draft.rejected = counters.rejected;
+    draft.batches = counters.batches;
+    draft.failedBatches = counters.failedBatches;
+    draft.stopped = stopped;
+    const sizes = counters.batchSizes;
+    let items = 0;
+    for (let n = 1; n < sizes.length; n++) {
+      const count = sizes[n];
+      if (count === undefined) continue;
+      items += n * count;
+      if (draft.batchSizes[n] !== count) draft.batchSizes[n] = count;
+    }
+    draft.meanBatchSize = counters.batches === 0 ? 0 : items / counters.batches;
+    for (const reason of ['full', 'delay', 'flush', 'drain'] as const) {
+      if (draft.dispatchReasons[reason] !== counters.dispatchReasons[reason]) {
+        draft.dispatchReasons[reason] = counters.dispatchReasons[reason];
+      }
+    }
+    if (base.lastBatch !== counters.lastBatch) draft.lastBatch = counters.lastBatch as typeof draft.lastBatch;
+  });
+}

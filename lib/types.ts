@@ -1,0 +1,175 @@
+import type { Observable, SchedulerLike } from 'rxjs';
+
+/**
+ * Why a batch was sealed and sent to `runBatch`:
+ * - `'full'`: it reached `maxBatchSize`;
+ * - `'delay'`: its first request had waited `maxDelayMs`;
+ * - `'flush'`: `flush()` was called;
+ * - `'drain'`: `stop({ drain: true })` (or an operator's source completing) is emptying the queue.
+ */
+export type DispatchReason = 'full' | 'delay' | 'flush' | 'drain';
+
+/**
+ * What `runBatch` learns about the batch it is asked to run.
+ *
+ * @example
+ * ```ts
+ * const runBatch: RunBatch<string, number> = async (texts, ctx) => {
+ *   console.log(`batch ${ctx.batchId}: ${ctx.size} inputs (${ctx.reason})`);
+ *   return model.score(texts, { signal: ctx.signal });
+ * };
+ * ```
+ */
+export interface BatchContext {
+  /** A number unique within one batcher, counting from 1. */
+  readonly batchId: number;
+  /** How many inputs the batch holds (1 ≤ size ≤ `maxBatchSize`). */
+  readonly size: number;
+  /** Why the batch was sealed. */
+  readonly reason: DispatchReason;
+  /** The `partitionBy` key shared by every input of the batch; `undefined` without `partitionBy`. */
+  readonly partition: string | undefined;
+  /**
+   * Aborts when nobody waits for this batch any more (every caller aborted or timed out), or
+   * when the batcher is stopped without draining. Pass it on to `fetch`, a model client, etc.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * What `runBatch` may return: an array-like with one result per input (an `Error` in slot
+ * *i* fails only caller *i*), or a Promise of one, or an Observable whose first emission is one.
+ */
+export type BatchOutput<O> =
+  | ArrayLike<O | Error>
+  | PromiseLike<ArrayLike<O | Error>>
+  | Observable<ArrayLike<O | Error>>;
+
+/**
+ * The function a batcher calls once per batch. Results are matched to callers by position:
+ * `results[i]` answers `inputs[i]`. Throwing (or rejecting, or erroring) fails every caller in
+ * the batch; the batcher keeps serving later requests.
+ *
+ * @example
+ * ```ts
+ * const runBatch: RunBatch<number, number> = (xs) => xs.map((x) => x * 2);
+ * ```
+ */
+export type RunBatch<I, O> = (inputs: readonly I[], ctx: BatchContext) => BatchOutput<O>;
+
+/**
+ * The batching rules shared by {@link Batcher} and {@link batchMap}.
+ *
+ * @example
+ * ```ts
+ * const rules: BatchingOptions<Features> = { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 10_000 };
+ * ```
+ */
+export interface BatchingOptions<I> {
+  /** The most inputs one `runBatch` call receives; an integer ≥ 1. caikit's `batch_size`. */
+  readonly maxBatchSize: number;
+  /**
+   * The longest a request waits for companions, counted from the first request of its batch.
+   * With 0, requests issued in the same synchronous run of code still share a batch.
+   * caikit's `batch_collect_delay_s`, in milliseconds.
+   * @default 0
+   */
+  readonly maxDelayMs?: number;
+  /**
+   * How many batches may run at once; an integer ≥ 1, or `Infinity`.
+   * @default 1
+   */
+  readonly maxConcurrentBatches?: number;
+  /**
+   * How many requests may wait in the queue (running ones do not count); beyond it a new
+   * request is rejected at once with `QueueFullError`.
+   * @default Infinity
+   */
+  readonly maxQueueSize?: number;
+  /**
+   * Per-request deadline in milliseconds, counted from `run()`; `RequestTimeoutError` when it
+   * passes. A call can set its own with `run(x, { timeoutMs })`.
+   * @default Infinity (no deadline)
+   */
+  readonly timeoutMs?: number;
+  /**
+   * For object inputs: keys a caller omitted (absent or `undefined`) are filled from this
+   * object before the input reaches `runBatch`. Falsy defaults work; the caller's object is
+   * never mutated.
+   */
+  readonly defaults?: Partial<I>;
+  /** Inputs with different keys never share a batch; FIFO order holds within a key. */
+  readonly partitionBy?: (input: I) => string;
+  /**
+   * Names the batcher in error messages and stats.
+   * @default 'batcher' ('batchMap' for the operator)
+   */
+  readonly name?: string;
+  /**
+   * The RxJS scheduler that times windows and deadlines. Pass a `TestScheduler` to drive
+   * time virtually in tests.
+   * @default asapScheduler for `maxDelayMs: 0` windows, asyncScheduler otherwise
+   */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Options of `new Batcher(options)`: the batching rules plus the `runBatch` function.
+ *
+ * @example
+ * ```ts
+ * const options: BatcherOptions<string, number[]> = {
+ *   name: 'embedder', maxBatchSize: 64, maxDelayMs: 2,
+ *   runBatch: (texts, ctx) => model.embed(texts, { signal: ctx.signal }),
+ * };
+ * ```
+ */
+export interface BatcherOptions<I, O> extends BatchingOptions<I> {
+  /** Runs one batch. Required. */
+  readonly runBatch: RunBatch<I, O>;
+}
+
+/**
+ * Per-call options of `batcher.run(input, options)`.
+ *
+ * @example
+ * ```ts
+ * await batcher.run(x, { signal: AbortSignal.timeout(1000), timeoutMs: 200 });
+ * ```
+ */
+export interface RunOptions {
+  /** Aborting it removes a queued request (it never reaches `runBatch`) or drops a running one's result; the call rejects with `signal.reason`. */
+  readonly signal?: AbortSignal;
+  /** This call's deadline in milliseconds from `run()`, overriding the batcher's `timeoutMs`. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Options of `batcher.stop(options)`.
+ *
+ * @example
+ * ```ts
+ * await batcher.stop({ drain: true }); // finish everything queued, then stop
+ * ```
+ */
+export interface StopOptions {
+  /**
+   * `true`: dispatch and finish everything queued first. `false`: reject queued requests with
+   * `BatcherStoppedError`; running batches still finish and deliver.
+   * @default false
+   */
+  readonly drain?: boolean;
+}
+
+/**
+ * One request's outcome, shaped like a `Promise.allSettled` entry plus the request's `id` and
+ * `input` (the caller's own value, before `defaults` were filled in).
+ *
+ * @example
+ * ```ts
+ * batcher.results$.subscribe((s) => s.status === 'rejected' && log.warn(s.id, s.reason));
+ * ```
+ */
+export type Settlement<I, O> =
+  | { readonly status: 'fulfilled'; readonly value: O; readonly id: number; readonly input: I }
+  | { readonly status: 'rejected'; readonly reason: unknown; readonly id: number; readonly input: I };
