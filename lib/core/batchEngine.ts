@@ -497,9 +497,7 @@ export class BatchEngine<I, O> {
       if (partition.live === 0) this.emptied(partition);
     } else if (previous === RUNNING) {
       counters.inFlight--;
-      const batch = request.batch!;
-      batch.live--;
-      if (batch.live === 0 && !batch.done) this.abandon(batch);
+      request.batch!.live--;
     }
     if (request.deadline > 0) this.deadlines.settled();
     if (request.onAbort !== undefined) {
@@ -510,6 +508,9 @@ export class BatchEngine<I, O> {
     // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
     if (this.settledClosed) request.deliver();
     else this.settled.next(request);
+    // Only after the settlement is out: abandoning may finish the batch and, on a stop, the engine.
+    const batch = request.batch;
+    if (previous === RUNNING && batch!.live === 0 && !batch!.done) this.abandon(batch!);
   }
 
   private expire(request: EngineRequest<I, O>): void {
