@@ -1,0 +1,6 @@
+/** The streaming VAD server example: server, client, protocol and speech detector. */
+export { startVadServer, type VadServer, type VadServerOptions, type VadServerStats } from './server';
+export { VadClient, streamAudio } from './client';
+export { VadStream, type ScoreFrame, type VadStreamOptions } from './vadStream';
+export { SpeechDetector, type DetectorOptions } from './speechDetector';
+export * from './protocol';
