@@ -163,7 +163,7 @@ export interface StopOptions {
 
 /**
  * One request's outcome, shaped like a `Promise.allSettled` entry plus the request's `id` and
- * `input` (the caller's own value, before `defaults` were filled in).
+ * `input` (as `runBatch` received it: with `defaults`, the filled-in copy).
  *
  * @example
  * ```ts

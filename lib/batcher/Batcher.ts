@@ -1,6 +1,6 @@
 import { defer, map, Observable, share, startWith, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
-import { EngineRequest, SETTLED } from '../core/request';
+import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { describeValue, prefix } from '../errors/describe';
 import { checkRunOptions, normalizeOptions } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
@@ -119,7 +119,7 @@ export class Batcher<I, O> implements AsyncDisposable {
       const request = new SubscriberRequest<I, O>(input, subscriber);
       this.#admit(request, options);
       return () => {
-        if (request.state !== SETTLED) {
+        if (!request.isSettled) {
           this.#engine.cancel(request, new DOMException(`${prefix(this.name)} run$() was unsubscribed.`, 'AbortError'));
         }
       };
@@ -177,8 +177,10 @@ export class Batcher<I, O> implements AsyncDisposable {
   #admit(request: EngineRequest<I, O>, options: RunOptions | undefined): void {
     const timeoutMs = checkRunOptions(this.name, options, this.#engine.config.timeoutMs);
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
-    if (timeoutMs !== Infinity) request.timeoutMs = timeoutMs;
-    if (options?.signal !== undefined) request.signal = options.signal;
+    const signal = options?.signal;
+    if (signal !== undefined || timeoutMs !== Infinity) {
+      request.extras = new RequestExtras(signal, timeoutMs === Infinity ? 0 : timeoutMs);
+    }
     // After stop() the request subject is complete; the engine itself refuses the request.
     if (this.#stopCalled) this.#engine.submit(request);
     else this.#requests.next(request);
@@ -196,7 +198,7 @@ class PromiseRequest<I, O> extends EngineRequest<I, O> {
   reject: (reason: unknown) => void = noop;
 
   deliver(): void {
-    if (this.outcome === 'succeeded') this.resolve(this.result as O);
+    if (this.state === SUCCEEDED) this.resolve(this.result as O);
     else this.reject(this.result);
   }
 }
@@ -213,7 +215,7 @@ class SubscriberRequest<I, O> extends EngineRequest<I, O> {
   }
 
   deliver(): void {
-    if (this.outcome === 'succeeded') {
+    if (this.state === SUCCEEDED) {
       this.subscriber.next(this.result as O);
       this.subscriber.complete();
     } else {

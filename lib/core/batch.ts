@@ -58,7 +58,7 @@ export class Batch<I, O> implements BatchContext {
   inputs(): I[] {
     const rs = this.requests;
     const out = new Array<I>(rs.length);
-    for (let i = 0; i < rs.length; i++) out[i] = rs[i].batchInput;
+    for (let i = 0; i < rs.length; i++) out[i] = rs[i].input;
     return out;
   }
 }

@@ -19,7 +19,7 @@ import { Counters } from './counters';
 import { DeadlineQueue } from './deadlines';
 import { applyDefaults } from './defaults';
 import { Partition } from './partition';
-import { QUEUED, RUNNING, SETTLED, type EngineRequest, type Outcome } from './request';
+import { QUEUED, RequestExtras, RUNNING, settledState, SUCCEEDED, type EngineRequest, type Outcome } from './request';
 import { LeanSubject } from '../util/LeanSubject';
 
 const OPEN = 0;
@@ -119,16 +119,20 @@ export class BatchEngine<I, O> {
     if (counters.queued >= config.maxQueueSize) {
       return this.settleAlone(request, 'rejected', new QueueFullError(config.name, config.maxQueueSize));
     }
-    const signal = request.signal;
+    let extras = request.extras;
+    if (extras === undefined && config.timeoutMs !== Infinity) {
+      extras = request.extras = new RequestExtras(undefined, config.timeoutMs);
+    }
+    const signal = extras?.signal;
     if (signal !== undefined) {
       if (signal.aborted) return this.settleAlone(request, 'cancelled', signal.reason);
-      request.onAbort = () => this.settleAlone(request, 'cancelled', signal.reason);
-      signal.addEventListener('abort', request.onAbort);
+      extras!.onAbort = () => this.settleAlone(request, 'cancelled', signal.reason);
+      signal.addEventListener('abort', extras!.onAbort);
     }
     if (config.defaults !== undefined) {
       const filled = applyDefaults(config.name, request.input, config.defaults, config.defaultKeys);
       if (filled instanceof TypeError) return this.settleAlone(request, 'rejected', filled);
-      request.batchInput = filled;
+      request.input = filled;
     }
     let partition = this.single;
     if (config.partitionBy !== undefined) {
@@ -137,13 +141,13 @@ export class BatchEngine<I, O> {
       partition = this.partitionFor(key);
     }
 
-    request.partition = partition;
+    request.place = partition;
     request.state = QUEUED;
     request.enqueuedAt = this.clock();
     partition.push(request);
     counters.queued++;
-    if (request.timeoutMs > 0) {
-      request.deadline = this.deadlineClock() + request.timeoutMs;
+    if (extras !== undefined && extras.timeoutMs > 0) {
+      extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }
     if (partition.live >= config.maxBatchSize) {
@@ -237,7 +241,7 @@ export class BatchEngine<I, O> {
   private partitionKey(request: EngineRequest<I, O>): string | Error {
     let key: unknown;
     try {
-      key = this.config.partitionBy!(request.batchInput);
+      key = this.config.partitionBy!(request.input);
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
@@ -356,7 +360,7 @@ export class BatchEngine<I, O> {
     for (let i = 0; i < size; i++) {
       const r = batch.requests[i];
       r.state = RUNNING;
-      r.batch = batch;
+      r.place = batch;
     }
     counters.queued -= size;
     counters.inFlight += size;
@@ -475,7 +479,7 @@ export class BatchEngine<I, O> {
 
   /** A request settled on its own (not with its batch's result): update stats listeners too. */
   private settleAlone(request: EngineRequest<I, O>, outcome: Outcome, reason: unknown): void {
-    if (request.state === SETTLED) return;
+    if (request.state >= SUCCEEDED) return;
     this.settle(request, outcome, undefined, reason);
     this.onChange();
     this.finishStopIfIdle();
@@ -484,38 +488,43 @@ export class BatchEngine<I, O> {
   /** The one place a request settles. Anything after the first call is ignored. */
   private settle(request: EngineRequest<I, O>, outcome: Outcome, value: O | undefined, reason: unknown): void {
     const previous = request.state;
-    if (previous === SETTLED) return;
-    request.state = SETTLED;
-    request.outcome = outcome;
+    if (previous >= SUCCEEDED) return;
+    request.state = settledState(outcome);
     request.result = outcome === 'succeeded' ? value : reason;
     const counters = this.counters;
     counters.count(outcome);
     if (previous === QUEUED) {
       counters.queued--;
-      const partition = request.partition!;
+      const partition = request.place as Partition<I, O>;
       partition.removed();
       if (partition.live === 0) this.emptied(partition);
     } else if (previous === RUNNING) {
       counters.inFlight--;
-      request.batch!.live--;
+      (request.place as Batch<I, O>).live--;
     }
-    if (request.deadline > 0) this.deadlines.settled();
-    if (request.onAbort !== undefined) {
-      request.signal!.removeEventListener('abort', request.onAbort);
-      request.onAbort = undefined;
+    const extras = request.extras;
+    if (extras !== undefined) {
+      if (extras.deadline > 0) this.deadlines.settled();
+      if (extras.onAbort !== undefined) {
+        extras.signal!.removeEventListener('abort', extras.onAbort);
+        extras.onAbort = undefined;
+      }
     }
-    request.partition = undefined;
+    const place = request.place;
+    request.place = undefined;
     // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
     if (this.settledClosed) request.deliver();
     else this.settled.next(request);
     // Only after the settlement is out: abandoning may finish the batch and, on a stop, the engine.
-    const batch = request.batch;
-    if (previous === RUNNING && batch!.live === 0 && !batch!.done) this.abandon(batch!);
+    if (previous === RUNNING) {
+      const batch = place as Batch<I, O>;
+      if (batch.live === 0 && !batch.done) this.abandon(batch);
+    }
   }
 
   private expire(request: EngineRequest<I, O>): void {
     const phase = request.state === QUEUED ? 'queued' : 'running';
-    this.settleAlone(request, 'timedOut', new RequestTimeoutError(this.config.name, request.timeoutMs, phase));
+    this.settleAlone(request, 'timedOut', new RequestTimeoutError(this.config.name, request.extras!.timeoutMs, phase));
   }
 
   private rejectQueued(error: BatcherStoppedError): void {

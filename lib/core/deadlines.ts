@@ -1,5 +1,5 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import { SETTLED, type EngineRequest } from './request';
+import { SUCCEEDED, type EngineRequest } from './request';
 
 /**
  * Request deadlines with one timer for all of them: a binary min-heap ordered by deadline,
@@ -26,7 +26,8 @@ export class DeadlineQueue<I, O> {
     heap.push(request);
     siftUp(heap, heap.length - 1);
     this.live++;
-    if (request.deadline < this.armedFor) this.arm(request.deadline);
+    const deadline = deadlineOf(request);
+    if (deadline < this.armedFor) this.arm(deadline);
   }
 
   /** A request with a deadline settled some other way. */
@@ -60,20 +61,20 @@ export class DeadlineQueue<I, O> {
     try {
       // expire() settles the request, which calls settled(), which may clear the heap:
       // read this.heap afresh on every step.
-      while (this.heap.length > 0 && this.heap[0].deadline <= now) {
+      while (this.heap.length > 0 && deadlineOf(this.heap[0]) <= now) {
         const r = popMin(this.heap);
-        if (r.state !== SETTLED) this.expire(r);
+        if (r.state < SUCCEEDED) this.expire(r);
       }
     } finally {
       this.firing = false;
     }
     const heap = this.heap;
-    while (heap.length > 0 && heap[0].state === SETTLED) popMin(heap);
-    if (heap.length > 0 && this.timer === null) this.arm(heap[0].deadline);
+    while (heap.length > 0 && heap[0].state >= SUCCEEDED) popMin(heap);
+    if (heap.length > 0 && this.timer === null) this.arm(deadlineOf(heap[0]));
   }
 
   private compact(): void {
-    const kept = this.heap.filter((r) => r.state !== SETTLED);
+    const kept = this.heap.filter((r) => r.state < SUCCEEDED);
     for (let i = (kept.length >> 1) - 1; i >= 0; i--) siftDown(kept, i);
     this.heap = kept;
   }
@@ -84,32 +85,38 @@ function onDeadlineTimer(this: unknown, queue?: DeadlineQueue<unknown, unknown>)
   queue!.fire();
 }
 
-function siftUp<T extends { deadline: number }>(heap: T[], i: number): void {
+type Entry = EngineRequest<unknown, unknown>;
+
+function deadlineOf(r: Entry): number {
+  return r.extras!.deadline;
+}
+
+function siftUp<T extends Entry>(heap: T[], i: number): void {
   const item = heap[i];
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    if (heap[parent].deadline <= item.deadline) break;
+    if (deadlineOf(heap[parent]) <= deadlineOf(item)) break;
     heap[i] = heap[parent];
     i = parent;
   }
   heap[i] = item;
 }
 
-function siftDown<T extends { deadline: number }>(heap: T[], i: number): void {
+function siftDown<T extends Entry>(heap: T[], i: number): void {
   const n = heap.length;
   const item = heap[i];
   for (;;) {
     let child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && heap[child + 1].deadline < heap[child].deadline) child++;
-    if (heap[child].deadline >= item.deadline) break;
+    if (child + 1 < n && deadlineOf(heap[child + 1]) < deadlineOf(heap[child])) child++;
+    if (deadlineOf(heap[child]) >= deadlineOf(item)) break;
     heap[i] = heap[child];
     i = child;
   }
   heap[i] = item;
 }
 
-function popMin<T extends { deadline: number }>(heap: T[]): T {
+function popMin<T extends Entry>(heap: T[]): T {
   const top = heap[0];
   const last = heap.pop()!;
   if (heap.length > 0) {

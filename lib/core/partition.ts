@@ -1,6 +1,6 @@
 import type { Subscription } from 'rxjs';
 import type { DispatchReason } from '../types';
-import { SETTLED, type EngineRequest } from './request';
+import { SUCCEEDED, type EngineRequest } from './request';
 
 /**
  * The FIFO queue of one `partitionBy` key, with its batch window.
@@ -41,7 +41,7 @@ export class Partition<I, O> {
   /** The oldest request still waiting. */
   oldest(): EngineRequest<I, O> | undefined {
     const items = this.items;
-    while (this.head < items.length && items[this.head].state === SETTLED) this.head++;
+    while (this.head < items.length && items[this.head].state >= SUCCEEDED) this.head++;
     return items[this.head];
   }
 
@@ -52,7 +52,7 @@ export class Partition<I, O> {
     let i = this.head;
     while (i < items.length && taken.length < max) {
       const r = items[i++];
-      if (r.state !== SETTLED) taken.push(r);
+      if (r.state < SUCCEEDED) taken.push(r);
     }
     this.head = i;
     this.live -= taken.length;

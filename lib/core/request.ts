@@ -7,48 +7,70 @@ import type { Partition } from './partition';
 export const NEW = 0;
 export const QUEUED = 1;
 export const RUNNING = 2;
-export const SETTLED = 3;
+/** Every state from here on is settled; the code says how. */
+export const SUCCEEDED = 3;
+export const FAILED = 4;
+export const CANCELLED = 5;
+export const TIMED_OUT = 6;
+export const REJECTED = 7;
 
 /** How a request ended, for stats. */
 export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'timedOut' | 'rejected';
 
+const OUTCOMES: readonly (Outcome | undefined)[] = [
+  undefined, undefined, undefined, 'succeeded', 'failed', 'cancelled', 'timedOut', 'rejected',
+];
+
+/** The settled state code of an outcome. */
+export function settledState(outcome: Outcome): number {
+  return OUTCOMES.indexOf(outcome);
+}
+
+/** What only some calls have (a signal or a deadline), kept off the common path. */
+export class RequestExtras {
+  /** The listener registered on {@link signal}, removed when the request settles. */
+  onAbort: (() => void) | undefined = undefined;
+  /** The deadline in ms since the engine started (deadline scheduler clock); 0 until queued. */
+  deadline = 0;
+
+  constructor(
+    readonly signal: AbortSignal | undefined,
+    /** The call's own timeout in ms; 0 for none. */
+    readonly timeoutMs: number,
+  ) {}
+}
 
 /**
- * One caller's request as the engine tracks it: a single object per call that carries the
- * input, its queue and batch position, its deadline and, once settled, its outcome. The
- * facade that created it (`Batcher.run`, `run$`, `batchMap`) decides in {@link deliver} how
- * the outcome reaches the caller. Keeping everything on one object keeps the hot path at one
- * allocation plus the caller's promise.
+ * One caller's request as the engine tracks it: a single small object per call that carries
+ * the input, its place (queue or batch) and, once settled, its outcome. The facade that
+ * created it (`Batcher.run`, `run$`, `batchMap`) decides in {@link deliver} how the outcome
+ * reaches the caller. The hot path allocates this object plus the caller's promise, nothing else.
  */
 export abstract class EngineRequest<I, O> {
   /** Unique within one engine, counting from 1; settlements are routed by it. */
   id = 0;
+  /** NEW, QUEUED, RUNNING, or a settled code (≥ SUCCEEDED). */
   state = NEW;
-  /** The value given by the caller. */
-  input: I;
-  /** The value `runBatch` receives: `input` with `defaults` filled in. */
-  batchInput: I;
-  // Times are kept relative to the engine's start so they stay small integers: V8 then stores
-  // them in the object itself instead of boxing a heap number per request.
-  /** When it was enqueued, in ms since the engine started (window scheduler clock). */
+  /** When it was enqueued, in ms since the engine started (kept small so V8 stores it unboxed). */
   enqueuedAt = 0;
-  /** Its deadline in ms since the engine started (deadline scheduler clock); 0 for none. */
-  deadline = 0;
-  /** Its own timeout in ms; 0 for none. */
-  timeoutMs = 0;
-  partition: Partition<I, O> | undefined = undefined;
-  batch: Batch<I, O> | undefined = undefined;
-  signal: AbortSignal | undefined = undefined;
-  /** The listener registered on {@link signal}, removed when the request settles. */
-  onAbort: (() => void) | undefined = undefined;
-  /** Set when settled. */
-  outcome: Outcome | undefined = undefined;
-  /** The value when `outcome` is `'succeeded'`, otherwise the reason. */
+  /** The partition queue while QUEUED, the batch while RUNNING. */
+  place: Partition<I, O> | Batch<I, O> | undefined = undefined;
+  extras: RequestExtras | undefined = undefined;
+  /** Once settled: the value when it succeeded, otherwise the reason. */
   result: O | unknown = undefined;
 
-  constructor(input: I) {
-    this.input = input;
-    this.batchInput = input;
+  constructor(
+    /** The input; with `defaults`, the filled-in copy that `runBatch` receives. */
+    public input: I,
+  ) {}
+
+  get isSettled(): boolean {
+    return this.state >= SUCCEEDED;
+  }
+
+  /** How it settled; `undefined` while pending. */
+  get outcome(): Outcome | undefined {
+    return OUTCOMES[this.state];
   }
 
   /** Hands the settled outcome to the caller. Called exactly once, by the result router. */
