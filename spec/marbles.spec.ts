@@ -178,3 +178,17 @@ describe('Batcher (marbles, with the scheduler option)', () => {
     });
   });
 });
+
+describe('batchMap deadlines (marbles)', () => {
+  it('applies timeoutMs to each value: batchMapSettled reports the timeout and keeps going', () => {
+    testScheduler.run(({ hot, cold, expectObservable }) => {
+      const source = hot('-a-b|');
+      const runBatch = (xs: readonly string[]) => cold(xs[0] === 'a' ? '--------(x|)' : '-(x|)', { x: xs.map((s) => s.toUpperCase()) });
+      const out = source.pipe(batchMapSettled(runBatch, { maxBatchSize: 1, maxConcurrentBatches: 2, timeoutMs: 5 }));
+      expectObservable(out).toBe('------(ab|)', {
+        a: { status: 'rejected', reason: expect.objectContaining({ name: 'RequestTimeoutError', timeoutMs: 5, phase: 'running' }), id: 1, input: 'a' },
+        b: { status: 'fulfilled', value: 'B', id: 2, input: 'b' },
+      });
+    });
+  });
+});

@@ -1,16 +1,17 @@
-/** Renders a bad value for an error message: `0 (number)`, `"5" (string)`, `[object] (object)`. */
+import { match, P } from 'ts-pattern';
+
+/** Renders a bad value for an error message: `0 (number)`, `"5" (string)`, `an object (object)`. */
 export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  const type = typeof value;
-  if (type === 'string') return `${JSON.stringify(value)} (string)`;
-  if (type === 'number' || type === 'boolean' || type === 'bigint') return `${String(value)} (${type})`;
-  if (type === 'function') return `a function (function)`;
-  if (type === 'symbol') return `${String(value)} (symbol)`;
-  if (Array.isArray(value)) return `an array of length ${value.length} (object)`;
-  const ctor = (value as object).constructor;
-  const label = ctor && typeof ctor.name === 'string' && ctor.name !== 'Object' ? `a ${ctor.name}` : 'an object';
-  return `${label} (object)`;
+  return match(value)
+    .with(P.nullish, (v) => String(v))
+    .with(P.string, (s) => `${JSON.stringify(s)} (string)`)
+    .with(P.union(P.number, P.boolean, P.bigint, P.symbol), (v) => `${String(v)} (${typeof v})`)
+    .when((v): v is (...args: unknown[]) => unknown => typeof v === 'function', () => 'a function (function)')
+    .when(Array.isArray, (a: unknown[]) => `an array of length ${a.length} (object)`)
+    .otherwise((o) => {
+      const name = (o as object).constructor?.name;
+      return `${typeof name === 'string' && name !== 'Object' && name !== '' ? `a ${name}` : 'an object'} (object)`;
+    });
 }
 
 /** The prefix every rx-batcher message starts with, naming the batcher when it has a name. */
