@@ -62,6 +62,11 @@ export class VadClient {
     this.#socket.send(encodePcm16(samples));
   }
 
+  /** Sends audio already encoded as 16-bit little-endian PCM (see {@link encodePcm16}). */
+  sendPcm(pcm: Buffer): void {
+    this.#socket.send(pcm);
+  }
+
   /** Says the audio is over; resolves with `done` once every frame is scored. */
   end(): Promise<DoneMessage> {
     this.#done ??= new Promise<DoneMessage>((resolve, reject) => {

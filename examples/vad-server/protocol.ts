@@ -67,9 +67,13 @@ export type VadMessage = SpeechEvent | FrameMessage | DoneMessage | ErrorMessage
  * ```
  */
 export function encodePcm16(samples: Float32Array): Buffer {
-  const out = Buffer.alloc(samples.length * 2);
-  for (let i = 0; i < samples.length; i++) out.writeInt16LE(Math.round(Math.max(-1, Math.min(1, samples[i])) * 32767), i * 2);
-  return out;
+  const pcm = new Int16Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i];
+    pcm[i] = s >= 1 ? 32767 : s <= -1 ? -32767 : Math.round(s * 32767);
+  }
+  const out = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  return littleEndian ? out : out.swap16();
 }
 
 /**
@@ -82,7 +86,17 @@ export function encodePcm16(samples: Float32Array): Buffer {
  */
 export function decodePcm16(bytes: Buffer): Float32Array {
   if (bytes.length % 2 !== 0) throw new RangeError(`audio messages must hold whole 16-bit samples, got ${bytes.length} bytes`);
-  const out = new Float32Array(bytes.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(i * 2) / 32768;
+  // An Int16Array view needs 2-byte alignment and native little-endian order; copy otherwise.
+  let aligned = bytes;
+  if (bytes.byteOffset % 2 !== 0 || !littleEndian) {
+    aligned = Buffer.alloc(bytes.length); // unpooled: offset 0
+    bytes.copy(aligned);
+    if (!littleEndian) aligned.swap16();
+  }
+  const pcm = new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+  const out = new Float32Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) out[i] = pcm[i] / 32768;
   return out;
 }
+
+const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

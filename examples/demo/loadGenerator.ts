@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodePcm16 } from '../vad-server/protocol';
+import { VadClient } from '../vad-server/client';
+import { readWav } from '../speech/wav';
+
+/** Samples per frame the server scores (Silero: 512 at 16 kHz). */
+const FRAME_SAMPLES = 512;
+
+/**
+ * What the simulated streams measured.
+ *
+ * @example
+ * ```ts
+ * const { latencies, seconds } = await runStreams(url, { streams: 8, durationMs: 500 });
+ * ```
+ */
+export interface LoadReport {
+  /** Per frame, from sending it to receiving its probability, in ms, sorted ascending. */
+  readonly latencies: Float64Array;
+  /** How long the streams ran. */
+  readonly seconds: number;
+}
+
+/**
+ * Options of {@link runStreams}.
+ *
+ * @example
+ * ```ts
+ * const options: StreamsOptions = { streams: 64, durationMs: 4000 };
+ * ```
+ */
+export interface StreamsOptions {
+  readonly streams: number;
+  readonly durationMs: number;
+  /** Called about every 250 ms with the frames answered so far. */
+  readonly onProgress?: (frames: number, elapsedMs: number) => void;
+}
+
+/**
+ * Simulated audio streams: `streams` WebSocket connections, each sending the speech clip one
+ * 32 ms frame (16-bit PCM, as a microphone delivers it) at a time and the next frame as soon
+ * as the previous one's probability comes back, until `durationMs` has passed. Each stream
+ * starts at a different point of the clip and loops it.
+ *
+ * @example
+ * ```ts
+ * const report = await runStreams(server.url, { streams: 64, durationMs: 4000 });
+ * console.log(report.latencies.length / report.seconds, 'frames/s');
+ * ```
+ */
+export async function runStreams(url: string, options: StreamsOptions): Promise<LoadReport> {
+  const clip = readWav(readFileSync(join(__dirname, '..', 'speech', 'speech-16k.wav'))).samples;
+  const frames = Array.from({ length: Math.floor(clip.length / FRAME_SAMPLES) }, (_, i) => encodePcm16(clip.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES)));
+  const clients = await Promise.all(Array.from({ length: options.streams }, () => VadClient.connect(url, { probabilities: true })));
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + options.durationMs;
+  const progress = setInterval(() => options.onProgress?.(latencies.length, performance.now() - start), 250);
+  try {
+    await Promise.all(
+      clients.map(
+        (client, index) =>
+          new Promise<void>((resolve, reject) => {
+            let position = Math.floor((index * frames.length) / clients.length);
+            let sentAt = 0;
+            const sendNext = () => {
+              sentAt = performance.now();
+              client.sendPcm(frames[position++ % frames.length]);
+            };
+            const stop = client.onMessage((message) => {
+              if (message.type === 'error') reject(new Error(`stream ${index}: ${message.message}`));
+              if (message.type !== 'frame') return;
+              const now = performance.now();
+              latencies.push(now - sentAt);
+              if (now < end) return sendNext();
+              stop();
+              resolve();
+            });
+            void client.closed.then((code) => reject(new Error(`stream ${index} closed unexpectedly (code ${code})`)));
+            sendNext();
+          }),
+      ),
+    );
+  } finally {
+    clearInterval(progress);
+    await Promise.all(clients.map((client) => client.close()));
+  }
+  return { latencies: Float64Array.from(latencies).sort(), seconds: (performance.now() - start) / 1000 };
+}

@@ -1,0 +1,127 @@
+import { FRAMES_PER_SECOND, loadSileroVad, type SileroVad } from '../models';
+import { startVadServer } from '../vad-server';
+import { runStreams } from './loadGenerator';
+import { runStreamsInWorker } from './loadWorker';
+
+/**
+ * What one mode of the demo measured.
+ *
+ * @example
+ * ```ts
+ * console.log(`${result.label}: ${result.framesPerSecond.toFixed(0)} frames/s`);
+ * ```
+ */
+export interface DemoResult {
+  readonly label: string;
+  readonly batching: boolean;
+  /** Frames scored and answered while the clock ran. */
+  readonly frames: number;
+  readonly seconds: number;
+  readonly framesPerSecond: number;
+  /** How many live 16 kHz streams this throughput could keep up with: frames/s ÷ 31.25. */
+  readonly realtimeStreams: number;
+  /** Per frame, from sending it to receiving its probability. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Frames per model call. */
+  readonly meanBatchSize: number;
+}
+
+/**
+ * Options of {@link runVadDemo}.
+ *
+ * @example
+ * ```ts
+ * await runVadDemo({ streams: 8, durationMs: 300 });
+ * ```
+ */
+export interface VadDemoOptions {
+  /** Simulated audio streams, each its own WebSocket connection. @default 64 */
+  readonly streams?: number;
+  /** How long each mode runs. @default 4000 */
+  readonly durationMs?: number;
+  /** Largest batch when batching. @default 64 */
+  readonly maxBatchSize?: number;
+  /** Called about every 250 ms while a mode runs. */
+  readonly onProgress?: (label: string, frames: number, elapsedMs: number) => void;
+  /** Run the simulated clients in a worker thread, off the server's event loop. @default true */
+  readonly clientsInWorker?: boolean;
+  /** A loaded model to use (not closed); by default the demo loads and closes one. */
+  readonly vad?: SileroVad;
+}
+
+/**
+ * The `npm run demo` experiment: starts the streaming VAD server on a free loopback port, then
+ * connects `streams` clients that each send the speech clip one 32 ms frame at a time, the next
+ * frame as soon as the previous one is answered (a closed loop: as fast as the server answers).
+ * Runs once without batching (one model call per frame) and once with every stream's frames
+ * batched through one `Batcher`, and reports throughput and per-frame latency for both.
+ *
+ * @example
+ * ```ts
+ * const [unbatched, batched] = await runVadDemo({ streams: 64, durationMs: 4000 });
+ * console.log(formatDemoTable([unbatched, batched]));
+ * ```
+ */
+export async function runVadDemo(options: VadDemoOptions = {}): Promise<DemoResult[]> {
+  const vad = options.vad ?? (await loadSileroVad());
+  try {
+    const results: DemoResult[] = [];
+    for (const batching of [false, true]) results.push(await runMode(vad, batching, options));
+    return results;
+  } finally {
+    if (options.vad === undefined) await vad.close();
+  }
+}
+
+async function runMode(vad: SileroVad, batching: boolean, options: VadDemoOptions): Promise<DemoResult> {
+  const label = batching ? 'with rx-batcher' : 'without batching';
+  const server = await startVadServer({ batching, vad, maxBatchSize: options.maxBatchSize ?? 64, maxDelayMs: 2 });
+  try {
+    const streamsOptions = {
+      streams: options.streams ?? 64,
+      durationMs: options.durationMs ?? 4000,
+      onProgress: (frames: number, elapsedMs: number) => options.onProgress?.(label, frames, elapsedMs),
+    };
+    const before = server.stats();
+    const { latencies, seconds } = (options.clientsInWorker ?? true) ? await runStreamsInWorker(server.url, streamsOptions) : await runStreams(server.url, streamsOptions);
+    const after = server.stats();
+    const framesPerSecond = latencies.length / seconds;
+    const calls = after.modelCalls - before.modelCalls;
+    return {
+      label,
+      batching,
+      frames: latencies.length,
+      seconds,
+      framesPerSecond,
+      realtimeStreams: Math.floor(framesPerSecond / FRAMES_PER_SECOND),
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+      meanBatchSize: calls === 0 ? 0 : (after.frames - before.frames) / calls,
+    };
+  } finally {
+    await server.close();
+  }
+}
+
+function percentile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/**
+ * Formats demo results as an aligned text table.
+ *
+ * @example
+ * ```ts
+ * console.log(formatDemoTable(await runVadDemo()));
+ * ```
+ */
+export function formatDemoTable(results: readonly DemoResult[]): string {
+  const rows = [
+    ['mode', 'frames/s', 'real-time streams', 'p50 ms', 'p99 ms', 'mean batch'],
+    ...results.map((r) => [r.label, r.framesPerSecond.toFixed(0), String(r.realtimeStreams), r.p50Ms.toFixed(1), r.p99Ms.toFixed(1), r.meanBatchSize.toFixed(1)]),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
