@@ -1,0 +1,16 @@
+/* Transport-agnostic scale-out: producers and workers sharing one request stream through a broker. */
+export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type RemoteBatcherStats } from './remoteBatcher';
+export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches';
+export { v8Codec, jsonCodec, type Codec } from './codec';
+export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError';
+export { memoryTransport } from './memoryTransport';
+export type {
+  Backlog,
+  BatchTransport,
+  Delivery,
+  ProducerLink,
+  ReplyFrame,
+  RequestMessage,
+  WorkerLink,
+  WorkerLinkOptions,
+} from './transport';

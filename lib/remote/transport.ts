@@ -1,0 +1,150 @@
+/**
+ * The contract between the shared batching logic ({@link remoteBatcher}, {@link serveBatches})
+ * and a broker. A transport only moves bytes: ids, deduplication, deadlines, errors, claim
+ * renewal and batching all live in the shared logic, so every transport behaves the same.
+ *
+ * Delivery is at least once: a request may reach workers more than once (after a crash or
+ * a reclaim); the producer settles each request once and drops the rest by id.
+ *
+ * @example
+ * ```ts
+ * const transport: BatchTransport = redisTransport({ url: 'redis://127.0.0.1:6379' });
+ * const producer = await transport.openProducer('scorer', (frame) => handle(frame));
+ * await producer.send({ id: 'p1-1', replyTo: producer.replyTo, body: v8Codec.encode(42) });
+ * ```
+ */
+export interface BatchTransport {
+  /** A short name for messages and stats, e.g. `'redis'`. */
+  readonly kind: string;
+  /** Opens the producer side of `subject`; `onReplies` receives every reply frame sent to it. */
+  openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink>;
+  /** Opens the worker side of `subject` (joining the subject's consumer group). */
+  openWorker(subject: string, options: WorkerLinkOptions): Promise<WorkerLink>;
+  /** How many requests of `subject` wait in the broker and how many are delivered but not acknowledged. */
+  backlog(subject: string): Promise<Backlog>;
+}
+
+/**
+ * What waits in the broker for one subject: what to monitor.
+ *
+ * @example
+ * ```ts
+ * const { waiting, pending } = await transport.backlog('scorer');
+ * ```
+ */
+export interface Backlog {
+  /** Requests in the stream not yet delivered to any worker. */
+  readonly waiting: number;
+  /** Requests delivered to a worker and not yet acknowledged (running, or held by a dead worker). */
+  readonly pending: number;
+}
+
+/**
+ * One request on the wire.
+ *
+ * @example
+ * ```ts
+ * const message: RequestMessage = { id: 'a1b2-7', replyTo: producer.replyTo, body };
+ * ```
+ */
+export interface RequestMessage {
+  /** Unique among every producer of the subject. */
+  readonly id: string;
+  /** Where the worker sends the reply (a producer's `replyTo`). */
+  readonly replyTo: string;
+  /** The codec-encoded input. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * The producer side of a subject.
+ *
+ * @example
+ * ```ts
+ * await link.send({ id, replyTo: link.replyTo, body });
+ * ```
+ */
+export interface ProducerLink {
+  /** The address replies to this producer go to. */
+  readonly replyTo: string;
+  /** Appends a request to the subject's stream; resolves when the broker has it. */
+  send(message: RequestMessage): Promise<void>;
+  /** Closes the connections; no more replies arrive. */
+  close(): Promise<void>;
+}
+
+/**
+ * Group-wide redelivery rules, given by the worker when it joins.
+ *
+ * @example
+ * ```ts
+ * const link = await transport.openWorker('scorer', { claimIdleMs: 2000, maxDeliveries: 5 });
+ * ```
+ */
+export interface WorkerLinkOptions {
+  /** A request delivered and not acknowledged or touched for this long goes to another worker. */
+  readonly claimIdleMs: number;
+  /** How many times a request may be run. One more delivery is made, answered with an error without running. */
+  readonly maxDeliveries: number;
+}
+
+/**
+ * A request handed to a worker.
+ *
+ * @example
+ * ```ts
+ * const [first] = await link.pull(32, true);
+ * if (first.deliveries > 1) console.log('redelivered', first.id);
+ * ```
+ */
+export interface Delivery extends RequestMessage {
+  /** 1 on the first delivery, then 2, 3, … */
+  readonly deliveries: number;
+  /** Taken over from a worker that stopped answering (Redis `XAUTOCLAIM`, NATS redelivery after `ack_wait`). */
+  readonly reclaimed: boolean;
+  /** The transport's own handle (a stream entry id, a NATS ack subject). */
+  readonly handle: unknown;
+}
+
+/**
+ * A reply frame for one producer: every reply of one batch to that producer, in one message.
+ *
+ * @example
+ * ```ts
+ * await link.reply([{ replyTo: delivery.replyTo, frame }]);
+ * ```
+ */
+export interface ReplyFrame {
+  readonly replyTo: string;
+  readonly frame: Uint8Array;
+}
+
+/**
+ * The worker side of a subject. Calls come from one worker loop: `pull` is never called
+ * twice at once.
+ *
+ * @example
+ * ```ts
+ * const batch = await link.pull(32, true);
+ * await link.reply(frames);
+ * await link.ack(batch);
+ * ```
+ */
+export interface WorkerLink {
+  /**
+   * Up to `max` requests. With `wait`, waits a while (the transport decides how long, at
+   * most about a second) for the first and may return none; without, returns what is there.
+   * Requests abandoned by other workers come back here too. Aborting `signal` ends a wait.
+   */
+  pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]>;
+  /** Sends reply frames; resolves when the broker has them. */
+  reply(frames: readonly ReplyFrame[]): Promise<void>;
+  /** Acknowledges and deletes finished requests. Always after `reply`. */
+  ack(deliveries: readonly Delivery[]): Promise<void>;
+  /** Tells the broker these requests are still being worked on, so they are not reclaimed. */
+  touch(deliveries: readonly Delivery[]): Promise<void>;
+  /** Hands requests back unanswered, to be delivered again (as soon as the broker allows). */
+  release(deliveries: readonly Delivery[]): Promise<void>;
+  /** Leaves the group and closes the connections. */
+  close(): Promise<void>;
+}
