@@ -76,7 +76,7 @@ export class BatchEngine<I, O> {
   private pumpAgain = false;
   private settledClosed = false;
   private stopped: Promise<void> | undefined;
-  /** ms since the engine started, on the window scheduler: small integers, cheap to store per request. */
+  /** Whole ms since the engine started, on the window scheduler, wrapping at 2^31 (see {@link elapsed}). */
   private readonly clock: () => number;
   /** ms since the engine started, on the deadline scheduler. */
   private readonly deadlineClock: () => number;
@@ -91,7 +91,10 @@ export class BatchEngine<I, O> {
     const windowScheduler = config.windowScheduler;
     const windowEpoch = windowScheduler.now();
     const deadlineEpoch = config.deadlineScheduler.now();
-    this.clock = () => windowScheduler.now() - windowEpoch;
+    // `| 0` keeps ticks small integers (Smis), so V8 stores them in the request object itself
+    // instead of boxing a heap number per request. Ticks wrap after 2^31 ms (~24.8 days); every
+    // use takes a difference `(a - b) | 0`, which stays right across the wrap.
+    this.clock = () => (windowScheduler.now() - windowEpoch) | 0;
     this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
     this.single = new Partition<I, O>(undefined, this);
@@ -281,7 +284,7 @@ export class BatchEngine<I, O> {
   windowExpired(partition: Partition<I, O>): void {
     partition.timer = null;
     if (this.phase === STOPPED || partition.live === 0) return;
-    const remaining = partition.oldest()!.enqueuedAt + this.config.maxDelayMs - this.clock();
+    const remaining = this.config.maxDelayMs - elapsed(partition.oldest()!.enqueuedAt, this.clock());
     if (remaining > 0) return this.openWindow(partition, remaining);
     partition.due ??= 'delay';
     this.ready.add(partition);
@@ -307,7 +310,7 @@ export class BatchEngine<I, O> {
       this.ready.add(partition);
       return;
     }
-    const remaining = oldest.enqueuedAt + this.config.maxDelayMs - this.clock();
+    const remaining = this.config.maxDelayMs - elapsed(oldest.enqueuedAt, this.clock());
     if (remaining <= 0) {
       partition.due = 'delay';
       this.ready.add(partition);
@@ -450,14 +453,14 @@ export class BatchEngine<I, O> {
     counters.batchesInFlight--;
     const now = this.clock();
     const waits = new Array<number>(batch.requests.length);
-    for (let i = 0; i < waits.length; i++) waits[i] = batch.startedAt - batch.requests[i].enqueuedAt;
+    for (let i = 0; i < waits.length; i++) waits[i] = elapsed(batch.requests[i].enqueuedAt, batch.startedAt);
     counters.lastBatch = {
       batchId: batch.batchId,
       size: batch.requests.length,
       reason: batch.reason,
       partition: batch.partition,
       outcome,
-      durationMs: now - batch.startedAt,
+      durationMs: elapsed(batch.startedAt, now),
       queueWaitMs: waits,
     };
     this.pump();
@@ -554,6 +557,11 @@ export class BatchEngine<I, O> {
 // Private: the scheduler calls this with the partition as its state, so no closure is made per window.
 function onWindowTimer(this: unknown, partition?: Partition<unknown, unknown>): void {
   partition!.owner.windowExpired(partition!);
+}
+
+/** Milliseconds from tick `from` to tick `to`, correct across the 2^31 wrap of the engine clock. */
+function elapsed(from: number, to: number): number {
+  return (to - from) | 0;
 }
 
 function abandonedError(): Error {

@@ -51,7 +51,7 @@ export abstract class EngineRequest<I, O> {
   id = 0;
   /** NEW, QUEUED, RUNNING, or a settled code (≥ SUCCEEDED). */
   state = NEW;
-  /** When it was enqueued, in ms since the engine started (kept small so V8 stores it unboxed). */
+  /** When it was enqueued: the engine's tick (whole ms since it started, a small integer V8 stores unboxed). */
   enqueuedAt = 0;
   /** The partition queue while QUEUED, the batch while RUNNING. */
   place: Partition<I, O> | Batch<I, O> | undefined = undefined;
