@@ -1,14 +1,5 @@
-import {
-  isObservable,
-  mergeMap,
-  Observable,
-  Subject,
-  take,
-  type SchedulerAction,
-  type Subscription,
-} from 'rxjs';
+import { mergeMap, Observable, Subject, type SchedulerAction, type Subscription } from 'rxjs';
 import { BatcherStoppedError } from '../errors/BatcherStoppedError';
-import { BatchResultError } from '../errors/BatchResultError';
 import { QueueFullError } from '../errors/QueueFullError';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError';
 import { describeValue, prefix } from '../errors/describe';
@@ -18,6 +9,7 @@ import { Batch } from './batch';
 import { Counters } from './counters';
 import { DeadlineQueue } from './deadlines';
 import { applyDefaults } from './defaults';
+import { invokeRunBatch } from './invokeRunBatch';
 import { Partition } from './partition';
 import { QUEUED, RequestExtras, RUNNING, settledState, SUCCEEDED, type EngineRequest, type Outcome } from './request';
 import { LeanSubject } from '../util/LeanSubject';
@@ -381,49 +373,22 @@ export class BatchEngine<I, O> {
   private execute(batch: Batch<I, O>): Observable<never> {
     return new Observable<never>((subscriber) => {
       batch.runner = subscriber;
-      let output: unknown;
-      try {
-        output = this.config.runBatch(batch.inputs(), batch);
-      } catch (error) {
-        this.batchFailed(batch, error);
-        return;
-      }
-      if (isObservable(output)) {
-        const inner = output.pipe(take(1)).subscribe({
-          next: (results) => this.batchReturned(batch, results),
-          error: (error: unknown) => this.batchFailed(batch, error),
-          complete: () =>
-            this.batchFailed(
-              batch,
-              new BatchResultError(this.config.name, batch.size, undefined, undefined, 'the Observable it returned completed without emitting'),
-            ),
-        });
-        if (!batch.done) batch.inner = inner;
-        return () => inner.unsubscribe();
-      }
-      if (isThenable(output)) {
-        output.then(
-          (results) => this.batchReturned(batch, results),
-          (error: unknown) => this.batchFailed(batch, error),
-        );
-        return;
-      }
-      this.batchReturned(batch, output);
+      const inner = invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
+        returned: (results) => this.batchReturned(batch, results),
+        failed: (error) => this.batchFailed(batch, error),
+      });
+      if (inner === undefined) return;
+      if (!batch.done) batch.inner = inner;
+      return () => inner.unsubscribe();
     });
   }
 
-  private batchReturned(batch: Batch<I, O>, results: unknown): void {
+  /** Settles each caller of the batch from its slot: a value, or the `Error` found there. */
+  private batchReturned(batch: Batch<I, O>, results: ArrayLike<unknown>): void {
     if (batch.done) return;
-    const expected = batch.requests.length;
-    if (!isArrayLike(results)) {
-      return this.batchFailed(batch, new BatchResultError(this.config.name, expected, undefined, results));
-    }
-    if (results.length !== expected) {
-      return this.batchFailed(batch, new BatchResultError(this.config.name, expected, results.length));
-    }
     batch.done = true;
     const requests = batch.requests;
-    for (let i = 0; i < expected; i++) {
+    for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
       if (r.state !== RUNNING) continue;
       const result = results[i];
@@ -566,15 +531,6 @@ function elapsed(from: number, to: number): number {
 
 function abandonedError(): Error {
   return new DOMException('Every caller of this batch has gone (aborted or timed out).', 'AbortError');
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  if (Array.isArray(value)) return true;
-  return ArrayBuffer.isView(value) && !(value instanceof DataView);
 }
 
 function noop(): void {}

@@ -1,0 +1,76 @@
+import { isObservable, take, type Subscription } from 'rxjs';
+import { BatchResultError } from '../errors/BatchResultError';
+import type { BatchContext, RunBatch } from '../types';
+
+/** Receives the one outcome of a `runBatch` call. */
+export interface BatchOutcome {
+  /** `runBatch` produced one result per input (checked). */
+  returned(results: ArrayLike<unknown>): void;
+  /** It threw, rejected, errored, or broke the result contract. */
+  failed(error: unknown): void;
+}
+
+/**
+ * Calls `runBatch` once and reports exactly one outcome, whatever it returns: an array-like
+ * (synchronously), a Promise, or an Observable (its first emission). Checks the result's shape
+ * and length, so callers are matched to results by position only when that is safe.
+ * Returns the subscription to an Observable result, to cancel it when nobody waits any more.
+ *
+ * @example
+ * ```ts
+ * invokeRunBatch('ranker', runBatch, inputs, ctx, { returned: deliver, failed: failAll });
+ * ```
+ */
+export function invokeRunBatch<I, O>(
+  name: string,
+  runBatch: RunBatch<I, O>,
+  inputs: I[],
+  ctx: BatchContext,
+  outcome: BatchOutcome,
+): Subscription | undefined {
+  const expected = inputs.length;
+  let reported = false;
+  const returned = (results: unknown): void => {
+    if (reported) return;
+    reported = true;
+    if (!isArrayLike(results)) outcome.failed(new BatchResultError(name, expected, undefined, results));
+    else if (results.length !== expected) outcome.failed(new BatchResultError(name, expected, results.length));
+    else outcome.returned(results);
+  };
+  const failed = (error: unknown): void => {
+    if (reported) return;
+    reported = true;
+    outcome.failed(error);
+  };
+
+  let output: unknown;
+  try {
+    output = runBatch(inputs, ctx);
+  } catch (error) {
+    failed(error);
+    return undefined;
+  }
+  if (isObservable(output)) {
+    return output.pipe(take(1)).subscribe({
+      next: returned,
+      error: failed,
+      complete: () => failed(new BatchResultError(name, expected, undefined, undefined, 'the Observable it returned completed without emitting')),
+    });
+  }
+  if (isThenable(output)) output.then(returned, failed);
+  else returned(output);
+  return undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** Arrays and typed arrays (a model's `Float32Array` of scores is a fine result); not strings. */
+function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+}
