@@ -1,0 +1,71 @@
+import { now } from './process';
+
+/**
+ * Arrival times (ms from the start) of `count` requests at a constant rate.
+ *
+ * @example
+ * ```ts
+ * uniformArrivals(600, 3); // [0, 1.67, 3.33]
+ * ```
+ */
+export function uniformArrivals(ratePerSec: number, count: number): Float64Array {
+  const times = new Float64Array(count);
+  for (let i = 0; i < count; i++) times[i] = (i * 1000) / ratePerSec;
+  return times;
+}
+
+/**
+ * Arrival times (ms from the start) of a Poisson process: exponential gaps with mean
+ * `1000 / ratePerSec`, from a seeded generator so every implementation sees the same arrivals.
+ *
+ * @example
+ * ```ts
+ * const times = poissonArrivals(3900, 2000, 7);
+ * ```
+ */
+export function poissonArrivals(ratePerSec: number, durationMs: number, seed: number): Float64Array {
+  const random = mulberry32(seed);
+  const times: number[] = [];
+  let t = 0;
+  for (;;) {
+    t += (-Math.log(1 - random()) * 1000) / ratePerSec;
+    if (t >= durationMs) break;
+    times.push(t);
+  }
+  return Float64Array.from(times);
+}
+
+/**
+ * Open-loop load: calls `issue(i)` for each request at (or just after) its arrival time,
+ * whether or not earlier requests were answered. Timer-driven: a late tick issues every
+ * request that became due meanwhile. Resolves after the last arrival.
+ *
+ * @example
+ * ```ts
+ * await openLoop(uniformArrivals(600, 1800), (i) => void client.call(i));
+ * ```
+ */
+export function openLoop(arrivals: Float64Array, issue: (index: number, startMs: number) => void): Promise<number> {
+  return new Promise((resolve) => {
+    const start = now();
+    let next = 0;
+    const tick = (): void => {
+      const elapsed = now() - start;
+      while (next < arrivals.length && arrivals[next] <= elapsed) issue(next++, start);
+      if (next >= arrivals.length) resolve(start);
+      else setTimeout(tick, Math.max(1, arrivals[next] - (now() - start)));
+    };
+    tick();
+  });
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

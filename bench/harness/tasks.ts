@@ -1,0 +1,59 @@
+import type { BatchRules, ImplName } from '../impls';
+
+/** The real models of scenario 5. */
+export type RealModelName = 'silero' | 'mlp';
+
+/**
+ * One measurement, run by `bench/worker.ts` in a fresh Node process. Plain JSON: the runner
+ * passes it on the command line.
+ *
+ * @example
+ * ```ts
+ * const task: Task = { kind: 'throughput', impl: 'dataloader', n: 100_000, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 10_000 };
+ * ```
+ */
+export type Task =
+  /** Scenarios 1 and 2: n concurrent calls, trivial model; requests/s, ns per request, peak RSS. */
+  | { readonly kind: 'throughput'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules; readonly warmup: number }
+  /** Scenarios 1 and 2: heap bytes per pending request, with a model that answers only after the measurement. */
+  | { readonly kind: 'heap'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules }
+  /** Scenario 3: open-loop arrivals at a constant rate against the 5 ms + 0.05 ms/item model. */
+  | {
+      readonly kind: 'saturation';
+      readonly impl: ImplName | 'model-direct';
+      readonly ratePerSec: number;
+      readonly durationMs: number;
+      readonly rules: BatchRules;
+      readonly overheadMs: number;
+      readonly perItemMs: number;
+    }
+  /** Scenario 4: Poisson arrivals against the same model; wait in the batcher and end-to-end latency. */
+  | {
+      readonly kind: 'latency';
+      readonly impl: ImplName;
+      readonly ratePerSec: number;
+      readonly durationMs: number;
+      readonly rules: BatchRules;
+      readonly overheadMs: number;
+      readonly perItemMs: number;
+      readonly seed: number;
+    }
+  /** Scenario 5: the model's own throughput on ready-made batches of each size (direct `session.run`). */
+  | { readonly kind: 'model-best'; readonly model: RealModelName; readonly sizes: readonly number[]; readonly durationMs: number; readonly repoRoot: string }
+  /** Scenario 5a: n concurrent single-input requests through an implementation. */
+  | { readonly kind: 'model-burst'; readonly model: RealModelName; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules; readonly repoRoot: string }
+  /** Scenario 5b: a closed loop of `clients` concurrent clients for `durationMs`. */
+  | {
+      readonly kind: 'model-closed';
+      readonly model: RealModelName;
+      readonly impl: ImplName;
+      readonly clients: number;
+      readonly durationMs: number;
+      readonly rules: BatchRules;
+      readonly repoRoot: string;
+    }
+  /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
+  | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules };
+
+/** What a worker reports: named numbers (and a few flags/strings), all plain JSON. */
+export type Metrics = Record<string, number | string | boolean | number[] | Record<string, number>>;

@@ -1,0 +1,31 @@
+/**
+ * `npm run bench` (`-- --quick` for the smoke test): compiles the benchmark, runs every scenario
+ * of issue 3 in fresh Node processes with interleaved repetitions, prints the comparison tables
+ * and the targets, and writes `latest.json` + `latest.svg` (`quick.*` in quick mode).
+ */
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { runBenchmarks } from './runner/runBenchmarks';
+import { parseBenchArgs, USAGE } from './runner/options';
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const repoRoot = resolve(__dirname, '..');
+  const options = parseBenchArgs(argv, repoRoot);
+  try {
+    const { summaryText, files } = await runBenchmarks(options, repoRoot, (line) => console.log(line));
+    console.log(`\n${summaryText}\n`);
+    console.log(`Results: ${files.map((f) => f.replace(`${repoRoot}/`, '')).join(', ')}`);
+  } finally {
+    if (options.buildDir.startsWith(join(repoRoot, '.cache', 'bench', 'build-'))) rmSync(options.buildDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,248 @@
+import type { Aggregate } from './aggregate';
+
+/** A flat table row: column name → value. */
+export type Row = Record<string, string | number | boolean | null>;
+
+/** A titled table of flat rows, as printed and as written to the JSON. */
+export interface Table {
+  readonly id: string;
+  readonly title: string;
+  readonly rows: readonly Row[];
+}
+
+/** One target of the issue and whether this run met it. */
+export interface TargetRow extends Row {
+  scenario: string;
+  target: string;
+  measured: string;
+  met: 'yes' | 'no' | 'n/a';
+}
+
+/** Everything the report shows. */
+export interface Summary {
+  readonly tables: readonly Table[];
+  readonly targets: readonly TargetRow[];
+}
+
+const DISPLAY_N: Record<string, string> = { '1000': '1k', '10000': '10k', '100000': '100k', '1000000': '1M' };
+
+/**
+ * Turns the aggregates of a run into the report's tables and the issue's targets, with ratios
+ * computed only between implementations measured in this same run.
+ *
+ * @example
+ * ```ts
+ * const { tables, targets } = summarize(aggregate(raw), { headlineCalls: 100_000 });
+ * ```
+ */
+export function summarize(aggregates: readonly Aggregate[], context: { readonly headlineCalls: number }): Summary {
+  const find = (scenario: string, group: string, label: string): Aggregate | undefined =>
+    aggregates.find((a) => a.scenario === scenario && a.group === group && a.label === label);
+  const value = (a: Aggregate | undefined, key: string): number => a?.median[key] ?? Number.NaN;
+  const tables: Table[] = [];
+  const targets: TargetRow[] = [];
+  const target = (scenario: string, text: string, measured: string, met: boolean | undefined): void => {
+    targets.push({ scenario, target: text, measured, met: met === undefined ? 'n/a' : met ? 'yes' : 'no' });
+  };
+
+  // Scenarios 1 and 2.
+  const overhead = aggregates.filter((a) => a.scenario === 's1-s2');
+  if (overhead.length > 0) {
+    const labels = unique(overhead.map((a) => a.label));
+    const sizes = unique(overhead.filter((a) => a.group.startsWith('n=')).map((a) => a.group.slice(2)));
+    const heapSizes = unique(overhead.filter((a) => a.group.startsWith('heap n=')).map((a) => a.group.slice(7)));
+    const headline = `n=${context.headlineCalls}`;
+    const heapHeadline = `heap n=${heapSizes.includes(String(context.headlineCalls)) ? context.headlineCalls : heapSizes.at(-1)}`;
+    const dl = find('s1-s2', headline, 'dataloader');
+    const floor = find('s1-s2', headline, 'unbatched');
+    tables.push({
+      id: 's1',
+      title: `Scenario 1 — overhead: ${context.headlineCalls.toLocaleString('en-US')} concurrent calls, trivial async model, batch 64`,
+      rows: labels.map((label) => {
+        const a = find('s1-s2', headline, label);
+        return {
+          implementation: label,
+          'requests/s': round(value(a, 'requestsPerSec')),
+          '× DataLoader': fixed(value(a, 'requestsPerSec') / value(dl, 'requestsPerSec'), 2),
+          '× floor': fixed(value(a, 'requestsPerSec') / value(floor, 'requestsPerSec'), 2),
+          'ns/request': round(value(a, 'nsPerRequest')),
+          'peak RSS MB': round(value(a, 'peakRssMb')),
+          'heap B/pending': round(value(find('s1-s2', heapHeadline, label), 'heapBytesPerPending')),
+        };
+      }),
+    });
+    tables.push({
+      id: 's2',
+      title: 'Scenario 2 — scaling: ns per request at n concurrent calls, heap bytes per pending request',
+      rows: labels.map((label) => {
+        const row: Row = { implementation: label };
+        for (const n of sizes) row[`ns/req ${DISPLAY_N[n] ?? n}`] = round(value(find('s1-s2', `n=${n}`, label), 'nsPerRequest'));
+        for (const n of heapSizes) row[`heap B/pending ${DISPLAY_N[n] ?? n}`] = round(value(find('s1-s2', `heap n=${n}`, label), 'heapBytesPerPending'));
+        if (sizes.includes('1000000') && sizes.includes('10000')) {
+          row['1M ÷ 10k per request'] = fixed(value(find('s1-s2', 'n=1000000', label), 'nsPerRequest') / value(find('s1-s2', 'n=10000', label), 'nsPerRequest'), 2);
+        }
+        return row;
+      }),
+    });
+    const rx = find('s1-s2', headline, 'rx-batcher');
+    const ratio = value(rx, 'requestsPerSec') / value(dl, 'requestsPerSec');
+    target('1', 'rx-batcher requests/s ≥ 1.0× DataLoader (aim 1.3×)', `${fixed(ratio, 2)}× (${round(value(rx, 'requestsPerSec'))} vs ${round(value(dl, 'requestsPerSec'))}/s)`, finite(ratio) ? ratio >= 1 : undefined);
+    const rxHeap = value(find('s1-s2', heapHeadline, 'rx-batcher'), 'heapBytesPerPending');
+    const dlHeap = value(find('s1-s2', heapHeadline, 'dataloader'), 'heapBytesPerPending');
+    target('1', `heap per pending request ≤ DataLoader's (${heapHeadline.slice(5)})`, `${round(rxHeap)} B vs ${round(dlHeap)} B`, finite(rxHeap / dlHeap) ? rxHeap <= dlHeap : undefined);
+    const rx1m = value(find('s1-s2', 'n=1000000', 'rx-batcher'), 'nsPerRequest');
+    const rx10k = value(find('s1-s2', 'n=10000', 'rx-batcher'), 'nsPerRequest');
+    target('2', 'rx-batcher per-request cost at 1M ≤ 1.5× at 10k', finite(rx1m) ? `${fixed(rx1m / rx10k, 2)}× (${round(rx1m)} vs ${round(rx10k)} ns)` : 'not measured (1M is not in this mode)', finite(rx1m / rx10k) ? rx1m / rx10k <= 1.5 : undefined);
+  }
+
+  // Scenario 3.
+  const saturation = aggregates.filter((a) => a.scenario === 's3');
+  if (saturation.length > 0) {
+    tables.push({
+      id: 's3',
+      title: 'Scenario 3 — saturation: open-loop arrivals, model 5 ms + 0.05 ms/item, maxBatchSize 64, maxDelayMs 2',
+      rows: saturation.map((a) => ({
+        load: a.group,
+        implementation: a.label,
+        'arrivals/s': round(value(a, 'arrivalPerSec')),
+        'served/s': round(value(a, 'throughputPerSec')),
+        '% of arrivals': percent(value(a, 'throughputOfArrivals')),
+        '% of ideal': percent(value(a, 'throughputOfIdeal')),
+        'mean batch': fixed(value(a, 'meanBatchSize'), 1),
+        'p50 ms': fixed(value(a, 'latencyP50Ms'), 1),
+        'p99 ms': fixed(value(a, 'latencyP99Ms'), 1),
+        'backlog growth/s': round(value(a, 'backlogGrowthPerSec')),
+      })),
+    });
+    const groups = unique(saturation.map((a) => a.group));
+    const [groupA, groupB] = [groups.find((g) => g.startsWith('a')), groups.find((g) => g.startsWith('b'))];
+    if (groupA !== undefined) {
+      const rx = find('s3', groupA, 'rx-batcher');
+      const base = find('s3', groupA, 'rxjs-baseline');
+      const keepsUp = value(rx, 'throughputOfArrivals') >= 0.95 && value(rx, 'backlogGrowthPerSec') <= 0.05 * value(rx, 'arrivalPerSec');
+      target('3a', 'rx-batcher keeps up at 3× unbatched capacity (≥ 95% of arrivals served, backlog not growing)', `${percent(value(rx, 'throughputOfArrivals'))} served, backlog ${round(value(rx, 'backlogGrowthPerSec'))}/s, p99 ${fixed(value(rx, 'latencyP99Ms'), 1)} ms, mean batch ${fixed(value(rx, 'meanBatchSize'), 1)}`, rx === undefined ? undefined : keepsUp);
+      target('3a', 'design-card baseline falls behind (reference, not a target)', `${percent(value(base, 'throughputOfArrivals'))} served, mean batch ${fixed(value(base, 'meanBatchSize'), 2)}, backlog +${round(value(base, 'backlogGrowthPerSec'))}/s`, undefined);
+    }
+    if (groupB !== undefined) {
+      const rx = find('s3', groupB, 'rx-batcher');
+      const direct = find('s3', groupB, 'model-direct');
+      target('3b', 'rx-batcher throughput ≥ 95% of ideal (64 items per 8.2 ms)', `${percent(value(rx, 'throughputOfIdeal'))} (${round(value(rx, 'throughputPerSec'))}/s; model fed directly: ${percent(value(direct, 'throughputOfIdeal'))})`, rx === undefined ? undefined : value(rx, 'throughputOfIdeal') >= 0.95);
+      target('3b', 'rx-batcher mean batch ≥ 0.95 × 64', fixed(value(rx, 'meanBatchSize'), 1), rx === undefined ? undefined : value(rx, 'meanBatchSize') >= 0.95 * 64);
+    }
+  }
+
+  // Scenario 4.
+  const latency = aggregates.filter((a) => a.scenario === 's4');
+  if (latency.length > 0) {
+    tables.push({
+      id: 's4',
+      title: `Scenario 4 — latency at moderate load: Poisson ${latency[0].group.replace('poisson ', '')}, maxDelayMs 5 (wait = call → runBatch)`,
+      rows: latency.map((a) => ({
+        implementation: a.label,
+        'wait p50 ms': fixed(value(a, 'waitP50Ms'), 2),
+        'wait p99 ms': fixed(value(a, 'waitP99Ms'), 2),
+        'wait max ms': fixed(value(a, 'waitMaxMs'), 2),
+        'latency p50 ms': fixed(value(a, 'latencyP50Ms'), 1),
+        'latency p99 ms': fixed(value(a, 'latencyP99Ms'), 1),
+        'mean batch': fixed(value(a, 'meanBatchSize'), 1),
+      })),
+    });
+    for (const a of latency.filter((x) => x.label.startsWith('rx-batcher'))) {
+      target('4', `${a.label}: p99 wait in the batcher ≤ maxDelayMs + 1 ms = 6 ms`, `${fixed(value(a, 'waitP99Ms'), 2)} ms (end-to-end p99 ${fixed(value(a, 'latencyP99Ms'), 1)} ms)`, finite(value(a, 'waitP99Ms')) ? value(a, 'waitP99Ms') <= 6 : undefined);
+    }
+  }
+
+  // Scenario 5.
+  const real = aggregates.filter((a) => a.scenario === 's5');
+  if (real.length > 0) {
+    const rows: Row[] = [];
+    let maxDiff = 0;
+    for (const model of ['silero', 'mlp']) {
+      const best = find('s5', `${model} best`, 'model-direct');
+      const bestPerSec = value(best, 'bestPerSec');
+      rows.push({ model, load: 'direct session.run', implementation: `model alone (best batch ${value(best, 'bestSize')})`, 'inputs/s': round(bestPerSec), efficiency: '1.00', '× unbatched': '', 'max |Δ|': '' });
+      for (const load of ['burst', 'closed loop']) {
+        const group = `${model} ${load}`;
+        const unbatched = find('s5', group, 'unbatched');
+        for (const a of real.filter((x) => x.group === group)) {
+          const perSec = value(a, 'throughputPerSec');
+          maxDiff = Math.max(maxDiff, value(a, 'maxAbsDiff'));
+          rows.push({
+            model,
+            load: load === 'burst' ? '10k concurrent' : '64 clients, closed loop',
+            implementation: a.label,
+            'inputs/s': round(perSec),
+            efficiency: fixed(perSec / bestPerSec, 2),
+            '× unbatched': fixed(perSec / value(unbatched, 'throughputPerSec'), 2),
+            'max |Δ|': value(a, 'maxAbsDiff').toExponential(1),
+          });
+          if (a.label === 'rx-batcher') {
+            target('5', `${model}, ${load}: rx-batcher ≥ 0.9 × the model's best`, `${fixed(perSec / bestPerSec, 2)} (${round(perSec)} vs ${round(bestPerSec)}/s)`, finite(perSec / bestPerSec) ? perSec / bestPerSec >= 0.9 : undefined);
+          }
+        }
+      }
+    }
+    tables.push({ id: 's5', title: 'Scenario 5 — real models, onnxruntime-node, intraOpNumThreads 1 (efficiency = throughput ÷ the model’s best)', rows });
+    target('5', 'every batched output equals the unbatched output (|Δ| < 1e-4)', `max |Δ| = ${maxDiff.toExponential(1)}`, finite(maxDiff) ? maxDiff < 1e-4 : undefined);
+  }
+
+  // Scenario 6.
+  const soak = aggregates.find((a) => a.scenario === 's6');
+  if (soak !== undefined) {
+    const m = soak.median;
+    tables.push({
+      id: 's6',
+      title: 'Scenario 6 — soak through one rx-batcher',
+      rows: [
+        {
+          requests: round(m.requests),
+          'achieved/s': round(m.achievedPerSec),
+          succeeded: round(m.succeeded),
+          aborted: round(m.aborted),
+          'timed out': round(m.timedOut),
+          failed: round(m.failed),
+          'answered past deadline': round(m.answeredPastDeadline),
+          'wrong or double': round(m.wrong + m.settledTwice + m.neverSettled),
+          'heap start MB': fixed(m.heapStartMb, 1),
+          'heap end MB': fixed(m.heapEndMb, 1),
+          'heap change %': fixed(m.heapChangePct, 1),
+          'timers left': round(m.timersWhileIdle + m.timersAfterStop),
+          'listeners left': round(m.listenersLeft),
+        },
+      ],
+    });
+    target('6', 'every request settles exactly once', `${round(m.settledTotal)} of ${round(m.requests)} settled, ${round(m.settledTwice)} twice, ${round(m.neverSettled)} never, ${round(m.wrong)} wrongly`, m.settledTotal === m.requests && m.settledTwice === 0 && m.neverSettled === 0 && m.wrong === 0);
+    target('6', 'heap after forced GC within 10% of its start', `${fixed(m.heapChangePct, 1)}% (${fixed(m.heapStartMb, 1)} → ${fixed(m.heapEndMb, 1)} MB)`, Math.abs(m.heapChangePct) <= 10);
+    target('6', 'no timers or listeners left', `${round(m.timersWhileIdle)} timers idle, ${round(m.timersAfterStop)} after stop, ${round(m.listenersLeft)} listeners`, m.timersWhileIdle + m.timersAfterStop + m.listenersLeft === 0);
+  }
+
+  const failures = aggregates.filter((a) => a.errors.length > 0);
+  if (failures.length > 0) {
+    tables.push({
+      id: 'errors',
+      title: 'Failed measurements',
+      rows: failures.map((a) => ({ scenario: a.scenario, group: a.group, implementation: a.label, failures: a.errors.length, first: a.errors[0].slice(0, 200) })),
+    });
+  }
+  return { tables, targets };
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+function finite(x: number): boolean {
+  return Number.isFinite(x);
+}
+
+function round(x: number | undefined): number | string {
+  return x === undefined || !Number.isFinite(x) ? '–' : Math.round(x);
+}
+
+function fixed(x: number, digits: number): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : '–';
+}
+
+function percent(x: number): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–';
+}

@@ -1,0 +1,67 @@
+import { isAbsolute, join, resolve } from 'node:path';
+
+/** What `npm run bench -- …` accepts. */
+export interface BenchOptions {
+  readonly quick: boolean;
+  /** Where results go: `bench/results/` (full) or `.cache/bench/quick/` (quick) unless `--out` says otherwise. */
+  readonly outDir: string;
+  /** Where the benchmark is compiled to; inside the repository so `node_modules` resolves. */
+  readonly buildDir: string;
+  /** Repetitions per scenario (interleaved); default 3 (1 in quick mode). */
+  readonly repetitions: number | undefined;
+  /** Only these scenarios (`s1-s2`, `s3`, `s4`, `s5`, `s6`); all by default. */
+  readonly only: readonly string[] | undefined;
+  /** Skip `bench/remote/run.ts` even when it exists. */
+  readonly skipRemote: boolean;
+}
+
+/** Usage text printed by `--help` and on bad arguments. */
+export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote]
+  --quick        every scenario small, once (a smoke test; results go to .cache/bench/quick/)
+  --out DIR      write latest.json / latest.svg (quick.json / quick.svg in quick mode) to DIR
+  --reps N       repetitions per scenario, interleaved (default 3; 1 with --quick)
+  --only LIST    run only these scenarios
+  --skip-remote  do not run bench/remote/run.ts`;
+
+/**
+ * Parses the command line (without `node` and the script).
+ *
+ * @example
+ * ```ts
+ * const options = parseBenchArgs(['--quick', '--out', '/tmp/x'], repoRoot);
+ * ```
+ */
+export function parseBenchArgs(argv: readonly string[], repoRoot: string): BenchOptions {
+  let quick = false;
+  let out: string | undefined;
+  let build: string | undefined;
+  let repetitions: number | undefined;
+  let only: string[] | undefined;
+  let skipRemote = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new TypeError(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (arg === '--quick') quick = true;
+    else if (arg === '--out') out = value();
+    else if (arg === '--build-dir') build = value();
+    else if (arg === '--reps') {
+      repetitions = Number(value());
+      if (!Number.isInteger(repetitions) || repetitions < 1) throw new RangeError(`--reps must be an integer ≥ 1\n${USAGE}`);
+    } else if (arg === '--only') only = value().split(',').map((s) => s.trim());
+    else if (arg === '--skip-remote') skipRemote = true;
+    else throw new TypeError(`unknown argument "${arg}"\n${USAGE}`);
+  }
+  const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(p));
+  return {
+    quick,
+    outDir: out !== undefined ? absolute(out) : quick ? join(repoRoot, '.cache', 'bench', 'quick') : join(repoRoot, 'bench', 'results'),
+    buildDir: build !== undefined ? absolute(build) : join(repoRoot, '.cache', 'bench', `build-${process.pid}`),
+    repetitions,
+    only,
+    skipRemote,
+  };
+}

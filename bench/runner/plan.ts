@@ -1,0 +1,247 @@
+import { describeConfig, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
+import type { Metrics, RealModelName, Task } from '../harness/tasks';
+
+/** The simulated model of scenarios 3 and 4: 5 ms + 0.05 ms per item. */
+export const SIMULATED_MODEL = { overheadMs: 5, perItemMs: 0.05 } as const;
+
+/** One measurement of a scenario: an implementation (label) under one condition (group). */
+export interface BenchCase {
+  readonly scenario: ScenarioId;
+  /** The condition, e.g. `n=100000` or `load=3x`; cases of one group are compared with each other. */
+  readonly group: string;
+  /** Who is measured: an implementation, a variant of one, or the model itself. */
+  readonly label: string;
+  /** How it is configured, in words, for the report. */
+  readonly config: string;
+  readonly task: Task;
+  /** Extra `node` flags for the worker (memory limits). */
+  readonly nodeFlags?: readonly string[];
+}
+
+/** A scenario: its cases, run `repetitions` times interleaved (A B C A B C …). */
+export interface Scenario {
+  readonly id: ScenarioId;
+  readonly title: string;
+  readonly repetitions: number;
+  readonly cases: readonly BenchCase[];
+}
+
+export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6';
+
+/** Sizes and durations of one mode. */
+export interface PlanSizes {
+  readonly repetitions: number;
+  readonly concurrentCalls: readonly number[];
+  readonly headlineCalls: number;
+  readonly heapCalls: readonly number[];
+  readonly warmup: number;
+  readonly saturationMs: number;
+  readonly latencyMs: number;
+  readonly modelBurst: number;
+  readonly modelClosedMs: number;
+  readonly modelBestMs: number;
+  readonly modelBatchSizes: readonly number[];
+  readonly soakRequests: number;
+  readonly soakRate: number;
+}
+
+/** `npm run bench`: the issue's sizes, durations chosen to keep the whole run near 10 minutes. */
+export const FULL: PlanSizes = {
+  repetitions: 3,
+  concurrentCalls: [1_000, 10_000, 100_000, 1_000_000],
+  headlineCalls: 100_000,
+  heapCalls: [10_000, 100_000, 1_000_000],
+  warmup: 10_000,
+  saturationMs: 2_000,
+  latencyMs: 2_500,
+  modelBurst: 10_000,
+  modelClosedMs: 2_500,
+  modelBestMs: 2_500,
+  modelBatchSizes: [16, 32, 64, 128, 256],
+  soakRequests: 1_000_000,
+  soakRate: 40_000,
+};
+
+/** `npm run bench -- --quick`: every scenario, small, once: a smoke test, not a measurement. */
+export const QUICK: PlanSizes = {
+  repetitions: 1,
+  concurrentCalls: [1_000, 10_000],
+  headlineCalls: 10_000,
+  heapCalls: [10_000],
+  warmup: 1_000,
+  saturationMs: 300,
+  latencyMs: 300,
+  modelBurst: 500,
+  modelClosedMs: 300,
+  modelBestMs: 300,
+  modelBatchSizes: [16, 64],
+  soakRequests: 20_000,
+  soakRate: 20_000,
+};
+
+const BIG_HEAP = ['--max-old-space-size=4096'];
+
+/** The batch size the real-model batchers use, per model; the runner calibrates it in full mode. */
+export type ModelBatchSizes = Readonly<Record<RealModelName, number>>;
+
+/**
+ * Every scenario of the issue with its cases, for one mode.
+ *
+ * @example
+ * ```ts
+ * const scenarios = buildPlan(QUICK, { silero: 64, mlp: 64 }, process.cwd());
+ * ```
+ */
+export function buildPlan(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRoot: string): Scenario[] {
+  return [overheadScenario(sizes), saturationScenario(sizes), latencyScenario(sizes), realModelScenario(sizes, modelBatch, repoRoot), soakScenario(sizes)];
+}
+
+function overheadScenario(sizes: PlanSizes): Scenario {
+  const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 0 };
+  const cases: BenchCase[] = [];
+  for (const n of sizes.concurrentCalls) {
+    for (const impl of IMPLEMENTATIONS) {
+      cases.push({
+        scenario: 's1-s2',
+        group: `n=${n}`,
+        label: impl,
+        config: configOf(impl, rules),
+        task: { kind: 'throughput', impl, n, rules, warmup: Math.min(sizes.warmup, n) },
+        nodeFlags: BIG_HEAP,
+      });
+    }
+  }
+  for (const n of sizes.heapCalls) {
+    for (const impl of IMPLEMENTATIONS) {
+      cases.push({ scenario: 's1-s2', group: `heap n=${n}`, label: impl, config: configOf(impl, rules), task: { kind: 'heap', impl, n, rules }, nodeFlags: BIG_HEAP });
+    }
+  }
+  return { id: 's1-s2', title: 'Overhead and scaling: n concurrent calls, trivial async model, batch 64', repetitions: sizes.repetitions, cases };
+}
+
+function saturationScenario(sizes: PlanSizes): Scenario {
+  const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 2 };
+  const unbatchedCapacity = 1000 / (SIMULATED_MODEL.overheadMs + SIMULATED_MODEL.perItemMs);
+  const batchedCapacity = (64 * 1000) / (SIMULATED_MODEL.overheadMs + 64 * SIMULATED_MODEL.perItemMs);
+  const loads = [
+    { group: 'a: 3x unbatched capacity', rate: Math.round(3 * unbatchedCapacity) },
+    { group: 'b: 1.5x full-batch capacity', rate: Math.round(1.5 * batchedCapacity) },
+  ];
+  const cases: BenchCase[] = [];
+  for (const load of loads) {
+    const labels: Array<ImplName | 'model-direct'> = [...IMPLEMENTATIONS];
+    if (load.group.startsWith('b')) labels.push('model-direct');
+    for (const impl of labels) {
+      cases.push({
+        scenario: 's3',
+        group: load.group,
+        label: impl,
+        config: impl === 'model-direct' ? 'the model alone, fed full batches of 64 back to back (its ceiling)' : configOf(impl, rules),
+        task: { kind: 'saturation', impl, ratePerSec: load.rate, durationMs: sizes.saturationMs, rules, ...SIMULATED_MODEL },
+      });
+    }
+  }
+  return { id: 's3', title: 'Saturation: open-loop arrivals, model 5 ms + 0.05 ms/item, batch 64, delay 2 ms', repetitions: sizes.repetitions, cases };
+}
+
+function latencyScenario(sizes: PlanSizes): Scenario {
+  const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 5 };
+  const rate = Math.round(0.5 * ((64 * 1000) / (SIMULATED_MODEL.overheadMs + 64 * SIMULATED_MODEL.perItemMs)));
+  const variants: Array<{ label: string; impl: ImplName; rules: BatchRules }> = [
+    { label: 'rx-batcher', impl: 'rx-batcher', rules },
+    { label: 'rx-batcher (maxConcurrentBatches ∞)', impl: 'rx-batcher', rules: { ...rules, maxConcurrentBatches: 1_000_000 } },
+    ...IMPLEMENTATIONS.filter((impl) => impl !== 'rx-batcher' && impl !== 'unbatched').map((impl) => ({ label: impl, impl, rules })),
+  ];
+  const cases = variants.map(
+    (variant): BenchCase => ({
+      scenario: 's4',
+      group: `poisson ${rate}/s`,
+      label: variant.label,
+      config: configOf(variant.impl, variant.rules),
+      task: { kind: 'latency', impl: variant.impl, ratePerSec: rate, durationMs: sizes.latencyMs, rules: variant.rules, seed: 4, ...SIMULATED_MODEL },
+    }),
+  );
+  return { id: 's4', title: 'Latency at moderate load: Poisson arrivals at 50% of batched capacity, delay 5 ms', repetitions: sizes.repetitions, cases };
+}
+
+function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRoot: string): Scenario {
+  const cases: BenchCase[] = [];
+  const impls: ImplName[] = ['rx-batcher', 'dataloader', 'unbatched'];
+  for (const model of ['silero', 'mlp'] as const) {
+    const rules: BatchRules = { maxBatchSize: modelBatch[model], maxDelayMs: 0 };
+    cases.push({
+      scenario: 's5',
+      group: `${model} best`,
+      label: 'model-direct',
+      config: `direct session.run on ready-made batches of ${sizes.modelBatchSizes.join('/')} (best reported)`,
+      task: { kind: 'model-best', model, sizes: sizes.modelBatchSizes, durationMs: sizes.modelBestMs, repoRoot },
+    });
+    for (const impl of impls) {
+      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot } });
+    }
+    for (const impl of impls) {
+      cases.push({
+        scenario: 's5',
+        group: `${model} closed loop`,
+        label: impl,
+        config: configOf(impl, rules),
+        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot },
+      });
+    }
+  }
+  return { id: 's5', title: 'Real models (onnxruntime-node, 1 thread): Silero VAD v6 and MLP 256→1024→1024→10', repetitions: sizes.repetitions, cases };
+}
+
+function soakScenario(sizes: PlanSizes): Scenario {
+  const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 1, maxConcurrentBatches: 4 };
+  return {
+    id: 's6',
+    title: `Soak: ${sizes.soakRequests} requests at ${sizes.soakRate}/s through one rx-batcher, ~1% aborted, ~1% timing out, ~1% failing`,
+    repetitions: 1,
+    cases: [
+      {
+        scenario: 's6',
+        group: 'soak',
+        label: 'rx-batcher',
+        config: `${configOf('rx-batcher', rules)}, model 4 ms per batch`,
+        task: { kind: 'soak', n: sizes.soakRequests, ratePerSec: sizes.soakRate, rules },
+        nodeFlags: BIG_HEAP,
+      },
+    ],
+  };
+}
+
+function configOf(impl: ImplName, rules: BatchRules): string {
+  return describeConfig(impl, rules);
+}
+
+/**
+ * A one-line summary of a worker's metrics for the progress output.
+ *
+ * @example
+ * ```ts
+ * headline({ kind: 'throughput', … }, { requestsPerSec: 512000 }); // '512.0k req/s'
+ * ```
+ */
+export function headline(task: Task, metrics: Metrics): string {
+  const num = (key: string): number => (typeof metrics[key] === 'number' ? (metrics[key] as number) : Number.NaN);
+  switch (task.kind) {
+    case 'throughput':
+      return `${(num('requestsPerSec') / 1000).toFixed(1)}k req/s, peak RSS ${num('peakRssMb').toFixed(0)} MB`;
+    case 'heap':
+      return `${num('heapBytesPerPending').toFixed(0)} B heap per pending request`;
+    case 'saturation':
+      return `${num('throughputPerSec').toFixed(0)}/s, mean batch ${num('meanBatchSize').toFixed(1)}, p99 ${num('latencyP99Ms').toFixed(1)} ms, backlog +${num('backlogGrowthPerSec').toFixed(0)}/s`;
+    case 'latency':
+      return `wait p50 ${num('waitP50Ms').toFixed(2)} / p99 ${num('waitP99Ms').toFixed(2)} ms, latency p99 ${num('latencyP99Ms').toFixed(1)} ms`;
+    case 'model-best':
+      return `best ${num('bestPerSec').toFixed(0)}/s at batch ${num('bestSize')}`;
+    case 'model-burst':
+    case 'model-closed':
+      return `${num('throughputPerSec').toFixed(0)}/s, max |Δ| ${num('maxAbsDiff').toExponential(1)}`;
+    case 'soak':
+      return `${metrics.ok === true ? 'OK' : 'FAILED'}: ${num('settledTotal')} settled, heap ${num('heapChangePct').toFixed(1)}%, ${num('achievedPerSec').toFixed(0)}/s`;
+    default:
+      return '';
+  }
+}

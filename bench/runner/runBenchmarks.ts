@@ -1,0 +1,119 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { aggregate } from '../report/aggregate';
+import { markdownTable, markdownTables } from '../report/markdown';
+import { summarize } from '../report/summarize';
+import { renderChart } from '../report/svg';
+import { compileBench } from './build';
+import type { BenchOptions } from './options';
+import { buildPlan, FULL, QUICK, type ModelBatchSizes } from './plan';
+import { remoteRows, runRemoteBench } from './remote';
+import { runScenarios } from './runScenarios';
+import { runWorker } from './spawnWorker';
+
+/** What a finished run produced. */
+export interface BenchRun {
+  /** The tables and targets as Markdown, as printed at the end. */
+  readonly summaryText: string;
+  /** The files written (absolute paths). */
+  readonly files: readonly string[];
+  /** The object written as JSON. */
+  readonly results: Record<string, unknown>;
+}
+
+/**
+ * The whole benchmark: compile, calibrate the real models' batch size (full mode), run every
+ * selected scenario interleaved, run `bench/remote/run.ts` if present, then write the JSON
+ * results and the SVG chart to `options.outDir`.
+ *
+ * @example
+ * ```ts
+ * const run = await runBenchmarks(parseBenchArgs(['--quick'], repoRoot), repoRoot, console.log);
+ * ```
+ */
+export async function runBenchmarks(options: BenchOptions, repoRoot: string, progress: (line: string) => void): Promise<BenchRun> {
+  const startedAt = Date.now();
+  const sizes = options.quick ? QUICK : FULL;
+  const repetitions = options.repetitions ?? sizes.repetitions;
+  const machine = describeMachine();
+  progress(`rx-batcher benchmarks (${options.quick ? 'quick' : 'full'} mode, ${repetitions} repetition${repetitions > 1 ? 's' : ''}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`);
+  progress('Compiling lib/ and bench/ with tsc (workers run plain node, no loader)…');
+  const workerPath = compileBench(repoRoot, options.buildDir);
+  const selected = (id: string): boolean => options.only === undefined || options.only.includes(id);
+
+  const modelBatch = selected('s5') && !options.quick ? await calibrateModelBatch(workerPath, repoRoot, sizes.modelBatchSizes, progress) : { silero: 64, mlp: 64 };
+  const scenarios = buildPlan({ ...sizes, repetitions }, modelBatch, repoRoot)
+    .filter((s) => selected(s.id))
+    .map((s) => (s.id === 's6' ? s : { ...s, repetitions }));
+  const raw = await runScenarios(scenarios, workerPath, repoRoot, progress);
+
+  let remote: { status: string; results?: unknown } = { status: 'skipped (--skip-remote)' };
+  if (!options.skipRemote) {
+    progress('\n== remote: bench/remote/run.ts');
+    remote = await runRemoteBench(repoRoot, { quick: options.quick, since: startedAt });
+    progress(remote.status);
+  }
+
+  const aggregates = aggregate(raw);
+  const summary = summarize(aggregates, { headlineCalls: sizes.headlineCalls });
+  const date = new Date().toISOString();
+  const results: Record<string, unknown> = {
+    title: 'rx-batcher against its peers and against the model’s own limit',
+    date,
+    mode: options.quick ? 'quick' : 'full',
+    repetitions,
+    durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    machine,
+    rerun: options.quick ? 'npm run bench -- --quick' : 'npm run bench',
+    // The first array of flat rows: the docs site shows it as the results table.
+    targets: summary.targets,
+    tables: summary.tables,
+    modelBatchSizes: modelBatch,
+    cases: aggregates,
+    remote,
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  const base = options.quick ? 'quick' : 'latest';
+  const jsonFile = join(options.outDir, `${base}.json`);
+  const svgFile = join(options.outDir, `${base}.svg`);
+  writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(
+    svgFile,
+    renderChart(aggregates, {
+      title: 'rx-batcher benchmarks',
+      subtitle: `${date.slice(0, 10)} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · medians of ${repetitions} interleaved repetitions${options.quick ? ' · QUICK MODE (smoke test, not a measurement)' : ''}`,
+      headlineCalls: sizes.headlineCalls,
+    }),
+  );
+
+  const rows = remoteRows(remote.results);
+  const summaryText = [
+    markdownTables(summary.tables),
+    ...(rows !== undefined ? [`#### Remote (bench/remote)\n\n${markdownTable(rows)}`] : []),
+    `#### Targets\n\n${markdownTable(summary.targets)}`,
+  ].join('\n\n');
+  return { summaryText, files: [jsonFile, svgFile], results };
+}
+
+async function calibrateModelBatch(workerPath: string, repoRoot: string, batchSizes: readonly number[], progress: (line: string) => void): Promise<ModelBatchSizes> {
+  const chosen: Record<string, number> = {};
+  for (const model of ['silero', 'mlp'] as const) {
+    const metrics = await runWorker(workerPath, { kind: 'model-best', model, sizes: batchSizes, durationMs: 2000, repoRoot }, { cwd: repoRoot });
+    chosen[model] = typeof metrics.bestSize === 'number' ? metrics.bestSize : 64;
+    progress(`Calibration: ${model} runs best at batch ${chosen[model]} (${Math.round(Number(metrics.bestPerSec))}/s); its batchers use maxBatchSize ${chosen[model]}`);
+  }
+  return chosen as unknown as ModelBatchSizes;
+}
+
+function describeMachine(): Record<string, string | number> {
+  const list = cpus();
+  return {
+    cpus: list.length,
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.versions.node,
+    os: `${platform()} ${release()}`,
+    loadAverageAtStart: loadavg()[0].toFixed(2),
+  };
+}

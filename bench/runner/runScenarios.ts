@@ -1,0 +1,64 @@
+import type { Metrics } from '../harness/tasks';
+import { headline, type BenchCase, type Scenario } from './plan';
+import { runWorker } from './spawnWorker';
+
+/** One worker's result: a case, its repetition number (from 1), and what it measured. */
+export interface RawResult {
+  readonly scenario: string;
+  readonly group: string;
+  readonly label: string;
+  readonly config: string;
+  readonly repetition: number;
+  readonly metrics: Metrics;
+}
+
+/**
+ * Runs every case of every scenario, each in a fresh process, `repetitions` times interleaved
+ * (rep 1: A B C, rep 2: A B C, …) so machine drift hits every implementation alike. Reports
+ * each finished measurement through `progress`.
+ *
+ * @example
+ * ```ts
+ * const raw = await runScenarios(scenarios, workerPath, repoRoot, console.log);
+ * ```
+ */
+export async function runScenarios(
+  scenarios: readonly Scenario[],
+  workerPath: string,
+  repoRoot: string,
+  progress: (line: string) => void,
+): Promise<RawResult[]> {
+  const total = scenarios.reduce((sum, s) => sum + s.cases.length * s.repetitions, 0);
+  const started = Date.now();
+  const results: RawResult[] = [];
+  let done = 0;
+  for (const scenario of scenarios) {
+    progress(`\n== ${scenario.id}: ${scenario.title} (${scenario.cases.length} cases × ${scenario.repetitions} repetitions)`);
+    for (let repetition = 1; repetition <= scenario.repetitions; repetition++) {
+      for (const benchCase of scenario.cases) {
+        const metrics = await runCase(benchCase, workerPath, repoRoot);
+        done++;
+        results.push({ scenario: scenario.id, group: benchCase.group, label: benchCase.label, config: benchCase.config, repetition, metrics });
+        const elapsed = Math.round((Date.now() - started) / 1000);
+        progress(
+          `[${String(done).padStart(String(total).length)}/${total} ${formatDuration(elapsed)}] ${scenario.id} ${benchCase.group.padEnd(28)} ${benchCase.label.padEnd(36)} rep ${repetition}: ${headline(benchCase.task, metrics)}`,
+        );
+      }
+    }
+  }
+  return results;
+}
+
+async function runCase(benchCase: BenchCase, workerPath: string, repoRoot: string): Promise<Metrics> {
+  try {
+    return await runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: benchCase.nodeFlags ?? [] });
+  } catch (error) {
+    // One broken measurement must not lose the rest of a long run: record it and go on.
+    const message = error instanceof Error ? error.message : String(error);
+    return { error: message.split('\n').slice(0, 6).join(' | ') };
+  }
+}
+
+function formatDuration(seconds: number): string {
+  return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+}

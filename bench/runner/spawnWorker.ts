@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import type { Metrics, Task } from '../harness/tasks';
+
+const RESULT_PREFIX = 'RESULT ';
+
+/**
+ * Runs one task in a fresh `node --expose-gc` process on the compiled worker and returns its
+ * metrics. Rejects with the worker's stderr when it fails or prints no result, and kills it
+ * (by its PID) when it exceeds `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * const metrics = await runWorker(workerPath, task, { cwd: repoRoot });
+ * ```
+ */
+export function runWorker(
+  workerPath: string,
+  task: Task,
+  options: { readonly cwd: string; readonly nodeFlags?: readonly string[]; readonly timeoutMs?: number },
+): Promise<Metrics> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', ...(options.nodeFlags ?? []), workerPath, JSON.stringify(task)], {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      stderr += `\n[bench] worker killed after ${options.timeoutMs} ms`;
+    }, options.timeoutMs ?? 300_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+      if (code === 0 && line !== undefined) {
+        resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as Metrics);
+      } else {
+        reject(new Error(`worker for ${JSON.stringify(task)} failed (exit ${code ?? signal}):\n${stderr.trim() || stdout.trim()}`));
+      }
+    });
+  });
+}

@@ -1,0 +1,120 @@
+import { createClient, type BatchRules, type ImplName } from '../impls';
+import { loadRealModel, type RealModel } from '../harness/realModels';
+import { now, peakRssMb } from '../harness/process';
+import { percentile } from '../harness/statistics';
+import type { Metrics, RealModelName } from '../harness/tasks';
+
+const DISTINCT_INPUTS = 256;
+
+/**
+ * The model's own throughput: direct `runBatch` (one `session.run`) on ready-made batches of
+ * each size, back to back, for an equal share of `durationMs` each. The best size is what the
+ * batchers are compared with.
+ *
+ * @example
+ * ```ts
+ * const m = await measureModelBest('mlp', [16, 32, 64, 128], 2000, repoRoot);
+ * console.log(m.bestPerSec, m.bestSize);
+ * ```
+ */
+export async function measureModelBest(name: RealModelName, sizes: readonly number[], durationMs: number, repoRoot: string): Promise<Metrics> {
+  const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
+  const perSize: Record<string, number> = {};
+  let bestPerSec = 0;
+  let bestSize = 0;
+  for (const size of sizes) {
+    const batch = Array.from({ length: size }, (_, i) => real.inputs[i % real.inputs.length]);
+    for (let i = 0; i < 3; i++) await real.model.runBatch(batch);
+    const start = now();
+    let items = 0;
+    while (now() - start < durationMs / sizes.length) {
+      await real.model.runBatch(batch);
+      items += size;
+    }
+    const perSec = (items * 1000) / (now() - start);
+    perSize[String(size)] = perSec;
+    if (perSec > bestPerSec) [bestPerSec, bestSize] = [perSec, size];
+  }
+  await real.close();
+  return { bestPerSec, bestSize, perSize, peakRssMb: peakRssMb() };
+}
+
+/**
+ * Scenario 5a: `n` concurrent single-input requests through an implementation; throughput, and
+ * the largest difference between each answer and the unbatched answer for the same input.
+ *
+ * @example
+ * ```ts
+ * const m = await measureModelBurst('silero', 'rx-batcher', 10_000, { maxBatchSize: 128, maxDelayMs: 2 }, repoRoot);
+ * ```
+ */
+export async function measureModelBurst(name: RealModelName, impl: ImplName, n: number, rules: BatchRules, repoRoot: string): Promise<Metrics> {
+  const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
+  const references = await unbatchedReferences(real);
+  const client = createClient(impl, real.model, rules);
+  await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
+  const start = now();
+  const promises = new Array<Promise<unknown>>(n);
+  for (let i = 0; i < n; i++) promises[i] = client.call(real.inputs[i % real.inputs.length]);
+  const outputs = await Promise.all(promises);
+  const elapsed = now() - start;
+  await client.close();
+  let maxAbsDiff = 0;
+  for (let i = 0; i < n; i++) maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(outputs[i], references[i % references.length]));
+  await real.close();
+  return { throughputPerSec: (n * 1000) / elapsed, elapsedMs: elapsed, maxAbsDiff, peakRssMb: peakRssMb() };
+}
+
+/**
+ * Scenario 5b: a closed loop of `clients` concurrent clients, each sending its next request
+ * when the previous one is answered, for `durationMs`; throughput, latency and the same
+ * equality check against unbatched answers.
+ *
+ * @example
+ * ```ts
+ * const m = await measureModelClosedLoop('mlp', 'dataloader', 64, 3000, { maxBatchSize: 64, maxDelayMs: 2 }, repoRoot);
+ * ```
+ */
+export async function measureModelClosedLoop(
+  name: RealModelName,
+  impl: ImplName,
+  clients: number,
+  durationMs: number,
+  rules: BatchRules,
+  repoRoot: string,
+): Promise<Metrics> {
+  const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
+  const references = await unbatchedReferences(real);
+  const client = createClient(impl, real.model, rules);
+  await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
+  const latencies: number[] = [];
+  let maxAbsDiff = 0;
+  const start = now();
+  const end = start + durationMs;
+  const loop = async (offset: number): Promise<void> => {
+    for (let k = offset; now() < end; k += clients) {
+      const index = k % real.inputs.length;
+      const t = now();
+      const output = await client.call(real.inputs[index]);
+      latencies.push(now() - t);
+      maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(output, references[index]));
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)));
+  const elapsed = now() - start;
+  await client.close();
+  await real.close();
+  return {
+    throughputPerSec: (latencies.length * 1000) / elapsed,
+    latencyP50Ms: percentile(latencies, 50),
+    latencyP99Ms: percentile(latencies, 99),
+    maxAbsDiff,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+async function unbatchedReferences(real: RealModel): Promise<unknown[]> {
+  const references: unknown[] = [];
+  for (const input of real.inputs) references.push(await real.model.runOne(input));
+  return references;
+}
