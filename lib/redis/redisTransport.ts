@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport';
+
+/**
+ * Options of {@link redisTransport}.
+ *
+ * @example
+ * ```ts
+ * const options: RedisTransportOptions = { url: 'redis://10.0.0.5:6379', prefix: 'prod' };
+ * ```
+ */
+export interface RedisTransportOptions {
+  /** `redis://host:port/db`, `rediss://…`, or a unix socket path. @default 'redis://127.0.0.1:6379' */
+  readonly url?: string;
+  /** Extra ioredis options (password, TLS, …), merged over the URL's. The protocol is always RESP2. */
+  readonly redis?: RedisOptions;
+  /** Keys are `<prefix>:<subject>` (the stream) and `<prefix>:reply:<producer>` (reply channels). @default 'rxb' */
+  readonly prefix?: string;
+  /** The consumer group every worker of a subject joins. @default 'workers' */
+  readonly group?: string;
+  /** The longest a waiting pull blocks in `XREADGROUP … BLOCK` before looking for abandoned requests again. @default 1000 */
+  readonly pollMs?: number;
+}
+
+/** The tuple shapes of stream replies, read with `callBuffer` so payloads stay bytes. */
+type RawEntry = [id: Buffer, fields: Buffer[] | null];
+type RawRead = [key: Buffer, entries: RawEntry[]][] | null;
+type RawAutoClaim = [cursor: Buffer, entries: RawEntry[], deleted?: Buffer[]];
+type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+/**
+ * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
+ * requests; workers share it through a consumer group (`XREADGROUP`), reclaim requests of
+ * dead workers with `XAUTOCLAIM` after `claimIdleMs`, renew their claims with `XCLAIM … JUSTID`,
+ * and acknowledge with `XACK` + `XDEL` after replying over pub/sub. The stream is never
+ * trimmed with `MAXLEN` (that would drop requests nobody has run).
+ *
+ * Each producer or worker uses two connections (one blocks or subscribes). Install `ioredis`
+ * yourself: it is an optional peer dependency of rx-batcher.
+ *
+ * @example
+ * ```ts
+ * import { redisTransport, remoteBatcher, serveBatches } from 'rx-batcher/redis';
+ * const transport = redisTransport({ url: process.env.REDIS_URL });
+ * const worker = await serveBatches(transport, 'scorer', runBatch, { maxBatchSize: 64, maxDelayMs: 2 });
+ * const scorer = remoteBatcher<Features, Scores>(transport, 'scorer', { timeoutMs: 2000 });
+ * ```
+ */
+export function redisTransport(options: RedisTransportOptions = {}): BatchTransport {
+  const prefix = options.prefix ?? 'rxb';
+  const group = options.group ?? 'workers';
+  const pollMs = options.pollMs ?? 1000;
+  const connect = (name: string, overrides?: RedisOptions): Redis => {
+    const url = options.url ?? 'redis://127.0.0.1:6379';
+    // maxRetriesPerRequest null: commands wait through a broker restart; callers' deadlines bound the wait.
+    // RESP2: stream replies keep the documented nested-array shapes (RESP3 turns XREADGROUP's into a map).
+    const extra: RedisOptions = { connectionName: name, maxRetriesPerRequest: null, ...options.redis, protocol: 2, ...overrides };
+    return new Redis(url, extra);
+  };
+  const streamKey = (subject: string): string => `${prefix}:${subject}`;
+
+  return {
+    kind: 'redis',
+
+    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink> {
+      const key = streamKey(subject);
+      const replyTo = `${prefix}:reply:${randomBytes(8).toString('hex')}`;
+      const commands = connect(`rxb-producer:${subject}`);
+      // Replies are pub/sub messages: re-subscribe by hand after a reconnect, and hold sends
+      // until the subscription is back, so no reply is published to nobody.
+      const subscriber = connect(`rxb-replies:${subject}`, { autoResubscribe: false });
+      let subscribed: Promise<unknown> = Promise.resolve();
+      const subscribe = (): Promise<unknown> => (subscribed = subscriber.subscribe(replyTo).catch(() => undefined));
+      subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => onReplies(message));
+      subscriber.on('ready', () => void subscribe());
+      try {
+        await Promise.all([commands.ping(), subscriber.subscribe(replyTo)]);
+      } catch (error) {
+        commands.disconnect();
+        subscriber.disconnect();
+        throw error;
+      }
+      return {
+        replyTo,
+        async send(message: RequestMessage): Promise<void> {
+          await subscribed;
+          await commands.xadd(key, '*', 'i', message.id, 'r', message.replyTo, 'b', toBuffer(message.body));
+        },
+        async close(): Promise<void> {
+          commands.disconnect();
+          subscriber.disconnect();
+        },
+      };
+    },
+
+    async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {
+      const key = streamKey(subject);
+      const consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+      const commands = connect(`rxb-worker:${subject}`);
+      let blocking = connect(`rxb-worker-pull:${subject}`);
+      const claimIdleMs = Math.max(1, Math.round(linkOptions.claimIdleMs));
+      const reclaimEveryMs = Math.max(5, Math.min(pollMs, Math.floor(claimIdleMs / 2)));
+      let nextReclaimAt = 0;
+      let cursor = '0-0';
+      let closed = false;
+
+      const ensureGroup = async (): Promise<void> => {
+        try {
+          // From id 0: requests sent before the first worker joined are served too.
+          await commands.xgroup('CREATE', key, group, '0', 'MKSTREAM');
+        } catch (error) {
+          if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+        }
+      };
+      try {
+        await ensureGroup();
+        await blocking.ping();
+      } catch (error) {
+        commands.disconnect();
+        blocking.disconnect();
+        throw error;
+      }
+
+      const toDeliveries = (entries: RawEntry[], reclaimed: boolean, counts?: Map<string, number>): Delivery[] => {
+        const out: Delivery[] = [];
+        for (const [rawId, fields] of entries) {
+          if (fields === null) continue; // deleted meanwhile
+          const handle = rawId.toString();
+          let id = '';
+          let replyTo = '';
+          let body: Uint8Array = EMPTY;
+          for (let i = 0; i + 1 < fields.length; i += 2) {
+            const f = fields[i].toString();
+            if (f === 'i') id = fields[i + 1].toString();
+            else if (f === 'r') replyTo = fields[i + 1].toString();
+            else if (f === 'b') body = fields[i + 1];
+          }
+          out.push({ id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle });
+        }
+        return out;
+      };
+
+      /** Takes over requests idle for claimIdleMs (their worker died or hung), with their delivery counts. */
+      const reclaim = async (max: number): Promise<Delivery[]> => {
+        nextReclaimAt = Date.now() + reclaimEveryMs;
+        const [next, entries] = (await commands.callBuffer(
+          'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(max),
+        )) as RawAutoClaim;
+        cursor = next.toString();
+        if (cursor !== '0-0') nextReclaimAt = 0; // more to scan: look again on the next pull
+        const live = entries.filter((e) => e[1] !== null);
+        if (live.length === 0) return [];
+        const pipeline = commands.pipeline();
+        for (const [rawId] of live) pipeline.xpending(key, group, rawId.toString(), rawId.toString(), 1, consumer);
+        const rows = (await pipeline.exec()) ?? [];
+        const counts = new Map<string, number>();
+        for (const [error, result] of rows) {
+          const row = !error && Array.isArray(result) ? (result as RawPendingRow[])[0] : undefined;
+          if (row !== undefined) counts.set(String(row[0]), Number(row[3]));
+        }
+        return toDeliveries(live, true, counts);
+      };
+
+      const read = async (max: number, blockMs: number): Promise<Delivery[]> => {
+        const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', max];
+        if (blockMs > 0) args.push('BLOCK', blockMs);
+        args.push('STREAMS', key, '>');
+        const connection = blockMs > 0 ? blocking : commands;
+        const reply = (await connection.callBuffer('XREADGROUP', ...args)) as RawRead;
+        return reply === null || reply.length === 0 ? [] : toDeliveries(reply[0][1], false);
+      };
+
+      const withGroup = async <T>(operation: () => Promise<T>): Promise<T> => {
+        try {
+          return await operation();
+        } catch (error) {
+          // The stream or group vanished (a broker restarted without persistence, a key deleted): recreate it.
+          if (!String((error as Error).message).includes('NOGROUP')) throw error;
+          await ensureGroup();
+          return operation();
+        }
+      };
+
+      return {
+        async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
+          if (Date.now() >= nextReclaimAt) {
+            const reclaimed = await withGroup(() => reclaim(max));
+            if (reclaimed.length > 0) return reclaimed;
+          }
+          if (!wait || signal?.aborted) return withGroup(() => read(max, 0));
+          const blockMs = Math.max(1, Math.min(pollMs, nextReclaimAt - Date.now()));
+          // Aborting a blocked XREADGROUP means dropping its connection; a new one serves the next pull.
+          const onAbort = (): void => {
+            const dropped = blocking;
+            blocking = connect(`rxb-worker-pull:${subject}`);
+            if (closed) blocking.disconnect();
+            dropped.disconnect();
+          };
+          signal?.addEventListener('abort', onAbort, { once: true });
+          try {
+            return await withGroup(() => read(max, blockMs));
+          } catch (error) {
+            if (signal?.aborted) return [];
+            throw error;
+          } finally {
+            signal?.removeEventListener('abort', onAbort);
+          }
+        },
+        async reply(frames: readonly ReplyFrame[]): Promise<void> {
+          if (frames.length === 0) return;
+          const pipeline = commands.pipeline();
+          for (const { replyTo, frame } of frames) pipeline.publish(replyTo, toBuffer(frame));
+          await execOrThrow(pipeline);
+        },
+        async ack(deliveries: readonly Delivery[]): Promise<void> {
+          if (deliveries.length === 0) return;
+          const ids = deliveries.map((d) => d.handle as string);
+          // XACK then XDEL: the entry leaves the group's pending list and the stream. Never MAXLEN.
+          await execOrThrow(commands.pipeline().xack(key, group, ...ids).xdel(key, ...ids));
+        },
+        async touch(deliveries: readonly Delivery[]): Promise<void> {
+          if (deliveries.length === 0) return;
+          const ids = deliveries.map((d) => d.handle as string);
+          // Resets the idle time without counting a delivery.
+          await commands.xclaim(key, group, consumer, 0, ...ids, 'JUSTID');
+        },
+        async release(deliveries: readonly Delivery[]): Promise<void> {
+          if (deliveries.length === 0) return;
+          // Make them look idle for long, so the next XAUTOCLAIM by any worker takes them.
+          const ids = deliveries.map((d) => d.handle as string);
+          await commands.xclaim(key, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, 'JUSTID');
+        },
+        async close(): Promise<void> {
+          closed = true;
+          blocking.disconnect();
+          try {
+            // Leave the group only with nothing pending: DELCONSUMER would drop pending entries.
+            await withDeadline(async () => {
+              const mine = (await commands.xpending(key, group, '-', '+', 1, consumer)) as unknown[];
+              if (mine.length === 0) await commands.xgroup('DELCONSUMER', key, group, consumer);
+            }, 1000);
+          } catch {
+            // the broker is away: a stale consumer name is harmless
+          }
+          commands.disconnect();
+        },
+      };
+    },
+
+    async backlog(subject: string): Promise<Backlog> {
+      const connection = connect(`rxb-backlog:${subject}`);
+      try {
+        const key = streamKey(subject);
+        const length = await connection.xlen(key);
+        let pending = 0;
+        try {
+          const summary = (await connection.xpending(key, group)) as [number, ...unknown[]];
+          pending = Number(summary[0]);
+        } catch (error) {
+          if (!String((error as Error).message).includes('NOGROUP')) throw error;
+        }
+        return { waiting: length - pending, pending };
+      } finally {
+        connection.disconnect();
+      }
+    },
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Runs `operation`, giving up after `ms` (the broker may be away, and commands wait for it). */
+async function withDeadline(operation: () => Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([operation(), new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+}
