@@ -11,7 +11,18 @@ import { DeadlineQueue } from './deadlines';
 import { applyDefaults } from './defaults';
 import { invokeRunBatch } from './invokeRunBatch';
 import { Partition } from './partition';
-import { QUEUED, RequestExtras, RUNNING, settledState, SUCCEEDED, type EngineRequest, type Outcome } from './request';
+import {
+  CANCELLED,
+  FAILED,
+  QUEUED,
+  REJECTED,
+  RequestExtras,
+  RUNNING,
+  SUCCEEDED,
+  TIMED_OUT,
+  type EngineRequest,
+  type SettledState,
+} from './request';
 import { LeanSubject } from '../util/LeanSubject';
 
 const OPEN = 0;
@@ -110,9 +121,9 @@ export class BatchEngine<I, O> {
     const counters = this.counters;
     request.id = ++this.lastRequestId;
     counters.submitted++;
-    if (this.phase !== OPEN) return this.settleAlone(request, 'rejected', new BatcherStoppedError(config.name));
+    if (this.phase !== OPEN) return this.settleAlone(request, REJECTED, new BatcherStoppedError(config.name));
     if (counters.queued >= config.maxQueueSize) {
-      return this.settleAlone(request, 'rejected', new QueueFullError(config.name, config.maxQueueSize));
+      return this.settleAlone(request, REJECTED, new QueueFullError(config.name, config.maxQueueSize));
     }
     let extras = request.extras;
     if (extras === undefined && config.timeoutMs !== Infinity) {
@@ -120,19 +131,19 @@ export class BatchEngine<I, O> {
     }
     const signal = extras?.signal;
     if (signal !== undefined) {
-      if (signal.aborted) return this.settleAlone(request, 'cancelled', signal.reason);
-      extras!.onAbort = () => this.settleAlone(request, 'cancelled', signal.reason);
+      if (signal.aborted) return this.settleAlone(request, CANCELLED, signal.reason);
+      extras!.onAbort = () => this.settleAlone(request, CANCELLED, signal.reason);
       signal.addEventListener('abort', extras!.onAbort);
     }
     if (config.defaults !== undefined) {
       const filled = applyDefaults(config.name, request.input, config.defaults, config.defaultKeys);
-      if (filled instanceof TypeError) return this.settleAlone(request, 'rejected', filled);
+      if (filled instanceof TypeError) return this.settleAlone(request, REJECTED, filled);
       request.input = filled;
     }
     let partition = this.single;
     if (config.partitionBy !== undefined) {
       const key = this.partitionKey(request);
-      if (key instanceof Error) return this.settleAlone(request, 'rejected', key);
+      if (key instanceof Error) return this.settleAlone(request, REJECTED, key);
       partition = this.partitionFor(key);
     }
 
@@ -160,12 +171,12 @@ export class BatchEngine<I, O> {
   refuse(request: EngineRequest<I, O>, error: unknown): void {
     request.id = ++this.lastRequestId;
     this.counters.submitted++;
-    this.settleAlone(request, 'rejected', error);
+    this.settleAlone(request, REJECTED, error);
   }
 
   /** The caller went away (e.g. unsubscribed from `run$`): drop the request. */
   cancel(request: EngineRequest<I, O>, reason: unknown): void {
-    this.settleAlone(request, 'cancelled', reason);
+    this.settleAlone(request, CANCELLED, reason);
   }
 
   /** Dispatches everything queued now, without waiting for windows (slots permitting). */
@@ -392,8 +403,8 @@ export class BatchEngine<I, O> {
       const r = requests[i];
       if (r.state !== RUNNING) continue;
       const result = results[i];
-      if (result instanceof Error) this.settle(r, 'failed', undefined, result);
-      else this.settle(r, 'succeeded', result as O, undefined);
+      if (result instanceof Error) this.settle(r, FAILED, undefined, result);
+      else this.settle(r, SUCCEEDED, result as O, undefined);
     }
     this.finishBatch(batch, 'succeeded');
   }
@@ -405,7 +416,7 @@ export class BatchEngine<I, O> {
     const requests = batch.requests;
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
-      if (r.state === RUNNING) this.settle(r, 'failed', undefined, error);
+      if (r.state === RUNNING) this.settle(r, FAILED, undefined, error);
     }
     this.finishBatch(batch, 'failed');
   }
@@ -446,7 +457,7 @@ export class BatchEngine<I, O> {
   // Private: settling.
 
   /** A request settled on its own (not with its batch's result): update stats listeners too. */
-  private settleAlone(request: EngineRequest<I, O>, outcome: Outcome, reason: unknown): void {
+  private settleAlone(request: EngineRequest<I, O>, outcome: SettledState, reason: unknown): void {
     if (request.state >= SUCCEEDED) return;
     this.settle(request, outcome, undefined, reason);
     this.onChange();
@@ -454,11 +465,11 @@ export class BatchEngine<I, O> {
   }
 
   /** The one place a request settles. Anything after the first call is ignored. */
-  private settle(request: EngineRequest<I, O>, outcome: Outcome, value: O | undefined, reason: unknown): void {
+  private settle(request: EngineRequest<I, O>, outcome: SettledState, value: O | undefined, reason: unknown): void {
     const previous = request.state;
     if (previous >= SUCCEEDED) return;
-    request.state = settledState(outcome);
-    request.result = outcome === 'succeeded' ? value : reason;
+    request.state = outcome;
+    request.result = outcome === SUCCEEDED ? value : reason;
     const counters = this.counters;
     counters.count(outcome);
     if (previous === QUEUED) {
@@ -492,14 +503,14 @@ export class BatchEngine<I, O> {
 
   private expire(request: EngineRequest<I, O>): void {
     const phase = request.state === QUEUED ? 'queued' : 'running';
-    this.settleAlone(request, 'timedOut', new RequestTimeoutError(this.config.name, request.extras!.timeoutMs, phase));
+    this.settleAlone(request, TIMED_OUT, new RequestTimeoutError(this.config.name, request.extras!.timeoutMs, phase));
   }
 
   private rejectQueued(error: BatcherStoppedError): void {
     for (const partition of [...this.partitions.values()]) {
       this.closeWindow(partition);
       let r: EngineRequest<I, O> | undefined;
-      while (partition.live > 0 && (r = partition.oldest()) !== undefined) this.settle(r, 'rejected', undefined, error);
+      while (partition.live > 0 && (r = partition.oldest()) !== undefined) this.settle(r, REJECTED, undefined, error);
     }
     this.ready.clear();
     this.onChange();

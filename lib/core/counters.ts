@@ -1,5 +1,5 @@
 import type { DispatchReason } from '../types';
-import type { Outcome } from './request';
+import { CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
 
 /** What happened to one finished batch; the newest is kept in the stats. */
 export interface BatchReport {
@@ -39,7 +39,14 @@ export class Counters {
   readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };
   lastBatch: BatchReport | undefined = undefined;
 
-  count(outcome: Outcome): void {
-    this[outcome]++;
+  /** Counts one settled request (a switch, not a keyed store: this runs once per request). */
+  count(state: SettledState): void {
+    switch (state) {
+      case SUCCEEDED: this.succeeded++; break;
+      case FAILED: this.failed++; break;
+      case CANCELLED: this.cancelled++; break;
+      case TIMED_OUT: this.timedOut++; break;
+      case REJECTED: this.rejected++; break;
+    }
   }
 }

@@ -48,14 +48,16 @@ export class Partition<I, O> {
   /** Takes up to `max` of the oldest waiting requests, in arrival order. */
   take(max: number): EngineRequest<I, O>[] {
     const items = this.items;
-    const taken: EngineRequest<I, O>[] = [];
+    const count = Math.min(max, this.live);
+    const taken = new Array<EngineRequest<I, O>>(count);
     let i = this.head;
-    while (i < items.length && taken.length < max) {
+    let n = 0;
+    while (n < count) {
       const r = items[i++];
-      if (r.state < SUCCEEDED) taken.push(r);
+      if (r.state < SUCCEEDED) taken[n++] = r;
     }
     this.head = i;
-    this.live -= taken.length;
+    this.live -= count;
     if (this.live === 0) this.reset();
     else if (this.head > 1024 && this.head * 2 > items.length) {
       this.items = items.slice(this.head);

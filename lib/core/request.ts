@@ -8,11 +8,11 @@ export const NEW = 0;
 export const QUEUED = 1;
 export const RUNNING = 2;
 /** Every state from here on is settled; the code says how. */
-export const SUCCEEDED = 3;
-export const FAILED = 4;
-export const CANCELLED = 5;
-export const TIMED_OUT = 6;
-export const REJECTED = 7;
+export const SUCCEEDED = 3 as const;
+export const FAILED = 4 as const;
+export const CANCELLED = 5 as const;
+export const TIMED_OUT = 6 as const;
+export const REJECTED = 7 as const;
 
 /** How a request ended, for stats. */
 export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'timedOut' | 'rejected';
@@ -21,10 +21,8 @@ const OUTCOMES: readonly (Outcome | undefined)[] = [
   undefined, undefined, undefined, 'succeeded', 'failed', 'cancelled', 'timedOut', 'rejected',
 ];
 
-/** The settled state code of an outcome. */
-export function settledState(outcome: Outcome): number {
-  return OUTCOMES.indexOf(outcome);
-}
+/** A settled state code. */
+export type SettledState = typeof SUCCEEDED | typeof FAILED | typeof CANCELLED | typeof TIMED_OUT | typeof REJECTED;
 
 /** What only some calls have (a signal or a deadline), kept off the common path. */
 export class RequestExtras {
@@ -50,7 +48,7 @@ export abstract class EngineRequest<I, O> {
   /** Unique within one engine, counting from 1; settlements are routed by it. */
   id = 0;
   /** NEW, QUEUED, RUNNING, or a settled code (≥ SUCCEEDED). */
-  state = NEW;
+  state: number = NEW;
   /** When it was enqueued: the engine's tick (whole ms since it started, a small integer V8 stores unboxed). */
   enqueuedAt = 0;
   /** The partition queue while QUEUED, the batch while RUNNING. */
