@@ -40,6 +40,12 @@ const STOPS: readonly Stop[] = [
   { name: 'api', path: '/api/classes/Batcher', heading: 'Class: Batcher<I, O>', minCodeBlocks: 2 },
 ];
 
+/** Pages loaded only directly: the Benchmarks page renders build-time data (present or not). */
+const DIRECT_ONLY: readonly Stop[] = [
+  { name: 'benchmarks', path: '/benchmarks', heading: 'Benchmarks', minCodeBlocks: 0 },
+  { name: 'comparison', path: '/guide/comparison', heading: 'Compared with other batchers', minCodeBlocks: 0 },
+];
+
 function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(`browser test failed: ${message}`);
 }
@@ -94,7 +100,7 @@ async function walkByClicking(browser: Browser, site: StaticSite): Promise<void>
 
 /** Each page loaded directly: the server-rendered HTML must hydrate without errors. */
 async function loadDirectly(browser: Browser, site: StaticSite): Promise<void> {
-  for (const stop of STOPS) {
+  for (const stop of [...STOPS, ...DIRECT_ONLY]) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems = watchProblems(page);
     await page.goto(site.url + stop.path);
