@@ -55,10 +55,11 @@ export interface HttpModelServer {
 }
 
 /**
- * Starts a fastify server with `POST /vad` (formats in `codec.ts`): each request is one frame,
- * frames of concurrent requests are batched through one `Batcher`. A full queue answers 503
- * with `Retry-After`, a passed deadline 504, and a client that disconnects aborts its request
- * (if still queued, its frame never reaches the model).
+ * Starts a fastify server with `POST /vad` (formats in `codec.ts`) and `GET /stats` (the
+ * batcher's stats snapshot as JSON). Each request is one frame; frames of concurrent requests
+ * are batched through one `Batcher`. A full queue answers 503 with `Retry-After`, a passed
+ * deadline 504, and a client that disconnects aborts its request (if still queued, its frame
+ * never reaches the model).
  *
  * @example
  * ```ts
@@ -121,6 +122,8 @@ export async function startHttpModelServer(options: HttpModelServerOptions = {})
       reply.raw.off('close', onClose);
     }
   });
+
+  app.get('/stats', async () => batcher.stats());
 
   const connections = trackConnections(app.server);
   await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });

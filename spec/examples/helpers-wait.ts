@@ -1,16 +1,16 @@
 /**
- * Waits until `condition()` holds, checking after every turn of the event loop (and at most
- * every few ms), failing with `what` if it does not within `timeoutMs`. For conditions that
- * have no event to wait on, such as "the server has queued the request".
+ * Waits until `condition()` (which may be async) holds, checking about every millisecond,
+ * failing with `what` if it does not within `timeoutMs`. For conditions that have no event to
+ * wait on, such as "the server has queued the request".
  *
  * @example
  * ```ts
  * await waitFor(() => server.stats().queued === 1, 'the request to be queued');
  * ```
  */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
