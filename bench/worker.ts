@@ -17,13 +17,13 @@ export const RESULT_PREFIX = 'RESULT ';
  *
  * @example
  * ```ts
- * const metrics = await runTask({ kind: 'throughput', impl: 'unbatched', n: 1000, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 0 });
+ * const metrics = await runTask({ kind: 'throughput', impl: 'unbatched', n: 1000, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 0, rounds: 1 });
  * ```
  */
 export function runTask(task: Task): Promise<Metrics> {
   switch (task.kind) {
     case 'throughput':
-      return measureThroughput(task.impl, task.n, task.rules, task.warmup);
+      return measureThroughput(task.impl, task.n, task.rules, task.warmup, task.rounds);
     case 'heap':
       return measurePendingHeap(task.impl, task.n, task.rules);
     case 'saturation':

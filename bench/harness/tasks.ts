@@ -9,12 +9,12 @@ export type RealModelName = 'silero' | 'mlp';
  *
  * @example
  * ```ts
- * const task: Task = { kind: 'throughput', impl: 'dataloader', n: 100_000, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 10_000 };
+ * const task: Task = { kind: 'throughput', impl: 'dataloader', n: 100_000, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 10_000, rounds: 3 };
  * ```
  */
 export type Task =
   /** Scenarios 1 and 2: n concurrent calls, trivial model; requests/s, ns per request, peak RSS. */
-  | { readonly kind: 'throughput'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules; readonly warmup: number }
+  | { readonly kind: 'throughput'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules; readonly warmup: number; readonly rounds: number }
   /** Scenarios 1 and 2: heap bytes per pending request, with a model that answers only after the measurement. */
   | { readonly kind: 'heap'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules }
   /** Scenario 3: open-loop arrivals at a constant rate against the 5 ms + 0.05 ms/item model. */

@@ -35,6 +35,8 @@ export interface PlanSizes {
   readonly headlineCalls: number;
   readonly heapCalls: readonly number[];
   readonly warmup: number;
+  /** Timed calls per throughput measurement, split into rounds of n (1–20 rounds). */
+  readonly roundCalls: number;
   readonly saturationMs: number;
   readonly latencyMs: number;
   readonly modelBurst: number;
@@ -51,7 +53,8 @@ export const FULL: PlanSizes = {
   concurrentCalls: [1_000, 10_000, 100_000, 1_000_000],
   headlineCalls: 100_000,
   heapCalls: [10_000, 100_000, 1_000_000],
-  warmup: 10_000,
+  warmup: 100_000,
+  roundCalls: 300_000,
   saturationMs: 2_000,
   latencyMs: 2_500,
   modelBurst: 10_000,
@@ -68,7 +71,8 @@ export const QUICK: PlanSizes = {
   concurrentCalls: [1_000, 10_000],
   headlineCalls: 10_000,
   heapCalls: [10_000],
-  warmup: 1_000,
+  warmup: 2_000,
+  roundCalls: 20_000,
   saturationMs: 300,
   latencyMs: 300,
   modelBurst: 500,
@@ -106,7 +110,8 @@ function overheadScenario(sizes: PlanSizes): Scenario {
         group: `n=${n}`,
         label: impl,
         config: configOf(impl, rules),
-        task: { kind: 'throughput', impl, n, rules, warmup: Math.min(sizes.warmup, n) },
+        // Warm-up: twice the calls of one round, at most `warmup`; rounds: about `roundCalls` calls in all.
+        task: { kind: 'throughput', impl, n, rules, warmup: Math.min(sizes.warmup, 2 * n), rounds: Math.max(1, Math.min(20, Math.round(sizes.roundCalls / n))) },
         nodeFlags: BIG_HEAP,
       });
     }

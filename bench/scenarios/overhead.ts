@@ -1,47 +1,53 @@
 import { createClient, type BatchRules, type ImplName } from '../impls';
 import { trivialModel } from '../harness/models';
 import { collectedHeapBytes, nextTurn, now, peakRssMb, sleep } from '../harness/process';
+import { median } from '../harness/statistics';
 import type { Metrics } from '../harness/tasks';
 
 /**
  * Scenarios 1 and 2: `n` concurrent calls issued in one loop and awaited together, through a
- * trivial async model. A smaller warm-up run on a separate instance comes first, so the timed
- * run measures steady-state code, not the JIT.
+ * trivial async model. Warm-up calls on a separate instance come first, so the timed rounds
+ * measure steady-state code rather than the JIT; then `rounds` timed rounds, each on a fresh
+ * instance after a forced GC, and the median round is reported. Peak RSS covers the whole
+ * process.
  *
  * @example
  * ```ts
- * const m = await measureThroughput('rx-batcher', 100_000, { maxBatchSize: 64, maxDelayMs: 0 }, 10_000);
+ * const m = await measureThroughput('rx-batcher', 100_000, { maxBatchSize: 64, maxDelayMs: 0 }, 20_000, 3);
  * console.log(m.requestsPerSec);
  * ```
  */
-export async function measureThroughput(impl: ImplName, n: number, rules: BatchRules, warmup: number): Promise<Metrics> {
+export async function measureThroughput(impl: ImplName, n: number, rules: BatchRules, warmup: number, rounds = 1): Promise<Metrics> {
   const model = trivialModel();
   if (warmup > 0) {
     const warm = createClient(impl, model, rules);
     await callAll(warm, warmup);
     await warm.close();
   }
-  collectedHeapBytes();
-  const client = createClient(impl, model, rules);
-  const heapBefore = process.memoryUsage().heapUsed;
-  const t0 = now();
-  const promises = new Array<Promise<number>>(n);
-  for (let i = 0; i < n; i++) promises[i] = client.call(i);
-  const issuedMs = now() - t0;
-  const results = await Promise.all(promises);
-  const elapsedMs = now() - t0;
-  const heapAfter = process.memoryUsage().heapUsed;
-  await client.close();
-  let wrong = 0;
-  for (let i = 0; i < n; i++) if (results[i] !== i * 2) wrong++;
-  if (wrong > 0) throw new Error(`${impl}: ${wrong} of ${n} results were wrong`);
+  const elapsed: number[] = [];
+  const issue: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    collectedHeapBytes();
+    const client = createClient(impl, model, rules);
+    const t0 = now();
+    const promises = new Array<Promise<number>>(n);
+    for (let i = 0; i < n; i++) promises[i] = client.call(i);
+    issue.push(now() - t0);
+    const results = await Promise.all(promises);
+    elapsed.push(now() - t0);
+    await client.close();
+    let wrong = 0;
+    for (let i = 0; i < n; i++) if (results[i] !== i * 2) wrong++;
+    if (wrong > 0) throw new Error(`${impl}: ${wrong} of ${n} results were wrong`);
+  }
+  const elapsedMs = median(elapsed);
   return {
     requestsPerSec: (n * 1000) / elapsedMs,
     nsPerRequest: (elapsedMs * 1e6) / n,
     elapsedMs,
-    issueMs: issuedMs,
+    issueMs: median(issue),
+    rounds,
     peakRssMb: peakRssMb(),
-    heapGrowthMb: (heapAfter - heapBefore) / 2 ** 20,
   };
 }
 
