@@ -30,6 +30,8 @@ export interface VadServerOptions {
   readonly vad?: SileroVad;
   /** Hysteresis rules for speech events. */
   readonly detector?: DetectorOptions;
+  /** Per connection, frames allowed to wait for scoring before the stream is failed. @default 2000 */
+  readonly maxPendingFrames?: number;
 }
 
 /**
@@ -115,7 +117,7 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
       socket.close(1011, 'cannot serve this stream');
     };
     const probabilities = query.get('probabilities');
-    const stream = new VadStream(score, send, { probabilities: probabilities === '1' || probabilities === 'true', detector: options.detector }, fail);
+    const stream = new VadStream(score, send, { probabilities: probabilities === '1' || probabilities === 'true', detector: options.detector, maxPendingFrames: options.maxPendingFrames }, fail);
     streams.set(socket, stream);
     socket.on('message', (data, isBinary) => {
       try {

@@ -25,6 +25,12 @@ export interface VadStreamOptions {
   readonly probabilities?: boolean;
   /** Hysteresis rules for speech events. */
   readonly detector?: DetectorOptions;
+  /**
+   * Frames allowed to wait for scoring; a client sending audio faster than it can be scored
+   * beyond this is failed with an error instead of growing the server's memory.
+   * @default 2000 (64 s of audio)
+   */
+  readonly maxPendingFrames?: number;
 }
 
 /**
@@ -45,6 +51,7 @@ export class VadStream {
   readonly #send: (message: VadMessage) => void;
   readonly #fail: (error: unknown) => void;
   readonly #probabilities: boolean;
+  readonly #maxPending: number;
   readonly #cutter = new FrameCutter();
   readonly #detector: SpeechDetector;
   /** Frames cut but not scored yet; `#head` is the next one. */
@@ -61,6 +68,7 @@ export class VadStream {
     this.#send = send;
     this.#fail = fail;
     this.#probabilities = options.probabilities ?? false;
+    this.#maxPending = options.maxPendingFrames ?? 2000;
     this.#detector = new SpeechDetector(options.detector);
   }
 
@@ -73,6 +81,11 @@ export class VadStream {
   push(samples: Float32Array): void {
     if (this.#closed || this.#ending) return;
     for (const frame of this.#cutter.push(samples)) this.#queue.push(frame);
+    if (this.#queue.length - this.#head > this.#maxPending) {
+      this.close();
+      this.#fail(new Error(`more than ${this.#maxPending} frames are waiting: send audio no faster than the server answers (or in real time)`));
+      return;
+    }
     void this.#pump();
   }
 

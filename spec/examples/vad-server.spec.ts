@@ -95,8 +95,8 @@ describe('examples/vad-server: streaming real speech over WebSocket', () => {
     }
   });
 
-  it('answers a bad message with an error and closes that stream only; close() ends open connections', async () => {
-    const server = await startVadServer({ vad });
+  it('answers a bad message or a flood with an error and closes that stream only; close() ends open connections', async () => {
+    const server = await startVadServer({ vad, maxPendingFrames: 50 });
     const healthy = await VadClient.connect(server.url);
     try {
       const socket = new WebSocket(server.url);
@@ -107,6 +107,11 @@ describe('examples/vad-server: streaming real speech over WebSocket', () => {
       const code = await new Promise<number>((resolve) => socket.once('close', resolve));
       expect(code).toBe(1011);
       expect(messages).toEqual([{ type: 'error', message: expect.stringMatching(/binary 16-bit PCM/) }]);
+
+      const flooding = await VadClient.connect(server.url);
+      flooding.send(clip.samples.subarray(0, 60 * FRAME_SAMPLES));
+      await expect(flooding.end()).rejects.toThrow(/more than 50 frames are waiting/);
+      expect(await flooding.closed).toBe(1011);
 
       healthy.send(clip.samples.subarray(0, 4 * FRAME_SAMPLES));
       expect(await healthy.end()).toEqual({ type: 'done', frames: 4 });
