@@ -430,15 +430,16 @@ export class BatchEngine<I, O> {
     const now = this.clock();
     const waits = new Array<number>(batch.requests.length);
     for (let i = 0; i < waits.length; i++) waits[i] = elapsed(batch.requests[i].enqueuedAt, batch.startedAt);
-    counters.lastBatch = {
+    // Frozen here, cheaply, so stats snapshots can share it without immer deep-freezing it.
+    counters.lastBatch = Object.freeze({
       batchId: batch.batchId,
       size: batch.requests.length,
       reason: batch.reason,
       partition: batch.partition,
       outcome,
       durationMs: elapsed(batch.startedAt, now),
-      queueWaitMs: waits,
-    };
+      queueWaitMs: Object.freeze(waits),
+    });
     this.pump();
     this.onChange();
     this.finishStopIfIdle();
