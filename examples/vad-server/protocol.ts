@@ -14,7 +14,9 @@
  *   `?probabilities=1`;
  * - `done` after `end`; `error` before the server closes a stream it cannot serve.
  *
- * Audio is cut into 512-sample frames (32 ms); a trailing partial frame is not scored.
+ * Audio is cut into 512-sample frames (32 ms); a trailing partial frame is not scored. When the
+ * server shuts down, it scores the frames it already has, sends their events and `done`, and
+ * closes the connection with code 1001 (going away).
  */
 
 /** A speech boundary. `sample` counts from the first sample the client sent. */

@@ -69,7 +69,11 @@ export interface VadServer {
   readonly port: number;
   readonly batching: boolean;
   stats(): VadServerStats;
-  /** Closes every connection, lets frames in flight finish, stops listening, frees an owned model. */
+  /**
+   * Graceful close: refuses new connections, lets every stream score the audio it already sent
+   * (events and `done` are still delivered), closes each connection with 1001, stops the
+   * batcher (draining), and frees an owned model.
+   */
   close(): Promise<void>;
 }
 
@@ -157,16 +161,29 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
     stats: () => ({ connections: streams.size, frames, modelCalls, meanBatchSize: modelCalls === 0 ? 0 : frames / modelCalls }),
     close: () =>
       (closing ??= (async () => {
-        for (const [socket, stream] of streams) {
-          stream.close();
-          socket.terminate();
-        }
+        // Refuse new connections, then let every stream score the frames it already has and
+        // send their events and `done`, and close it with 1001 (going away).
+        const listening = new Promise<void>((resolve, reject) => http.close((error) => (error ? reject(error) : resolve())));
+        await Promise.all([...streams].map(([socket, stream]) => stream.drain().then(() => goAway(socket))));
         await batcher?.stop({ drain: true });
         await new Promise<void>((resolve) => wss.close(() => resolve()));
-        await new Promise<void>((resolve, reject) => http.close((error) => (error ? reject(error) : resolve())));
+        await listening;
         if (ownsModel) await vad.close();
       })()),
   };
+}
+
+/** Closes a socket with 1001, cutting it off if the client does not complete the close handshake soon. */
+function goAway(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const cutOff = setTimeout(() => socket.terminate(), 1000);
+    socket.once('close', () => {
+      clearTimeout(cutOff);
+      resolve();
+    });
+    socket.close(1001, 'server shutting down');
+  });
 }
 
 function isEndMessage(text: string): boolean {

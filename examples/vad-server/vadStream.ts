@@ -62,6 +62,8 @@ export class VadStream {
   #busy = false;
   #ending = false;
   #closed = false;
+  readonly #finished: Promise<void>;
+  #markFinished!: () => void;
 
   constructor(score: ScoreFrame, send: (message: VadMessage) => void, options: VadStreamOptions = {}, fail: (error: unknown) => void = () => {}) {
     this.#score = score;
@@ -70,6 +72,7 @@ export class VadStream {
     this.#probabilities = options.probabilities ?? false;
     this.#maxPending = options.maxPendingFrames ?? 2000;
     this.#detector = new SpeechDetector(options.detector);
+    this.#finished = new Promise((resolve) => (this.#markFinished = resolve));
   }
 
   /** Frames scored so far. */
@@ -96,11 +99,21 @@ export class VadStream {
     void this.#pump();
   }
 
+  /**
+   * Finishes the stream from the server's side (shutdown): takes no more audio, scores the
+   * frames already cut, sends their events and `done`. Resolves when the stream is closed.
+   */
+  drain(): Promise<void> {
+    this.end();
+    return this.#finished;
+  }
+
   /** The connection went away: drop what is left (a frame in flight finishes unseen). */
   close(): void {
     this.#closed = true;
     this.#queue = [];
     this.#head = 0;
+    this.#markFinished();
   }
 
   async #pump(): Promise<void> {

@@ -95,7 +95,7 @@ describe('examples/vad-server: streaming real speech over WebSocket', () => {
     }
   });
 
-  it('answers a bad message or a flood with an error and closes that stream only; close() ends open connections', async () => {
+  it('answers a bad message or a flood with an error and closes that stream only; close() scores what streams already sent, then ends them', async () => {
     const server = await startVadServer({ vad, maxPendingFrames: 50 });
     const healthy = await VadClient.connect(server.url);
     try {
@@ -115,11 +115,22 @@ describe('examples/vad-server: streaming real speech over WebSocket', () => {
 
       healthy.send(clip.samples.subarray(0, 4 * FRAME_SAMPLES));
       expect(await healthy.end()).toEqual({ type: 'done', frames: 4 });
-      expect(server.stats().connections).toBeGreaterThanOrEqual(1);
+
+      // A stream with audio still to score when the server shuts down gets all of it scored.
+      const midway = await VadClient.connect(server.url, { probabilities: true });
+      const received: VadMessage[] = [];
+      midway.onMessage((message) => received.push(message));
+      const firstFrame = new Promise((resolve) => midway.onMessage((message) => message.type === 'frame' && resolve(message)));
+      midway.send(clip.samples.subarray(0, 20 * FRAME_SAMPLES));
+      await firstFrame; // the server has the audio
+      await server.close();
+      expect(received.filter((m) => m.type === 'frame')).toHaveLength(20);
+      expect(received[received.length - 1]).toEqual({ type: 'done', frames: 20 });
+      expect(await midway.closed).toBe(1001); // going away
     } finally {
       await server.close();
     }
     expect(server.stats().connections).toBe(0);
-    expect(await healthy.closed).toBe(1006); // the server cut it off
+    expect(await healthy.closed).toBe(1001);
   });
 });
