@@ -1,0 +1,333 @@
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, createInbox, headers, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport';
+
+/**
+ * Options of {@link natsTransport}.
+ *
+ * @example
+ * ```ts
+ * const options: NatsTransportOptions = { servers: 'nats://10.0.0.7:4222', storage: 'file' };
+ * ```
+ */
+export interface NatsTransportOptions {
+  /** Server URLs; the transport connects once and shares the connection. @default 'nats://127.0.0.1:4222' */
+  readonly servers?: string | string[];
+  /** Extra connection options (auth, TLS, …). */
+  readonly connection?: Partial<ConnectionOptions>;
+  /** Stream names are `<prefix>_<subject>`, subjects `<prefix>.<subject>`. @default 'rxb' */
+  readonly prefix?: string;
+  /** The durable pull consumer every worker of a subject shares. @default 'workers' */
+  readonly group?: string;
+  /** Where JetStream keeps requests. @default 'file' */
+  readonly storage?: 'file' | 'memory';
+  /** Requests delivered and not acknowledged, group-wide; the server stops delivering beyond it. @default 10000 */
+  readonly maxAckPending?: number;
+  /** Wait for JetStream's PubAck on each request (a full stream then rejects the call). @default true */
+  readonly pubAck?: boolean;
+  /** The longest a waiting pull waits on the server for the first request. @default 1000 */
+  readonly pollMs?: number;
+}
+
+/** Where the delivery count sits in a `$JS.ACK` reply subject (v1 has 9 tokens, v2 12 or more). */
+function deliveriesOf(ackSubject: string | undefined): number {
+  if (ackSubject === undefined) return 1;
+  const tokens = ackSubject.split('.');
+  const n = Number(tokens.length === 9 ? tokens[4] : tokens[6]);
+  return Number.isFinite(n) && n > 0 ? n : 1;
+}
+
+const ID_HEADER = 'Rxb-Id';
+const REPLY_HEADER = 'Rxb-Reply';
+
+/**
+ * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
+ * and `@nats-io/jetstream` 3.x clients. One WorkQueue stream per subject holds the requests;
+ * workers share one durable pull consumer. Redelivery is a server timer (`ack_wait` =
+ * `claimIdleMs`), `+WPI` renews a running batch's claim, `max_deliver` caps deliveries, and
+ * `Nats-Msg-Id` makes a re-sent request idempotent. Replies travel over core NATS.
+ *
+ * Workers speak the raw pull protocol: `{ batch, no_wait }` takes what is waiting, and only an
+ * empty stream makes them wait on the server (for `pollMs`); the gather window (`maxDelayMs`)
+ * stays on the client, because the client's `fetch()` waits ≥ 1 s to fill, `consume()` books
+ * messages it cannot run yet, and very short server-side expiries can go unanswered.
+ *
+ * Install `@nats-io/transport-node` and `@nats-io/jetstream` yourself: they are optional
+ * peer dependencies of rx-batcher.
+ *
+ * @example
+ * ```ts
+ * import { natsTransport, remoteBatcher, serveBatches } from 'rx-batcher/nats';
+ * const transport = natsTransport({ servers: process.env.NATS_URL });
+ * const worker = await serveBatches(transport, 'scorer', runBatch, { maxBatchSize: 64, maxDelayMs: 2 });
+ * const scorer = remoteBatcher<Features, Scores>(transport, 'scorer', { timeoutMs: 2000 });
+ * ```
+ */
+export function natsTransport(options: NatsTransportOptions = {}): BatchTransport {
+  const prefix = options.prefix ?? 'rxb';
+  const group = options.group ?? 'workers';
+  const pollMs = Math.max(1000, options.pollMs ?? 1000);
+  const pubAck = options.pubAck ?? true;
+  const names = (subject: string): { stream: string; subject: string } => ({
+    stream: `${prefix}_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    subject: `${prefix}.${subject.replace(/[\s*>]/g, '_')}`,
+  });
+
+  // One connection per transport, opened on first use and closed with its last link.
+  let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> | undefined;
+  let users = 0;
+  const open = async (): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> => {
+    users++;
+    shared ??= (async () => {
+      const nc = await connect({
+        servers: options.servers ?? 'nats://127.0.0.1:4222',
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        ...options.connection,
+      });
+      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+    })();
+    try {
+      return await shared;
+    } catch (error) {
+      users--;
+      shared = undefined;
+      throw error;
+    }
+  };
+  const release = async (): Promise<void> => {
+    if (--users > 0 || shared === undefined) return;
+    const { nc } = await shared;
+    shared = undefined;
+    await nc.drain().catch(() => nc.close());
+  };
+
+  const ensureStream = async (jsm: JetStreamManager, subject: string): Promise<void> => {
+    const n = names(subject);
+    try {
+      await jsm.streams.info(n.stream);
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    try {
+      await jsm.streams.add({
+        name: n.stream,
+        subjects: [n.subject],
+        retention: RetentionPolicy.Workqueue,
+        storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+        duplicate_window: nanos(120_000),
+      });
+    } catch (error) {
+      if (!/already in use|already exists/i.test(String((error as Error).message))) throw error;
+    }
+  };
+
+  return {
+    kind: 'nats',
+
+    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink> {
+      const { nc, js, jsm } = await open();
+      try {
+        await ensureStream(jsm, subject);
+      } catch (error) {
+        await release();
+        throw error;
+      }
+      const target = names(subject).subject;
+      const replyTo = createInbox(`_INBOX_${prefix}`);
+      const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
+      return {
+        replyTo,
+        async send(message: RequestMessage): Promise<void> {
+          const h = headers();
+          h.set(ID_HEADER, message.id);
+          h.set(REPLY_HEADER, message.replyTo);
+          if (!pubAck) {
+            h.set('Nats-Msg-Id', message.id);
+            nc.publish(target, message.body, { headers: h });
+            return;
+          }
+          // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await js.publish(target, message.body, { msgID: message.id, headers: h });
+              return;
+            } catch (error) {
+              if (attempt >= 8 || !isTransient(error)) throw error;
+              await sleep(Math.min(1000, 50 * 2 ** attempt));
+            }
+          }
+        },
+        async close(): Promise<void> {
+          subscription.unsubscribe();
+          await release();
+        },
+      };
+    },
+
+    async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {
+      const { nc, jsm } = await open();
+      const n = names(subject);
+      const consumerConfig = {
+        ack_wait: nanos(Math.max(1, Math.round(linkOptions.claimIdleMs))),
+        // One delivery more than maxDeliveries: the worker answers it with an error without running it.
+        max_deliver: linkOptions.maxDeliveries + 1,
+        max_ack_pending: options.maxAckPending ?? 10_000,
+      };
+      try {
+        await ensureStream(jsm, subject);
+        try {
+          const info = await jsm.consumers.info(n.stream, group);
+          const c = info.config;
+          if (c.ack_wait !== consumerConfig.ack_wait || c.max_deliver !== consumerConfig.max_deliver || c.max_ack_pending !== consumerConfig.max_ack_pending) {
+            await jsm.consumers.update(n.stream, group, consumerConfig);
+          }
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          await jsm.consumers.add(n.stream, { durable_name: group, ack_policy: AckPolicy.Explicit, ...consumerConfig });
+        }
+      } catch (error) {
+        await release();
+        throw error;
+      }
+
+      const nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${n.stream}.${group}`;
+      const inbox = createInbox(`_INBOX_${prefix}`);
+      /** Messages of pull requests we already gave up on: still ours, served first. */
+      const stash: Delivery[] = [];
+      let sequence = 0;
+      let current: { seq: number; max: number; got: Delivery[]; finish(): void } | undefined;
+
+      const toDelivery = (msg: Msg): Delivery => {
+        const deliveries = deliveriesOf(msg.reply);
+        return {
+          id: msg.headers?.get(ID_HEADER) ?? '',
+          replyTo: msg.headers?.get(REPLY_HEADER) ?? '',
+          body: msg.data,
+          deliveries,
+          reclaimed: deliveries > 1,
+          handle: msg.reply,
+        };
+      };
+      const subscription = nc.subscribe(`${inbox}.*`, {
+        callback: (error, msg) => {
+          if (error) return;
+          if (msg.data.length === 0 && msg.headers !== undefined && msg.headers.code > 0) {
+            // A status (404 no messages, 408 request expired, 409 …) ends the pull it answers;
+            // statuses come on the pull's own inbox subject.
+            if (current !== undefined && msg.subject === `${inbox}.${current.seq}`) current.finish();
+            return;
+          }
+          // Messages keep their stream subject, so they cannot be told apart by pull: any
+          // message is ours, for the pull under way or, beyond it, for the next one.
+          const d = toDelivery(msg);
+          if (current === undefined || current.got.length >= current.max) {
+            stash.push(d);
+            return;
+          }
+          current.got.push(d);
+          if (current.got.length >= current.max) current.finish();
+        },
+      });
+      // A reconnect loses the server's pending pull requests: end the current one now.
+      let closed = false;
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (closed) break;
+          if (s.type === 'reconnect') current?.finish();
+        }
+      })().catch(() => undefined);
+
+      /** One raw pull request; resolves with what arrived when it ends (status, full, client timeout or abort). */
+      const request = (max: number, body: object, clientTimeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> =>
+        new Promise((resolve) => {
+          const seq = ++sequence;
+          const got: Delivery[] = [];
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const finish = (): void => {
+            if (current?.seq !== seq) return;
+            current = undefined;
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', finish);
+            resolve(got);
+          };
+          current = { seq, max, got, finish };
+          timer = setTimeout(finish, clientTimeoutMs);
+          signal?.addEventListener('abort', finish);
+          nc.publish(nextSubject, JSON.stringify(body), { reply: `${inbox}.${seq}` });
+        });
+
+      const publishAll = (deliveries: readonly Delivery[], payload: string): void => {
+        for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
+      };
+
+      return {
+        async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
+          if (stash.length > 0) return stash.splice(0, max);
+          const now = await request(max, { batch: max, no_wait: true }, 5000, signal);
+          if (now.length > 0 || !wait || signal?.aborted) return now;
+          // Empty: wait on the server for the first request, then top up with what else is there.
+          const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
+          if (first.length === 0 || max === 1 || signal?.aborted) return first;
+          return first.concat(await request(max - 1, { batch: max - 1, no_wait: true }, 5000));
+        },
+        async reply(frames: readonly ReplyFrame[]): Promise<void> {
+          for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
+          await nc.flush();
+        },
+        async ack(deliveries: readonly Delivery[]): Promise<void> {
+          publishAll(deliveries, '+ACK'); // WorkQueue retention: an acknowledged request leaves the stream
+        },
+        async touch(deliveries: readonly Delivery[]): Promise<void> {
+          publishAll(deliveries, '+WPI');
+        },
+        async release(deliveries: readonly Delivery[]): Promise<void> {
+          publishAll(deliveries, '-NAK');
+        },
+        async close(): Promise<void> {
+          closed = true;
+          current?.finish();
+          publishAll(stash.splice(0), '-NAK');
+          subscription.unsubscribe();
+          await nc.flush().catch(() => undefined);
+          await release();
+        },
+      };
+    },
+
+    async backlog(subject: string): Promise<Backlog> {
+      const { jsm } = await open();
+      try {
+        const n = names(subject);
+        try {
+          const info = await jsm.consumers.info(n.stream, group);
+          return { waiting: info.num_pending, pending: info.num_ack_pending };
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+        try {
+          const info = await jsm.streams.info(n.stream);
+          return { waiting: info.state.messages, pending: 0 };
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          return { waiting: 0, pending: 0 };
+        }
+      } finally {
+        await release();
+      }
+    },
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return /not found/i.test(String((error as Error)?.message));
+}
+
+function isTransient(error: unknown): boolean {
+  return /timeout|no responders|503|disconnect|reconnect|closed/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
