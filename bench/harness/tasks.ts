@@ -41,7 +41,15 @@ export type Task =
   /** Scenario 5: the model's own throughput on ready-made batches of each size (direct `session.run`). */
   | { readonly kind: 'model-best'; readonly model: RealModelName; readonly sizes: readonly number[]; readonly durationMs: number; readonly repoRoot: string }
   /** Scenario 5a: n concurrent single-input requests through an implementation. */
-  | { readonly kind: 'model-burst'; readonly model: RealModelName; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules; readonly repoRoot: string }
+  | {
+      readonly kind: 'model-burst';
+      readonly model: RealModelName;
+      readonly impl: ImplName;
+      readonly n: number;
+      readonly rules: BatchRules;
+      readonly repoRoot: string;
+      readonly pairedDirectMs: number;
+    }
   /** Scenario 5b: a closed loop of `clients` concurrent clients for `durationMs`. */
   | {
       readonly kind: 'model-closed';
@@ -51,6 +59,7 @@ export type Task =
       readonly durationMs: number;
       readonly rules: BatchRules;
       readonly repoRoot: string;
+      readonly pairedDirectMs: number;
     }
   /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
   | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules };

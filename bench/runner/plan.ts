@@ -16,6 +16,8 @@ export interface BenchCase {
   readonly task: Task;
   /** Extra `node` flags for the worker (memory limits). */
   readonly nodeFlags?: readonly string[];
+  /** Run this case in at most this many of the scenario's repetitions (slow, deterministic measurements). */
+  readonly maxRepetitions?: number;
 }
 
 /** A scenario: its cases, run `repetitions` times interleaved (A B C A B C …). */
@@ -42,6 +44,8 @@ export interface PlanSizes {
   readonly modelBurst: number;
   readonly modelClosedMs: number;
   readonly modelBestMs: number;
+  /** The model alone at the batchers' batch size, right before and after each scenario-5 run, for this long each. */
+  readonly pairedDirectMs: number;
   readonly modelBatchSizes: readonly number[];
   readonly soakRequests: number;
   readonly soakRate: number;
@@ -60,6 +64,7 @@ export const FULL: PlanSizes = {
   modelBurst: 10_000,
   modelClosedMs: 2_500,
   modelBestMs: 2_500,
+  pairedDirectMs: 400,
   modelBatchSizes: [16, 32, 64, 128, 256],
   soakRequests: 1_000_000,
   soakRate: 40_000,
@@ -71,13 +76,14 @@ export const QUICK: PlanSizes = {
   concurrentCalls: [1_000, 10_000],
   headlineCalls: 10_000,
   heapCalls: [10_000],
-  warmup: 2_000,
+  warmup: 10_000,
   roundCalls: 20_000,
   saturationMs: 300,
   latencyMs: 300,
   modelBurst: 500,
   modelClosedMs: 300,
   modelBestMs: 300,
+  pairedDirectMs: 50,
   modelBatchSizes: [16, 64],
   soakRequests: 20_000,
   soakRate: 20_000,
@@ -110,15 +116,24 @@ function overheadScenario(sizes: PlanSizes): Scenario {
         group: `n=${n}`,
         label: impl,
         config: configOf(impl, rules),
-        // Warm-up: twice the calls of one round, at most `warmup`; rounds: about `roundCalls` calls in all.
-        task: { kind: 'throughput', impl, n, rules, warmup: Math.min(sizes.warmup, 2 * n), rounds: Math.max(1, Math.min(20, Math.round(sizes.roundCalls / n))) },
+        // Warm-up: `warmup` calls in rounds of n (at most one round of 1M); timed: about `roundCalls` calls in 1–20 rounds.
+        task: { kind: 'throughput', impl, n, rules, warmup: sizes.warmup, rounds: Math.max(1, Math.min(20, Math.round(sizes.roundCalls / n))) },
         nodeFlags: BIG_HEAP,
       });
     }
   }
   for (const n of sizes.heapCalls) {
     for (const impl of IMPLEMENTATIONS) {
-      cases.push({ scenario: 's1-s2', group: `heap n=${n}`, label: impl, config: configOf(impl, rules), task: { kind: 'heap', impl, n, rules }, nodeFlags: BIG_HEAP });
+      cases.push({
+        scenario: 's1-s2',
+        group: `heap n=${n}`,
+        label: impl,
+        config: configOf(impl, rules),
+        task: { kind: 'heap', impl, n, rules },
+        nodeFlags: BIG_HEAP,
+        // Heap per pending request repeats to ±1 byte; at 1M one forced-GC measurement takes ~8 s.
+        ...(n >= 1_000_000 ? { maxRepetitions: 1 } : {}),
+      });
     }
   }
   return { id: 's1-s2', title: 'Overhead and scaling: n concurrent calls, trivial async model, batch 64', repetitions: sizes.repetitions, cases };
@@ -182,7 +197,7 @@ function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRo
       task: { kind: 'model-best', model, sizes: sizes.modelBatchSizes, durationMs: sizes.modelBestMs, repoRoot },
     });
     for (const impl of impls) {
-      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot } });
+      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs } });
     }
     for (const impl of impls) {
       cases.push({
@@ -190,7 +205,7 @@ function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRo
         group: `${model} closed loop`,
         label: impl,
         config: configOf(impl, rules),
-        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot },
+        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs },
       });
     }
   }

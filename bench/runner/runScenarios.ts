@@ -28,7 +28,8 @@ export async function runScenarios(
   repoRoot: string,
   progress: (line: string) => void,
 ): Promise<RawResult[]> {
-  const total = scenarios.reduce((sum, s) => sum + s.cases.length * s.repetitions, 0);
+  const runs = (benchCase: BenchCase, repetitions: number): number => Math.min(repetitions, benchCase.maxRepetitions ?? repetitions);
+  const total = scenarios.reduce((sum, s) => sum + s.cases.reduce((n, c) => n + runs(c, s.repetitions), 0), 0);
   const started = Date.now();
   const results: RawResult[] = [];
   let done = 0;
@@ -36,6 +37,7 @@ export async function runScenarios(
     progress(`\n== ${scenario.id}: ${scenario.title} (${scenario.cases.length} cases × ${scenario.repetitions} repetitions)`);
     for (let repetition = 1; repetition <= scenario.repetitions; repetition++) {
       for (const benchCase of scenario.cases) {
+        if (repetition > runs(benchCase, scenario.repetitions)) continue;
         const metrics = await runCase(benchCase, workerPath, repoRoot);
         done++;
         results.push({ scenario: scenario.id, group: benchCase.group, label: benchCase.label, config: benchCase.config, repetition, metrics });

@@ -6,9 +6,9 @@ import type { Metrics } from '../harness/tasks';
 
 /**
  * Scenarios 1 and 2: `n` concurrent calls issued in one loop and awaited together, through a
- * trivial async model. Warm-up calls on a separate instance come first, so the timed rounds
- * measure steady-state code rather than the JIT; then `rounds` timed rounds, each on a fresh
- * instance after a forced GC, and the median round is reported. Peak RSS covers the whole
+ * trivial async model. Warm-up rounds on other instances come first, so the timed rounds
+ * measure steady-state code rather than the JIT; then, after one forced GC, `rounds` timed
+ * rounds, each on a fresh instance, and the median round is reported. Peak RSS covers the whole
  * process.
  *
  * @example
@@ -19,15 +19,19 @@ import type { Metrics } from '../harness/tasks';
  */
 export async function measureThroughput(impl: ImplName, n: number, rules: BatchRules, warmup: number, rounds = 1): Promise<Metrics> {
   const model = trivialModel();
-  if (warmup > 0) {
+  // Warm-up in rounds shaped like the timed ones (n concurrent calls, fresh instance), `warmup`
+  // calls in all, so the JIT has optimised the same paths the timed rounds take.
+  for (let done = 0; done < warmup; done += Math.min(n, warmup)) {
     const warm = createClient(impl, model, rules);
-    await callAll(warm, warmup);
+    await callAll(warm, Math.min(n, warmup));
     await warm.close();
   }
   const elapsed: number[] = [];
   const issue: number[] = [];
+  // One forced GC before the rounds, not between them: repeated full GCs age compiled code
+  // (V8 flushes bytecode of functions idle across GCs) and would charge recompilation to a round.
+  collectedHeapBytes();
   for (let round = 0; round < rounds; round++) {
-    collectedHeapBytes();
     const client = createClient(impl, model, rules);
     const t0 = now();
     const promises = new Array<Promise<number>>(n);

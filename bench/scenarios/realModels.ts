@@ -3,6 +3,7 @@ import { loadRealModel, type RealModel } from '../harness/realModels';
 import { now, peakRssMb } from '../harness/process';
 import { percentile } from '../harness/statistics';
 import type { Metrics, RealModelName } from '../harness/tasks';
+import type { BenchModel } from '../impls/types';
 
 const DISTINCT_INPUTS = 256;
 
@@ -49,29 +50,37 @@ export async function measureModelBest(name: RealModelName, sizes: readonly numb
 }
 
 /**
- * Scenario 5a: `n` concurrent single-input requests through an implementation; throughput, and
- * the largest difference between each answer and the unbatched answer for the same input.
+ * Scenario 5a: `n` concurrent single-input requests through an implementation; throughput, the
+ * mean batch it formed, the model's own throughput at `rules.maxBatchSize` measured around the
+ * run for `pairedDirectMs` (before and after), and the largest difference between each answer
+ * and the unbatched answer for the same input.
  *
  * @example
  * ```ts
  * const m = await measureModelBurst('silero', 'rx-batcher', 10_000, { maxBatchSize: 128, maxDelayMs: 2 }, repoRoot);
  * ```
  */
-export async function measureModelBurst(name: RealModelName, impl: ImplName, n: number, rules: BatchRules, repoRoot: string): Promise<Metrics> {
+export async function measureModelBurst(name: RealModelName, impl: ImplName, n: number, rules: BatchRules, repoRoot: string, pairedDirectMs = 0): Promise<Metrics> {
   const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
   const references = await unbatchedReferences(real);
-  const client = createClient(impl, real.model, rules);
+  const counted = countingModel(real.model);
+  const client = createClient(impl, counted.model, rules);
   await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
+  const directBefore = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
+  counted.reset();
   const start = now();
   const promises = new Array<Promise<unknown>>(n);
   for (let i = 0; i < n; i++) promises[i] = client.call(real.inputs[i % real.inputs.length]);
   const outputs = await Promise.all(promises);
   const elapsed = now() - start;
+  const meanBatchSize = counted.meanBatchSize();
+  const directAfter = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
   await client.close();
   let maxAbsDiff = 0;
   for (let i = 0; i < n; i++) maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(outputs[i], references[i % references.length]));
   await real.close();
-  return { throughputPerSec: (n * 1000) / elapsed, elapsedMs: elapsed, maxAbsDiff, peakRssMb: peakRssMb() };
+  const throughput = (n * 1000) / elapsed;
+  return { throughputPerSec: throughput, elapsedMs: elapsed, meanBatchSize, ...paired(throughput, directBefore, directAfter), maxAbsDiff, peakRssMb: peakRssMb() };
 }
 
 /**
@@ -91,11 +100,15 @@ export async function measureModelClosedLoop(
   durationMs: number,
   rules: BatchRules,
   repoRoot: string,
+  pairedDirectMs = 0,
 ): Promise<Metrics> {
   const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
   const references = await unbatchedReferences(real);
-  const client = createClient(impl, real.model, rules);
+  const counted = countingModel(real.model);
+  const client = createClient(impl, counted.model, rules);
   await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
+  const directBefore = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
+  counted.reset();
   const latencies: number[] = [];
   let maxAbsDiff = 0;
   const start = now();
@@ -111,14 +124,67 @@ export async function measureModelClosedLoop(
   };
   await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)));
   const elapsed = now() - start;
+  const meanBatchSize = counted.meanBatchSize();
+  const directAfter = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
   await client.close();
   await real.close();
+  const throughput = (latencies.length * 1000) / elapsed;
   return {
-    throughputPerSec: (latencies.length * 1000) / elapsed,
+    throughputPerSec: throughput,
+    meanBatchSize,
+    ...paired(throughput, directBefore, directAfter),
     latencyP50Ms: percentile(latencies, 50),
     latencyP99Ms: percentile(latencies, 99),
     maxAbsDiff,
     peakRssMb: peakRssMb(),
+  };
+}
+
+/**
+ * The model's own throughput on ready-made batches of `size`, back to back for `ms`
+ * (NaN when `ms` is 0). Measured in the same process right before and after a run, it pairs
+ * each run with the model's speed at that moment, which cancels load from elsewhere on the machine.
+ */
+async function directThroughput(real: RealModel, size: number, ms: number): Promise<number> {
+  if (ms <= 0) return Number.NaN;
+  const batch = Array.from({ length: size }, (_, i) => real.inputs[i % real.inputs.length]);
+  await real.model.runBatch(batch);
+  const start = now();
+  let items = 0;
+  do {
+    await real.model.runBatch(batch);
+    items += size;
+  } while (now() - start < ms);
+  return (items * 1000) / (now() - start);
+}
+
+function paired(throughput: number, before: number, after: number): Metrics {
+  const direct = (before + after) / 2;
+  return Number.isFinite(direct) ? { pairedDirectPerSec: direct, pairedEfficiency: throughput / direct } : {};
+}
+
+/** Wraps a model to count calls and items, for the mean batch size the implementation formed. */
+function countingModel(model: BenchModel<unknown, unknown>): { model: BenchModel<unknown, unknown>; reset(): void; meanBatchSize(): number } {
+  let calls = 0;
+  let items = 0;
+  return {
+    model: {
+      runBatch: (inputs) => {
+        calls++;
+        items += inputs.length;
+        return model.runBatch(inputs);
+      },
+      runOne: (input) => {
+        calls++;
+        items++;
+        return model.runOne(input);
+      },
+    },
+    reset: () => {
+      calls = 0;
+      items = 0;
+    },
+    meanBatchSize: () => (calls === 0 ? 0 : items / calls),
   };
 }
 
