@@ -13,15 +13,18 @@ export interface BenchOptions {
   readonly only: readonly string[] | undefined;
   /** Skip `bench/remote/run.ts` even when it exists. */
   readonly skipRemote: boolean;
+  /** Run workers under `node --cpu-prof`, profiles into `<outDir>/profiles/`, and print their top self-time functions. */
+  readonly cpuProf: boolean;
 }
 
 /** Usage text printed by `--help` and on bad arguments. */
-export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote]
+export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote] [--cpu-prof]
   --quick        every scenario small, once (a smoke test; results go to .cache/bench/quick/)
   --out DIR      write latest.json / latest.svg (quick.json / quick.svg in quick mode) to DIR
   --reps N       repetitions per scenario, interleaved (default 3; 1 with --quick)
   --only LIST    run only these scenarios
-  --skip-remote  do not run bench/remote/run.ts`;
+  --skip-remote  do not run bench/remote/run.ts
+  --cpu-prof     profile every worker (node --cpu-prof) into <out>/profiles/ and print the hot spots`;
 
 /**
  * Parses the command line (without `node` and the script).
@@ -38,6 +41,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
   let repetitions: number | undefined;
   let only: string[] | undefined;
   let skipRemote = false;
+  let cpuProf = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -53,6 +57,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
       if (!Number.isInteger(repetitions) || repetitions < 1) throw new RangeError(`--reps must be an integer ≥ 1\n${USAGE}`);
     } else if (arg === '--only') only = value().split(',').map((s) => s.trim());
     else if (arg === '--skip-remote') skipRemote = true;
+    else if (arg === '--cpu-prof') cpuProf = true;
     else throw new TypeError(`unknown argument "${arg}"\n${USAGE}`);
   }
   const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(p));
@@ -63,5 +68,6 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     repetitions,
     only,
     skipRemote,
+    cpuProf,
   };
 }

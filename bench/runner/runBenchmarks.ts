@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { aggregate } from '../report/aggregate';
@@ -7,7 +7,8 @@ import { summarize } from '../report/summarize';
 import { renderChart } from '../report/svg';
 import { compileBench } from './build';
 import type { BenchOptions } from './options';
-import { buildPlan, FULL, QUICK, type ModelBatchSizes } from './plan';
+import { topSelfTime } from '../report/cpuProfile';
+import { buildPlan, FULL, QUICK, type BenchCase, type ModelBatchSizes } from './plan';
 import { remoteRows, runRemoteBench } from './remote';
 import { runScenarios } from './runScenarios';
 import { runWorker } from './spawnWorker';
@@ -46,7 +47,11 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
   const scenarios = buildPlan({ ...sizes, repetitions }, modelBatch, repoRoot)
     .filter((s) => selected(s.id))
     .map((s) => (s.id === 's6' ? s : { ...s, repetitions }));
-  const raw = await runScenarios(scenarios, workerPath, repoRoot, progress);
+  const profileDir = join(options.outDir, 'profiles');
+  const profileName = (c: BenchCase, repetition: number): string => `${c.scenario}_${c.group}_${c.label}_rep${repetition}`.replace(/[^\w.-]+/g, '-');
+  const raw = await runScenarios(scenarios, workerPath, repoRoot, progress, (c, repetition) =>
+    options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName(c, repetition)}.cpuprofile`] : [],
+  );
 
   let remote: { status: string; results?: unknown } = { status: 'skipped (--skip-remote)' };
   if (!options.skipRemote) {
@@ -88,7 +93,9 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
   );
 
   const rows = remoteRows(remote.results);
+  const hotSpots = options.cpuProf ? describeHotSpots(profileDir) : [];
   const summaryText = [
+    ...hotSpots,
     markdownTables(summary.tables),
     ...(rows !== undefined ? [`#### Remote (bench/remote)\n\n${markdownTable(rows)}`] : []),
     `#### Targets\n\n${markdownTable(summary.targets)}`,
@@ -104,6 +111,17 @@ async function calibrateModelBatch(workerPath: string, repoRoot: string, batchSi
     progress(`Calibration: ${model} runs best at batch ${chosen[model]} (${Math.round(Number(metrics.bestPerSec))}/s); its batchers use maxBatchSize ${chosen[model]}`);
   }
   return chosen as unknown as ModelBatchSizes;
+}
+
+function describeHotSpots(profileDir: string): string[] {
+  if (!existsSync(profileDir)) return [];
+  return readdirSync(profileDir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .sort()
+    .map((name) => {
+      const top = topSelfTime(join(profileDir, name), 12);
+      return `#### Hot spots: ${name} (self time)\n\n${markdownTable(top.map((t) => ({ 'self %': t.percent.toFixed(1), function: t.fn })))}`;
+    });
 }
 
 function describeMachine(): Record<string, string | number> {

@@ -27,6 +27,7 @@ export async function runScenarios(
   workerPath: string,
   repoRoot: string,
   progress: (line: string) => void,
+  extraNodeFlags: (benchCase: BenchCase, repetition: number) => readonly string[] = () => [],
 ): Promise<RawResult[]> {
   const runs = (benchCase: BenchCase, repetitions: number): number => Math.min(repetitions, benchCase.maxRepetitions ?? repetitions);
   const total = scenarios.reduce((sum, s) => sum + s.cases.reduce((n, c) => n + runs(c, s.repetitions), 0), 0);
@@ -38,7 +39,7 @@ export async function runScenarios(
     for (let repetition = 1; repetition <= scenario.repetitions; repetition++) {
       for (const benchCase of scenario.cases) {
         if (repetition > runs(benchCase, scenario.repetitions)) continue;
-        const metrics = await runCase(benchCase, workerPath, repoRoot);
+        const metrics = await runCase(benchCase, workerPath, repoRoot, extraNodeFlags(benchCase, repetition));
         done++;
         results.push({ scenario: scenario.id, group: benchCase.group, label: benchCase.label, config: benchCase.config, repetition, metrics });
         const elapsed = Math.round((Date.now() - started) / 1000);
@@ -51,9 +52,9 @@ export async function runScenarios(
   return results;
 }
 
-async function runCase(benchCase: BenchCase, workerPath: string, repoRoot: string): Promise<Metrics> {
+async function runCase(benchCase: BenchCase, workerPath: string, repoRoot: string, extraFlags: readonly string[]): Promise<Metrics> {
   try {
-    return await runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: benchCase.nodeFlags ?? [] });
+    return await runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: [...(benchCase.nodeFlags ?? []), ...extraFlags] });
   } catch (error) {
     // One broken measurement must not lose the rest of a long run: record it and go on.
     const message = error instanceof Error ? error.message : String(error);
