@@ -11,6 +11,8 @@ import { delimiter, join } from 'node:path';
 export interface TestBroker {
   /** What the transport connects to: a socket path (Redis) or `nats://127.0.0.1:port`. */
   readonly url: string;
+  /** The broker process's PID (e.g. to read its CPU time). */
+  pid(): number;
   /** Stops the broker gracefully (it persists its data) and starts it again on the same address. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -35,6 +37,10 @@ function launch(binary: string, args: string[], ready: RegExp, timeoutMs = 15_00
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const started: Started = { child, output: '' };
+    // If this process exits without stopping it (a forced exit), take the broker down too.
+    const onExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', onExit);
+    child.once('exit', () => process.removeListener('exit', onExit));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${binary} did not become ready within ${timeoutMs} ms. Its log:\n${started.output}`));
@@ -81,6 +87,7 @@ export async function startRedis(): Promise<TestBroker> {
   let current = await launch(binary, args, /ready to accept connections/i);
   return {
     url: socket,
+    pid: () => current.child.pid!,
     async restart() {
       await terminate(current.child);
       current = await launch(binary, args, /ready to accept connections/i);
@@ -105,6 +112,7 @@ export async function startNats(): Promise<TestBroker> {
   }
   return {
     url: `nats://127.0.0.1:${port}`,
+    pid: () => current.child.pid!,
     async restart() {
       await terminate(current.child);
       current = await launch(binary, argsFor(port), /Server is ready/);

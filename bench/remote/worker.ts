@@ -1,0 +1,32 @@
+// One model worker process of the scale-out benchmark. Configured by environment variables,
+// talks to bench/remote/run.ts over IPC: { type: 'ready' }, then on { type: 'report' } it answers
+// { type: 'report', cpuMicros, stats }; on { type: 'stop' } it drains and exits.
+import { natsTransport } from '../../lib/nats';
+import { redisTransport } from '../../lib/redis';
+import { serveBatches } from '../../lib/remote';
+import { benchModel, type BenchModelKind } from './model';
+
+const env = process.env;
+
+async function main(): Promise<void> {
+  const transport = env.RXB_TRANSPORT === 'nats' ? natsTransport({ servers: env.RXB_URL }) : redisTransport({ url: env.RXB_URL });
+  const worker = await serveBatches<number, number>(transport, env.RXB_SUBJECT!, benchModel(env.RXB_MODEL as BenchModelKind), {
+    maxBatchSize: Number(env.RXB_MAX_BATCH ?? '64'),
+    maxDelayMs: Number(env.RXB_MAX_DELAY_MS ?? '0'),
+    claimIdleMs: 5000,
+  });
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'report') {
+      const cpu = process.cpuUsage();
+      process.send?.({ type: 'report', cpuMicros: cpu.user + cpu.system, stats: worker.stats() });
+    } else if (message.type === 'stop') {
+      void worker.stop({ drain: true }).then(() => process.disconnect());
+    }
+  });
+  process.send?.({ type: 'ready' });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
