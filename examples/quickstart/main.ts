@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: the same load against a simulated model (5 ms + 0.1 ms per item), with and
+ * `npm run demo:quickstart`: the same load against a simulated model (5 ms + 0.1 ms per item), with and
  * without batching. Prints progress while it runs, then a comparison table.
  */
 import { formatTable, runQuickstart } from './quickstart';

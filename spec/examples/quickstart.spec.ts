@@ -1,7 +1,7 @@
 import { formatTable, runQuickstart } from '../../examples/quickstart/quickstart';
 
 // Runs the demo's real code with real timers against the simulated model, briefly.
-describe('examples/quickstart (npm run demo)', () => {
+describe('examples/quickstart (npm run demo:quickstart)', () => {
   it('serves the same load with and without batching, and batching forms real batches', async () => {
     const progress: string[] = [];
     const [unbatched, batched] = await runQuickstart({
