@@ -7,10 +7,8 @@ import { measurePendingHeap, measureThroughput } from './scenarios/overhead';
 import { measureModelBest, measureModelBurst, measureModelClosedLoop } from './scenarios/realModels';
 import { measureLatency, measureSaturation } from './scenarios/saturation';
 import { measureSoak } from './scenarios/soak';
-import type { Metrics, Task } from './harness/tasks';
+import { RESULT_PREFIX, type Metrics, type Task } from './harness/tasks';
 
-/** The line prefix the runner looks for on a worker's stdout. */
-export const RESULT_PREFIX = 'RESULT ';
 
 /**
  * Runs one task in this process.

@@ -1,6 +1,13 @@
 import type { BatchRules, ImplName } from '../impls';
 
-/** The real models of scenario 5. */
+/**
+ * The real models of scenario 5.
+ *
+ * @example
+ * ```ts
+ * const model: RealModelName = 'silero';
+ * ```
+ */
 export type RealModelName = 'silero' | 'mlp';
 
 /**
@@ -64,5 +71,22 @@ export type Task =
   /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
   | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules };
 
-/** What a worker reports: named numbers (and a few flags/strings), all plain JSON. */
+/**
+ * What a worker reports: named numbers (and a few flags, notes and per-size records), all plain JSON.
+ *
+ * @example
+ * ```ts
+ * const metrics: Metrics = { requestsPerSec: 512_000, peakRssMb: 130 };
+ * ```
+ */
 export type Metrics = Record<string, number | string | boolean | number[] | Record<string, number>>;
+
+/**
+ * The prefix of the one stdout line on which a worker reports its {@link Metrics} as JSON.
+ *
+ * @example
+ * ```ts
+ * process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(metrics)}\n`);
+ * ```
+ */
+export const RESULT_PREFIX = 'RESULT ';

@@ -8,10 +8,24 @@ import { unbatchedClient } from './unbatched';
 
 export type { BatchingClient, BatchRules, BenchModel, CallOptions } from './types';
 
-/** The implementations a scenario can compare, by the name the report uses. */
+/**
+ * The implementations a scenario can compare, by the name the report uses.
+ *
+ * @example
+ * ```ts
+ * for (const impl of IMPLEMENTATIONS) console.log(impl);
+ * ```
+ */
 export const IMPLEMENTATIONS = ['rx-batcher', 'dataloader', 'promise-batcher', 'batshit', 'rxjs-baseline', 'unbatched'] as const;
 
-/** One of {@link IMPLEMENTATIONS}. */
+/**
+ * One of {@link IMPLEMENTATIONS}.
+ *
+ * @example
+ * ```ts
+ * const impl: ImplName = 'dataloader';
+ * ```
+ */
 export type ImplName = (typeof IMPLEMENTATIONS)[number];
 
 /**

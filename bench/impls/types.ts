@@ -16,7 +16,14 @@ export interface BatchingClient<I, O> {
   close(): Promise<void> | void;
 }
 
-/** Per-call options; only rx-batcher honours them (the peers have no per-call cancellation). */
+/**
+ * Per-call options; only rx-batcher honours them (the peers have no per-call cancellation).
+ *
+ * @example
+ * ```ts
+ * await client.call(1, { signal: AbortSignal.timeout(100), timeoutMs: 50 });
+ * ```
+ */
 export interface CallOptions {
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;

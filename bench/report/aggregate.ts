@@ -1,7 +1,14 @@
 import { median } from '../harness/statistics';
 import type { RawResult } from '../runner/runScenarios';
 
-/** The repetitions of one case folded into medians. */
+/**
+ * The repetitions of one case folded into medians.
+ *
+ * @example
+ * ```ts
+ * const rps = aggregate(raw)[0].median.requestsPerSec;
+ * ```
+ */
 export interface Aggregate {
   readonly scenario: string;
   readonly group: string;

@@ -10,7 +10,14 @@ interface CpuProfile {
   readonly samples: readonly number[];
 }
 
-/** One function's share of the samples in which it was on top of the stack. */
+/**
+ * One function's share of the samples in which it was on top of the stack.
+ *
+ * @example
+ * ```ts
+ * const hot: SelfTime = { fn: 'submit lib/core/batchEngine.js:105', percent: 3.4 };
+ * ```
+ */
 export interface SelfTime {
   readonly fn: string;
   readonly percent: number;

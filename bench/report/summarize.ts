@@ -1,16 +1,37 @@
 import type { Aggregate } from './aggregate';
 
-/** A flat table row: column name → value. */
+/**
+ * A flat table row: column name → value.
+ *
+ * @example
+ * ```ts
+ * const row: Row = { implementation: 'rx-batcher', 'requests/s': 512_000 };
+ * ```
+ */
 export type Row = Record<string, string | number | boolean | null>;
 
-/** A titled table of flat rows, as printed and as written to the JSON. */
+/**
+ * A titled table of flat rows, as printed and as written to the JSON.
+ *
+ * @example
+ * ```ts
+ * const table: Table = { id: 's1', title: 'Scenario 1', rows: [] };
+ * ```
+ */
 export interface Table {
   readonly id: string;
   readonly title: string;
   readonly rows: readonly Row[];
 }
 
-/** One target of the issue and whether this run met it. */
+/**
+ * One target of the issue and whether this run met it.
+ *
+ * @example
+ * ```ts
+ * const t: TargetRow = { scenario: '1', target: '≥ 1.0× DataLoader', measured: '1.05×', met: 'yes' };
+ * ```
+ */
 export interface TargetRow extends Row {
   scenario: string;
   target: string;
@@ -18,7 +39,14 @@ export interface TargetRow extends Row {
   met: 'yes' | 'no' | 'n/a';
 }
 
-/** Everything the report shows. */
+/**
+ * Everything the report shows.
+ *
+ * @example
+ * ```ts
+ * const { tables, targets }: Summary = summarize(aggregates, { headlineCalls: 100_000 });
+ * ```
+ */
 export interface Summary {
   readonly tables: readonly Table[];
   readonly targets: readonly TargetRow[];

@@ -1,6 +1,13 @@
 import { isAbsolute, join, resolve } from 'node:path';
 
-/** What `npm run bench -- …` accepts. */
+/**
+ * What `npm run bench -- …` accepts.
+ *
+ * @example
+ * ```ts
+ * const { quick, outDir } = parseBenchArgs(['--quick'], repoRoot);
+ * ```
+ */
 export interface BenchOptions {
   readonly quick: boolean;
   /** Where results go: `bench/results/` (full) or `.cache/bench/quick/` (quick) unless `--out` says otherwise. */
@@ -17,7 +24,14 @@ export interface BenchOptions {
   readonly cpuProf: boolean;
 }
 
-/** Usage text printed by `--help` and on bad arguments. */
+/**
+ * Usage text printed by `--help` and on bad arguments.
+ *
+ * @example
+ * ```ts
+ * console.log(USAGE);
+ * ```
+ */
 export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote] [--cpu-prof]
   --quick        every scenario small, once (a smoke test; results go to .cache/bench/quick/)
   --out DIR      write latest.json / latest.svg (quick.json / quick.svg in quick mode) to DIR

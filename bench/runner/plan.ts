@@ -1,10 +1,24 @@
 import { describeConfig, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
 import type { Metrics, RealModelName, Task } from '../harness/tasks';
 
-/** The simulated model of scenarios 3 and 4: 5 ms + 0.05 ms per item. */
+/**
+ * The simulated model of scenarios 3 and 4: 5 ms + 0.05 ms per item.
+ *
+ * @example
+ * ```ts
+ * const model = new SerialTimerModel(SIMULATED_MODEL.overheadMs, SIMULATED_MODEL.perItemMs);
+ * ```
+ */
 export const SIMULATED_MODEL = { overheadMs: 5, perItemMs: 0.05 } as const;
 
-/** One measurement of a scenario: an implementation (label) under one condition (group). */
+/**
+ * One measurement of a scenario: an implementation (label) under one condition (group).
+ *
+ * @example
+ * ```ts
+ * const first: BenchCase = buildPlan(QUICK, { silero: 64, mlp: 64 }, repoRoot)[0].cases[0];
+ * ```
+ */
 export interface BenchCase {
   readonly scenario: ScenarioId;
   /** The condition, e.g. `n=100000` or `load=3x`; cases of one group are compared with each other. */
@@ -20,7 +34,14 @@ export interface BenchCase {
   readonly maxRepetitions?: number;
 }
 
-/** A scenario: its cases, run `repetitions` times interleaved (A B C A B C …). */
+/**
+ * A scenario: its cases, run `repetitions` times interleaved (A B C A B C …).
+ *
+ * @example
+ * ```ts
+ * for (const s of buildPlan(FULL, sizes, repoRoot)) console.log(s.id, s.cases.length);
+ * ```
+ */
 export interface Scenario {
   readonly id: ScenarioId;
   readonly title: string;
@@ -28,9 +49,24 @@ export interface Scenario {
   readonly cases: readonly BenchCase[];
 }
 
+/**
+ * The scenarios of issue 3 (1 and 2 share their runs).
+ *
+ * @example
+ * ```ts
+ * const id: ScenarioId = 's3';
+ * ```
+ */
 export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6';
 
-/** Sizes and durations of one mode. */
+/**
+ * Sizes and durations of one mode.
+ *
+ * @example
+ * ```ts
+ * const sizes: PlanSizes = { ...FULL, repetitions: 5 };
+ * ```
+ */
 export interface PlanSizes {
   readonly repetitions: number;
   readonly concurrentCalls: readonly number[];
@@ -51,7 +87,14 @@ export interface PlanSizes {
   readonly soakRate: number;
 }
 
-/** `npm run bench`: the issue's sizes, durations chosen to keep the whole run near 10 minutes. */
+/**
+ * `npm run bench`: the issue's sizes, durations chosen to keep the whole run near 10 minutes.
+ *
+ * @example
+ * ```ts
+ * const scenarios = buildPlan(FULL, { silero: 256, mlp: 128 }, repoRoot);
+ * ```
+ */
 export const FULL: PlanSizes = {
   repetitions: 3,
   concurrentCalls: [1_000, 10_000, 100_000, 1_000_000],
@@ -70,7 +113,14 @@ export const FULL: PlanSizes = {
   soakRate: 40_000,
 };
 
-/** `npm run bench -- --quick`: every scenario, small, once: a smoke test, not a measurement. */
+/**
+ * `npm run bench -- --quick`: every scenario, small, once: a smoke test, not a measurement.
+ *
+ * @example
+ * ```ts
+ * const scenarios = buildPlan(QUICK, { silero: 64, mlp: 64 }, repoRoot);
+ * ```
+ */
 export const QUICK: PlanSizes = {
   repetitions: 1,
   concurrentCalls: [1_000, 10_000],
@@ -91,7 +141,14 @@ export const QUICK: PlanSizes = {
 
 const BIG_HEAP = ['--max-old-space-size=4096'];
 
-/** The batch size the real-model batchers use, per model; the runner calibrates it in full mode. */
+/**
+ * The batch size the real-model batchers use, per model; the runner calibrates it in full mode.
+ *
+ * @example
+ * ```ts
+ * const batch: ModelBatchSizes = { silero: 256, mlp: 128 };
+ * ```
+ */
 export type ModelBatchSizes = Readonly<Record<RealModelName, number>>;
 
 /**

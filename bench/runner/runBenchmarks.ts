@@ -13,7 +13,14 @@ import { remoteRows, runRemoteBench } from './remote';
 import { runScenarios } from './runScenarios';
 import { runWorker } from './spawnWorker';
 
-/** What a finished run produced. */
+/**
+ * What a finished run produced.
+ *
+ * @example
+ * ```ts
+ * const { summaryText, files } = await runBenchmarks(options, repoRoot, console.log);
+ * ```
+ */
 export interface BenchRun {
   /** The tables and targets as Markdown, as printed at the end. */
   readonly summaryText: string;

@@ -2,7 +2,14 @@ import type { Metrics } from '../harness/tasks';
 import { headline, type BenchCase, type Scenario } from './plan';
 import { runWorker } from './spawnWorker';
 
-/** One worker's result: a case, its repetition number (from 1), and what it measured. */
+/**
+ * One worker's result: a case, its repetition number (from 1), and what it measured.
+ *
+ * @example
+ * ```ts
+ * const raw: RawResult[] = await runScenarios(scenarios, workerPath, repoRoot, console.log);
+ * ```
+ */
 export interface RawResult {
   readonly scenario: string;
   readonly group: string;

@@ -1,7 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Metrics, Task } from '../harness/tasks';
-
-const RESULT_PREFIX = 'RESULT ';
+import { RESULT_PREFIX, type Metrics, type Task } from '../harness/tasks';
 
 /**
  * Runs one task in a fresh `node --expose-gc` process on the compiled worker and returns its

@@ -5,7 +5,14 @@ import { now, sleep } from '../harness/process';
 import { mean, percentile } from '../harness/statistics';
 import type { Metrics } from '../harness/tasks';
 
-/** Options of {@link measureSaturation}. */
+/**
+ * Options of {@link measureSaturation}.
+ *
+ * @example
+ * ```ts
+ * const options: SaturationOptions = { impl: 'rx-batcher', ratePerSec: 600, durationMs: 2000, rules: { maxBatchSize: 64, maxDelayMs: 2 }, overheadMs: 5, perItemMs: 0.05 };
+ * ```
+ */
 export interface SaturationOptions {
   readonly impl: ImplName | 'model-direct';
   readonly ratePerSec: number;
@@ -96,7 +103,14 @@ async function measureModelDirect(model: SerialTimerModel, size: number, duratio
   return { throughputPerSec: throughput, idealPerSec: ideal, throughputOfIdeal: throughput / ideal, meanBatchSize: size };
 }
 
-/** Options of {@link measureLatency}. */
+/**
+ * Options of {@link measureLatency}.
+ *
+ * @example
+ * ```ts
+ * const options: LatencyOptions = { impl: 'dataloader', ratePerSec: 3900, durationMs: 2000, rules: { maxBatchSize: 64, maxDelayMs: 5 }, overheadMs: 5, perItemMs: 0.05, seed: 4 };
+ * ```
+ */
 export interface LatencyOptions extends SaturationOptions {
   readonly impl: ImplName;
   readonly seed: number;
