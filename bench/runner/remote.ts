@@ -4,8 +4,9 @@ import { join } from 'node:path';
 
 /**
  * Runs the scale-out benchmark (`bench/remote/run.ts`, owned by the remote transport) when it
- * exists, passing `--quick` through, with its output shown as it goes. Then returns what it
- * wrote to `bench/results/remote.json` during this run, or `undefined`.
+ * exists, passing `--quick` through, with its output shown as it goes (stopped, with its
+ * process group, after 10 minutes; 3 in quick mode). Then returns what it wrote to
+ * `bench/results/remote.json` during this run, if anything.
  *
  * @example
  * ```ts
@@ -16,11 +17,25 @@ export async function runRemoteBench(repoRoot: string, options: { readonly quick
   const entry = join(repoRoot, 'bench', 'remote', 'run.ts');
   if (!existsSync(entry)) return { status: 'bench/remote/run.ts does not exist: skipped' };
   const tsx = require.resolve('tsx/cli', { paths: [repoRoot] });
+  const limitMs = options.quick ? 180_000 : 600_000;
+  let timedOut = false;
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, [tsx, entry, ...(options.quick ? ['--quick'] : [])], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve(exitCode));
+    // Its own process group, so that on a timeout its brokers and workers stop with it.
+    const child = spawn(process.execPath, [tsx, entry, ...(options.quick ? ['--quick'] : [])], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    }, limitMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      resolve(exitCode);
+    });
   });
+  if (timedOut) return { status: `bench/remote/run.ts did not finish within ${limitMs / 1000} s and was stopped` };
   const file = join(repoRoot, 'bench', 'results', 'remote.json');
   const fresh = existsSync(file) && statSync(file).mtimeMs >= options.since;
   const status = `bench/remote/run.ts exited with ${code}${fresh ? '' : '; it wrote no bench/results/remote.json in this run'}`;
