@@ -53,6 +53,7 @@ export async function runScaleOut(options: { readonly url: string; readonly work
   try {
     const frames = framesOf(clip.samples);
     const started = performance.now();
+    // #region front-end
     const scored = await Promise.all(
       Array.from({ length: streamCount }, async () => {
         let state = initialSileroState();
@@ -65,6 +66,7 @@ export async function runScaleOut(options: { readonly url: string; readonly work
         return probabilities;
       }),
     );
+    // #endregion front-end
     const seconds = (performance.now() - started) / 1000;
     let maxDifference = 0;
     for (const stream of scored) for (let i = 0; i < stream.length; i++) maxDifference = Math.max(maxDifference, Math.abs(stream[i] - reference[i]));
