@@ -7,8 +7,8 @@ import type { Metrics } from '../harness/tasks';
 /**
  * Scenarios 1 and 2: `n` concurrent calls issued in one loop and awaited together, through a
  * trivial async model. Warm-up rounds on other instances come first, so the timed rounds
- * measure steady-state code rather than the JIT; then, after one forced GC, `rounds` timed
- * rounds, each on a fresh instance, and the median round is reported. Peak RSS covers the whole
+ * measure steady-state code rather than the JIT; then `rounds` timed rounds, each on a fresh
+ * instance, and the median round is reported. Peak RSS covers the whole
  * process.
  *
  * @example
@@ -28,9 +28,8 @@ export async function measureThroughput(impl: ImplName, n: number, rules: BatchR
   }
   const elapsed: number[] = [];
   const issue: number[] = [];
-  // One forced GC before the rounds, not between them: repeated full GCs age compiled code
-  // (V8 flushes bytecode of functions idle across GCs) and would charge recompilation to a round.
-  collectedHeapBytes();
+  // No forced GC here: right after `gc()` the next rounds ran much slower, as if compiled code
+  // had to be rebuilt (measured: rx-batcher's 1k rounds went from 0.3 ms to 2–20 ms).
   for (let round = 0; round < rounds; round++) {
     const client = createClient(impl, model, rules);
     const t0 = now();
