@@ -39,6 +39,7 @@ function deliveriesOf(ackSubject: string | undefined): number {
 
 const ID_HEADER = 'Rxb-Id';
 const REPLY_HEADER = 'Rxb-Reply';
+const DEADLINE_HEADER = 'Rxb-Deadline';
 
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
@@ -143,6 +144,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           const h = headers();
           h.set(ID_HEADER, message.id);
           h.set(REPLY_HEADER, message.replyTo);
+          if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
           if (!pubAck) {
             h.set('Nats-Msg-Id', message.id);
             nc.publish(target, message.body, { headers: h });
@@ -201,7 +203,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       const toDelivery = (msg: Msg): Delivery => {
         const deliveries = deliveriesOf(msg.reply);
+        const deadline = msg.headers?.get(DEADLINE_HEADER);
         return {
+          ...(deadline ? { deadline: Number(deadline) } : {}),
           id: msg.headers?.get(ID_HEADER) ?? '',
           replyTo: msg.headers?.get(REPLY_HEADER) ?? '',
           body: msg.data,

@@ -86,7 +86,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         replyTo,
         async send(message: RequestMessage): Promise<void> {
           await subscribed;
-          await commands.xadd(key, '*', 'i', message.id, 'r', message.replyTo, 'b', toBuffer(message.body));
+          const deadline = message.deadline === undefined ? [] : ['d', String(message.deadline)];
+          await commands.xadd(key, '*', 'i', message.id, 'r', message.replyTo, ...deadline, 'b', toBuffer(message.body));
         },
         async close(): Promise<void> {
           commands.disconnect();
@@ -131,13 +132,15 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           let id = '';
           let replyTo = '';
           let body: Uint8Array = EMPTY;
+          let deadline: number | undefined;
           for (let i = 0; i + 1 < fields.length; i += 2) {
             const f = fields[i].toString();
             if (f === 'i') id = fields[i + 1].toString();
             else if (f === 'r') replyTo = fields[i + 1].toString();
             else if (f === 'b') body = fields[i + 1];
+            else if (f === 'd') deadline = Number(fields[i + 1].toString());
           }
-          out.push({ id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle });
+          out.push({ id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle, ...(deadline !== undefined ? { deadline } : {}) });
         }
         return out;
       };

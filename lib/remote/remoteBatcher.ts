@@ -188,6 +188,7 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
         return refuse('rejected', new TypeError(`${prefix(name)} the codec could not encode this input: ${error instanceof Error ? error.message : String(error)}`));
       }
       const id = idPrefix + (++sequence).toString(36);
+      const deadline = timeoutMs === Infinity ? undefined : Date.now() + timeoutMs;
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject, timer: undefined, signal, onAbort: undefined };
       pending.set(id, p);
       if (timeoutMs !== Infinity) {
@@ -198,7 +199,7 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
         signal.addEventListener('abort', p.onAbort);
       }
       link.then(
-        (l) => l.send({ id, replyTo: l.replyTo, body }).catch((error: unknown) => sendFailed(id, error)),
+        (l) => l.send({ id, replyTo: l.replyTo, body, ...(deadline !== undefined ? { deadline } : {}) }).catch((error: unknown) => sendFailed(id, error)),
         (error: unknown) => sendFailed(id, error),
       );
     });

@@ -33,6 +33,13 @@ export interface ServeBatchesOptions {
   readonly maxDeliveries?: number;
   /** Must match the producers' codec. @default v8Codec */
   readonly codec?: Codec;
+  /**
+   * A request whose caller gave up (its deadline passed) more than this long ago is
+   * acknowledged without running: after an outage, workers do not burn the model on a backlog
+   * nobody waits for. The slack absorbs clock differences between machines; `Infinity` runs
+   * everything. @default 1000
+   */
+  readonly expiredGraceMs?: number;
   /** Names the worker in errors and stats. @default `<subject>@<host>:<pid>` */
   readonly name?: string;
   /** Called with broker errors the worker recovered from (it retries). @default console.warn */
@@ -62,6 +69,8 @@ export interface WorkerStats {
   readonly redeliveries: number;
   /** Requests answered with an error without running, after `maxDeliveries`. */
   readonly exhausted: number;
+  /** Requests dropped without running because their caller's deadline had passed (`expiredGraceMs`). */
+  readonly expired: number;
   readonly batches: number;
   readonly batchesInFlight: number;
   /** Batches whose `runBatch` threw or returned a bad result. */
@@ -136,6 +145,7 @@ interface WorkerConfig {
   readonly claimIdleMs: number;
   readonly touchEveryMs: number;
   readonly maxDeliveries: number;
+  readonly expiredGraceMs: number;
   readonly codec: Codec;
   readonly onError: (error: Error) => void;
   readonly afterReply: ((deliveries: readonly Delivery[]) => void | Promise<void>) | undefined;
@@ -144,7 +154,7 @@ interface WorkerConfig {
 class Worker<I, O> implements BatchWorker {
   readonly name: string;
   private readonly counts = {
-    pulled: 0, reclaimed: 0, redeliveries: 0, exhausted: 0, batches: 0, failedBatches: 0,
+    pulled: 0, reclaimed: 0, redeliveries: 0, exhausted: 0, expired: 0, batches: 0, failedBatches: 0,
     succeeded: 0, failed: 0, released: 0, brokerErrors: 0,
   };
   private readonly sizes: Record<number, number> = {};
@@ -259,9 +269,20 @@ class Worker<I, O> implements BatchWorker {
 
   /** Runs one pulled batch to the end: reply, then acknowledge. */
   private async serve(deliveries: Delivery[]): Promise<void> {
-    const { codec, maxDeliveries, touchEveryMs } = this.config;
+    const { codec, maxDeliveries, touchEveryMs, expiredGraceMs } = this.config;
     const counts = this.counts;
     counts.pulled += deliveries.length;
+    // Callers that gave up long ago wait for nothing: acknowledge their requests unanswered.
+    if (expiredGraceMs !== Infinity) {
+      const now = Date.now();
+      const stale = deliveries.filter((d) => d.deadline !== undefined && now > d.deadline + expiredGraceMs);
+      if (stale.length > 0) {
+        counts.expired += stale.length;
+        await this.link.ack(stale);
+        deliveries = deliveries.filter((d) => !stale.includes(d));
+        if (deliveries.length === 0) return;
+      }
+    }
     const replies: WireReply[] = new Array(deliveries.length);
     const runnable: number[] = [];
     const inputs: I[] = [];
@@ -386,6 +407,13 @@ class Worker<I, O> implements BatchWorker {
   }
 }
 
+function graceMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`${prefix(name)} \`expiredGraceMs\` must be a number of milliseconds ≥ 0 (or Infinity to run every request), got ${describeValue(value)}.`);
+  }
+  return value;
+}
+
 /** Waits for what runBatch returned: an array, a promise of one, or an Observable's first emission. */
 function resultOf(output: unknown): Promise<unknown> {
   if (isObservable(output)) {
@@ -425,7 +453,7 @@ function checkWorkerOptions(subject: string, runBatch: unknown, options: ServeBa
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`${prefix(fallback)} serveBatches options must be an object like { maxBatchSize: 32 }, got ${describeValue(options)}.`);
   }
-  const known = new Set(['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'codec', 'name', 'onError', 'afterReply']);
+  const known = new Set(['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'name', 'onError', 'afterReply']);
   const hints: Record<string, string> = { maxWaitMs: 'maxDelayMs', concurrency: 'maxConcurrentBatches', batchSize: 'maxBatchSize', maxDeliver: 'maxDeliveries', ackWaitMs: 'claimIdleMs' };
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
@@ -468,6 +496,7 @@ function checkWorkerOptions(subject: string, runBatch: unknown, options: ServeBa
     claimIdleMs,
     touchEveryMs,
     maxDeliveries: options.maxDeliveries === undefined ? 5 : integer('maxDeliveries', options.maxDeliveries, 1, false),
+    expiredGraceMs: options.expiredGraceMs === undefined ? 1000 : graceMs(name, options.expiredGraceMs),
     codec,
     onError: options.onError ?? ((error) => console.warn(`${prefix(name)} ${error.message}`)),
     afterReply: options.afterReply,

@@ -54,6 +54,8 @@ export interface RequestMessage {
   readonly replyTo: string;
   /** The codec-encoded input. */
   readonly body: Uint8Array;
+  /** When the caller gives up (ms since the epoch); absent when it waits forever. */
+  readonly deadline?: number;
 }
 
 /**

@@ -140,6 +140,18 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(untouched);
     });
 
+    it('carries the deadline: a request whose caller gave up is acknowledged without running', async () => {
+      const subject = freshSubject();
+      const p = produce(subject);
+      await expect(p.run(1, { timeoutMs: 30 })).rejects.toMatchObject({ name: 'RequestTimeoutError' });
+      const ran: number[] = [];
+      const w = await serve(subject, (xs) => (ran.push(...xs), double(xs)), { expiredGraceMs: 0 });
+      await expect(p.run(2, { timeoutMs: 10_000 })).resolves.toBe(5);
+      await waitFor(() => w.stats().expired === 1, 'the stale request to be dropped');
+      expect(ran).toEqual([2]);
+      await expectDrained(subject);
+    });
+
     it('after maxDeliveries runs the caller gets an error, not a timeout', async () => {
       const subject = freshSubject();
       const runs: number[] = [];

@@ -194,6 +194,22 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     expect(second.stats()).toMatchObject({ redeliveries: 2, succeeded: 2, stopped: true });
   });
 
+  it('drops requests whose caller gave up more than expiredGraceMs ago, without running them', async () => {
+    const t = memoryTransport();
+    const p = remoteBatcher<number, number>(t, 'stale');
+    const gaveUp = outcome(p.run(1, { timeoutMs: 100 }));
+    const patient = p.run(2, { timeoutMs: 60_000 });
+    await jest.advanceTimersByTimeAsync(100);
+    expect(gaveUp.error).toBeInstanceOf(RequestTimeoutError);
+    await jest.advanceTimersByTimeAsync(1001); // just past the default 1000 ms grace
+    const ran: number[] = [];
+    const w = await serve(t, 'stale', (xs) => (ran.push(...xs), double(xs)), { maxBatchSize: 8 });
+    await expect(patient).resolves.toBe(4);
+    expect(ran).toEqual([2]);
+    expect(w.stats()).toMatchObject({ pulled: 2, expired: 1, batches: 1 });
+    await expect(t.backlog('stale')).resolves.toEqual({ waiting: 0, pending: 0 });
+  });
+
   it('carries a Float32Array intact with the default codec', async () => {
     const t = memoryTransport();
     await serveBatches<Float32Array, Float32Array>(t, 'f32', (xs) => xs.map((x) => x.map((v) => v * 2)), { maxBatchSize: 4 }).then((w) => workers.push(w));
