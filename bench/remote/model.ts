@@ -1,7 +1,17 @@
 /**
- * The models of the scale-out benchmark, as `runBatch` functions.
+ * The models of the scale-out benchmark:
  * - `trivial`: 2x + 1 for each input, at once: every cost measured is transport overhead.
  * - `sim`: a simulated accelerator, one call at a time, 5 ms + 0.05 ms per item.
+ *
+ * @example
+ * ```ts
+ * const kind: BenchModelKind = process.env.RXB_MODEL === 'sim' ? 'sim' : 'trivial';
+ * ```
+ */
+export type BenchModelKind = 'trivial' | 'sim';
+
+/**
+ * A benchmark model as a `runBatch` function.
  *
  * @example
  * ```ts
@@ -9,8 +19,6 @@
  * await runBatch([1, 2, 3]); // ≈ 5.15 ms later: [3, 5, 7]
  * ```
  */
-export type BenchModelKind = 'trivial' | 'sim';
-
 export function benchModel(kind: BenchModelKind): (inputs: readonly number[]) => Promise<number[]> {
   if (kind === 'trivial') return async (inputs) => inputs.map((x) => 2 * x + 1);
   let busyUntil = Promise.resolve();

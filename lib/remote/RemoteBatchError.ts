@@ -7,7 +7,12 @@ import { prefix } from '../errors/describe';
  * - `'deliveries-exhausted'`: the request was delivered `maxDeliveries` times without an answer
  *   (its workers crashed or hung on it) and was given up;
  * - `'decode-failed'`: the worker could not decode the input, or the producer the result (codec mismatch);
- * - `'send-failed'`: the broker refused or lost the request before any worker saw it.
+ * - `'send-failed'`: the request could not be handed to the broker (refused, or not acknowledged in time).
+ *
+ * @example
+ * ```ts
+ * const httpStatus = (kind: RemoteErrorKind): number => (kind === 'send-failed' ? 503 : kind === 'item-failed' ? 422 : 500);
+ * ```
  */
 export type RemoteErrorKind = 'batch-failed' | 'item-failed' | 'deliveries-exhausted' | 'decode-failed' | 'send-failed';
 

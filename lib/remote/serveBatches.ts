@@ -231,10 +231,6 @@ class Worker<I, O> implements BatchWorker {
       let deliveries: Delivery[];
       try {
         deliveries = await this.link.pull(maxBatchSize, true, this.pullAbort.signal);
-        if (deliveries.length > 0 && deliveries.length < maxBatchSize && maxDelayMs > 0 && !this.closing) {
-          await delay(maxDelayMs);
-          deliveries = deliveries.concat(await this.link.pull(maxBatchSize - deliveries.length, false));
-        }
         failures = 0;
       } catch (error) {
         if (this.closing) return;
@@ -244,6 +240,15 @@ class Worker<I, O> implements BatchWorker {
         continue;
       }
       if (deliveries.length === 0) continue;
+      if (deliveries.length < maxBatchSize && maxDelayMs > 0 && !this.closing) {
+        // The gather window, on the client: wait for more, then take what came without blocking.
+        await delay(maxDelayMs);
+        try {
+          deliveries = deliveries.concat(await this.link.pull(maxBatchSize - deliveries.length, false));
+        } catch (error) {
+          this.brokerError(error); // run what we have; the next pull retries the broker
+        }
+      }
       this.startBatch(deliveries);
     }
   }

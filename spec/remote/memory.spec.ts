@@ -210,6 +210,25 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     await expect(t.backlog('stale')).resolves.toEqual({ waiting: 0, pending: 0 });
   });
 
+  it('a broker error while topping up a batch runs what was already pulled', async () => {
+    const inner = memoryTransport();
+    const flaky: typeof inner = {
+      ...inner,
+      openWorker: async (subject, options) => {
+        const link = await inner.openWorker(subject, options);
+        return { ...link, pull: (max, wait, signal) => (wait ? link.pull(max, wait, signal) : Promise.reject(new Error('connection reset'))) };
+      },
+    };
+    const errors: string[] = [];
+    const w = await serve(flaky, 'flaky', double, { maxBatchSize: 8, maxDelayMs: 5, onError: (e) => errors.push(e.message) });
+    const p = remoteBatcher<number, number>(inner, 'flaky');
+    const call = p.run(3);
+    await jest.advanceTimersByTimeAsync(5);
+    await expect(call).resolves.toBe(6);
+    expect(errors).toEqual(['connection reset']);
+    expect(w.stats()).toMatchObject({ brokerErrors: 1, succeeded: 1 });
+  });
+
   it('carries a Float32Array intact with the default codec', async () => {
     const t = memoryTransport();
     await serveBatches<Float32Array, Float32Array>(t, 'f32', (xs) => xs.map((x) => x.map((v) => v * 2)), { maxBatchSize: 4 }).then((w) => workers.push(w));
