@@ -17,8 +17,8 @@ import { benchModel, type BenchModelKind } from './model';
 const ROOT = resolve(__dirname, '../..');
 const quick = process.argv.includes('--quick');
 const plan = quick
-  ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64 }
-  : { idleRequests: 2000, warmupMs: 1000, measureMs: 5000, concurrency: 64 };
+  ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1 }
+  : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3 };
 
 /** One line of the results table. */
 interface Row {
@@ -204,8 +204,8 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
   return rows;
 }
 
-async function main(): Promise<void> {
-  console.log(`scale-out benchmark${quick ? ' (quick)' : ''}: ${plan.concurrency} closed-loop callers, batch 64, ${plan.measureMs} ms windows after ${plan.warmupMs} ms warm-up`);
+/** One pass over every scenario, each broker started fresh. */
+async function onePass(): Promise<Row[]> {
   const rows: Row[] = await inProcessRows();
   const redis = await startRedis();
   try {
@@ -219,17 +219,51 @@ async function main(): Promise<void> {
   } finally {
     await nats.stop();
   }
+  return rows;
+}
+
+/** The median of each numeric column over the passes, plus the range of requests/s. */
+function medianRows(passes: Row[][]): Row[] {
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.floor((sorted.length - 1) / 2)];
+  };
+  return passes[0].map((first, i) => {
+    const same = passes.map((pass) => pass[i]);
+    const row: Row = { ...first };
+    for (const [column, value] of Object.entries(first)) {
+      if (typeof value === 'number' && column !== 'workers') row[column] = median(same.map((r) => r[column] as number));
+    }
+    const rates = same.map((r) => r['requests/s']);
+    row['requests/s range'] = `${Math.min(...rates)}–${Math.max(...rates)}`;
+    return row;
+  });
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `scale-out benchmark${quick ? ' (quick)' : ''}: ${plan.concurrency} closed-loop callers, batch 64, ` +
+      `${plan.measureMs} ms windows after ${plan.warmupMs} ms warm-up, median of ${plan.runs} pass(es)`,
+  );
+  const passes: Row[][] = [];
+  for (let pass = 1; pass <= plan.runs; pass++) {
+    passes.push(await onePass());
+    if (plan.runs > 1) console.log(`pass ${pass}/${plan.runs} done`);
+  }
+  const rows = medianRows(passes);
   console.table(rows);
   const out = join(ROOT, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   const results = {
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
+    passes: plan.runs,
     machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     notes: [
       'Brokers, producer and worker processes share this machine: the numbers measure per-request overhead, not scale-out.',
       'sim model: one call at a time, 5 ms + 0.05 ms per item; workers use maxDelayMs 2. trivial: 2x+1 at once.',
       'CPU µs/request: producer + worker + broker CPU time during the measuring window, divided by requests answered in it.',
+      'Each number is the median over the passes (the CPU split is from the first pass); requests/s range is the lowest and highest pass.',
     ],
     rows,
   };

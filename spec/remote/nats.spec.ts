@@ -1,4 +1,4 @@
-import { natsTransport } from '../../lib/nats';
+import { natsTransport, remoteBatcher, serveBatches } from '../../lib/nats';
 import { startNats, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 
@@ -18,3 +18,18 @@ describeTransportContract('NATS JetStream', () => ({
   transport: () => natsTransport({ servers: broker.url }),
   broker: { kind: 'nats', instance: () => broker },
 }), { processes: true });
+
+describe('NATS JetStream specifics', () => {
+  it('with pubAck: false requests are published without waiting for JetStream, and still answered once', async () => {
+    const subject = `no-puback-${process.pid}`;
+    const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => xs.map((x) => x + 1), { maxBatchSize: 16, claimIdleMs: 300 });
+    const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url, pubAck: false }), subject, { timeoutMs: 10_000 });
+    try {
+      await expect(Promise.all(Array.from({ length: 50 }, (_, i) => producer.run(i)))).resolves.toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(producer.stats()).toMatchObject({ succeeded: 50, duplicatesDropped: 0 });
+    } finally {
+      await producer.stop();
+      await worker.stop();
+    }
+  });
+});
