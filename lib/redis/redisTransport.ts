@@ -71,10 +71,21 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       // Replies are pub/sub messages: re-subscribe by hand after a reconnect, and hold sends
       // until the subscription is back, so no reply is published to nobody.
       const subscriber = connect(`rxb-replies:${subject}`, { autoResubscribe: false });
-      let subscribed: Promise<unknown> = Promise.resolve();
-      const subscribe = (): Promise<unknown> => (subscribed = subscriber.subscribe(replyTo).catch(() => undefined));
+      let gate: { readonly closed: Promise<void>; open(): void } | undefined;
+      const openGate = (): void => {
+        const g = gate;
+        gate = undefined;
+        g?.open();
+      };
       subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => onReplies(message));
-      subscriber.on('ready', () => void subscribe());
+      let linkClosed = false;
+      subscriber.on('close', () => {
+        if (gate !== undefined || linkClosed) return;
+        let open!: () => void;
+        const closed = new Promise<void>((resolve) => (open = resolve));
+        gate = { closed, open };
+      });
+      subscriber.on('ready', () => void subscriber.subscribe(replyTo).then(openGate, () => undefined));
       try {
         await Promise.all([commands.ping(), subscriber.subscribe(replyTo)]);
       } catch (error) {
@@ -85,13 +96,15 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       return {
         replyTo,
         async send(message: RequestMessage): Promise<void> {
-          await subscribed;
+          if (gate !== undefined) await gate.closed;
           const deadline = message.deadline === undefined ? [] : ['d', String(message.deadline)];
           await commands.xadd(key, '*', 'i', message.id, 'r', message.replyTo, ...deadline, 'b', toBuffer(message.body));
         },
         async close(): Promise<void> {
+          linkClosed = true;
           commands.disconnect();
           subscriber.disconnect();
+          openGate();
         },
       };
     },
