@@ -31,6 +31,7 @@ export type RemoteErrorKind = 'batch-failed' | 'item-failed' | 'deliveries-exhau
  * ```
  */
 export class RemoteBatchError extends Error {
+  /** Always `'RemoteBatchError'`. */
   override readonly name = 'RemoteBatchError';
   /** The remote batcher's name (its subject unless named). */
   readonly batcher: string;

@@ -36,21 +36,25 @@ export interface RemoteBatcherOptions {
  * ```
  */
 export interface RemoteBatcherStats {
+  /** The batcher's name (its subject unless named). */
   readonly name: string;
   /** Sent and not yet settled. */
   readonly inFlight: number;
   /** Every `run()` call, including refused ones. */
   readonly submitted: number;
+  /** Settled with a value. */
   readonly succeeded: number;
   /** Settled with a worker, codec or broker error. */
   readonly failed: number;
   /** Aborted by their signal. */
   readonly cancelled: number;
+  /** Their deadline passed (`RequestTimeoutError`). */
   readonly timedOut: number;
   /** Refused without sending: producer full or stopped, bad call options, input the codec refused. */
   readonly rejected: number;
   /** Replies for requests already settled (a redelivered request answered twice, or a reply after its deadline), dropped. */
   readonly duplicatesDropped: number;
+  /** `stop()` was called. */
   readonly stopped: boolean;
 }
 
@@ -63,6 +67,7 @@ export interface RemoteBatcherStats {
  * ```
  */
 export interface RemoteBatcher<I, O> extends AsyncDisposable {
+  /** The batcher's name (its subject unless named), used in errors and stats. */
   readonly name: string;
   /** Sends one input to the workers and resolves with its own result. Never throws synchronously. */
   run(input: I, options?: RunOptions): Promise<O>;
@@ -72,6 +77,7 @@ export interface RemoteBatcher<I, O> extends AsyncDisposable {
    * Then the connections are closed.
    */
   stop(options?: StopOptions): Promise<void>;
+  /** The current counters, as an immutable snapshot. */
   stats(): RemoteBatcherStats;
 }
 

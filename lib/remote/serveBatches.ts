@@ -60,6 +60,7 @@ export interface ServeBatchesOptions {
  * ```
  */
 export interface WorkerStats {
+  /** The worker's name (`<subject>@<host>:<pid>` unless named). */
   readonly name: string;
   /** Requests taken from the stream (including redeliveries). */
   readonly pulled: number;
@@ -71,20 +72,25 @@ export interface WorkerStats {
   readonly exhausted: number;
   /** Requests dropped without running because their caller's deadline had passed (`expiredGraceMs`). */
   readonly expired: number;
+  /** `runBatch` calls made. */
   readonly batches: number;
+  /** Batches running now (including replying and acknowledging). */
   readonly batchesInFlight: number;
   /** Batches whose `runBatch` threw or returned a bad result. */
   readonly failedBatches: number;
+  /** Mean requests per batch (0 before the first). */
   readonly meanBatchSize: number;
   /** `batchSizes[n]`: batches that held n requests. */
   readonly batchSizes: Readonly<Record<number, number>>;
-  /** Requests answered with a value / with an error. */
+  /** Requests answered with a value. */
   readonly succeeded: number;
+  /** Requests answered with an error (their batch failed, their slot held an Error, or deliveries were exhausted). */
   readonly failed: number;
   /** Requests handed back unanswered by a non-draining stop. */
   readonly released: number;
   /** Broker errors recovered from. */
   readonly brokerErrors: number;
+  /** `stop()` was called. */
   readonly stopped: boolean;
 }
 
@@ -97,6 +103,7 @@ export interface WorkerStats {
  * ```
  */
 export interface BatchWorker extends AsyncDisposable {
+  /** The worker's name, used in errors and stats. */
   readonly name: string;
   /**
    * Stops pulling. With `{ drain: true }` running batches finish, reply and acknowledge. Without,
@@ -104,6 +111,7 @@ export interface BatchWorker extends AsyncDisposable {
    * Resolves when nothing runs and the connections are closed.
    */
   stop(options?: StopOptions): Promise<void>;
+  /** The current counters, as an immutable snapshot. */
   stats(): WorkerStats;
 }
 

@@ -117,7 +117,9 @@ export interface Delivery extends RequestMessage {
  * ```
  */
 export interface ReplyFrame {
+  /** The producer's address (its `replyTo`). */
   readonly replyTo: string;
+  /** The encoded replies. */
   readonly frame: Uint8Array;
 }
 
