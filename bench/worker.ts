@@ -31,9 +31,9 @@ export function runTask(task: Task): Promise<Metrics> {
     case 'model-best':
       return measureModelBest(task.model, task.sizes, task.durationMs, task.repoRoot);
     case 'model-burst':
-      return measureModelBurst(task.model, task.impl, task.n, task.rules, task.repoRoot, task.pairedDirectMs);
+      return measureModelBurst(task.model, task.impl, task.n, task.rules, task.repoRoot, task.pairedDirectMs, task.rounds);
     case 'model-closed':
-      return measureModelClosedLoop(task.model, task.impl, task.clients, task.durationMs, task.rules, task.repoRoot, task.pairedDirectMs);
+      return measureModelClosedLoop(task.model, task.impl, task.clients, task.durationMs, task.rules, task.repoRoot, task.pairedDirectMs, task.rounds);
     case 'soak':
       return measureSoak(task.n, task.ratePerSec, task.rules);
     default:

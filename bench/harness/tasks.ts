@@ -56,6 +56,7 @@ export type Task =
       readonly rules: BatchRules;
       readonly repoRoot: string;
       readonly pairedDirectMs: number;
+      readonly rounds: number;
     }
   /** Scenario 5b: a closed loop of `clients` concurrent clients for `durationMs`. */
   | {
@@ -67,6 +68,7 @@ export type Task =
       readonly rules: BatchRules;
       readonly repoRoot: string;
       readonly pairedDirectMs: number;
+      readonly rounds: number;
     }
   /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
   | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules };

@@ -82,6 +82,8 @@ export interface PlanSizes {
   readonly modelBestMs: number;
   /** The model alone at the batchers' batch size, right before and after each scenario-5 run, for this long each. */
   readonly pairedDirectMs: number;
+  /** Scenario-5 runs per process, each between two model-alone measurements (median reported). */
+  readonly modelRounds: number;
   readonly modelBatchSizes: readonly number[];
   readonly soakRequests: number;
   readonly soakRate: number;
@@ -107,7 +109,8 @@ export const FULL: PlanSizes = {
   modelBurst: 10_000,
   modelClosedMs: 2_000,
   modelBestMs: 2_000,
-  pairedDirectMs: 400,
+  pairedDirectMs: 250,
+  modelRounds: 3,
   modelBatchSizes: [16, 32, 64, 128, 256],
   soakRequests: 1_000_000,
   soakRate: 40_000,
@@ -134,6 +137,7 @@ export const QUICK: PlanSizes = {
   modelClosedMs: 300,
   modelBestMs: 300,
   pairedDirectMs: 50,
+  modelRounds: 1,
   modelBatchSizes: [16, 64],
   soakRequests: 20_000,
   soakRate: 20_000,
@@ -254,7 +258,7 @@ function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRo
       task: { kind: 'model-best', model, sizes: sizes.modelBatchSizes, durationMs: sizes.modelBestMs, repoRoot },
     });
     for (const impl of impls) {
-      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs } });
+      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds } });
     }
     for (const impl of impls) {
       cases.push({
@@ -262,7 +266,7 @@ function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRo
         group: `${model} closed loop`,
         label: impl,
         config: configOf(impl, rules),
-        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs },
+        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds },
       });
     }
   }

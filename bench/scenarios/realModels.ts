@@ -1,7 +1,7 @@
 import { createClient, type BatchRules, type ImplName } from '../impls';
 import { loadRealModel, type RealModel } from '../harness/realModels';
 import { now, peakRssMb } from '../harness/process';
-import { percentile } from '../harness/statistics';
+import { median, percentile } from '../harness/statistics';
 import type { Metrics, RealModelName } from '../harness/tasks';
 import type { BenchModel } from '../impls/types';
 
@@ -50,47 +50,42 @@ export async function measureModelBest(name: RealModelName, sizes: readonly numb
 }
 
 /**
- * Scenario 5a: `n` concurrent single-input requests through an implementation; throughput, the
- * mean batch it formed, the model's own throughput at `rules.maxBatchSize` measured around the
- * run for `pairedDirectMs` (before and after), and the largest difference between each answer
- * and the unbatched answer for the same input.
+ * Scenario 5a: `n` concurrent single-input requests through an implementation, `rounds` times,
+ * each round between two measurements of the model alone at `rules.maxBatchSize`
+ * (`pairedDirectMs` each): throughput and efficiency (throughput ÷ the model alone around it)
+ * as medians over the rounds, the mean batch formed, and the largest difference between an
+ * answer and the unbatched answer for the same input.
  *
  * @example
  * ```ts
- * const m = await measureModelBurst('silero', 'rx-batcher', 10_000, { maxBatchSize: 128, maxDelayMs: 2 }, repoRoot);
+ * const m = await measureModelBurst('silero', 'rx-batcher', 10_000, { maxBatchSize: 128, maxDelayMs: 0 }, repoRoot, 200, 3);
  * ```
  */
-export async function measureModelBurst(name: RealModelName, impl: ImplName, n: number, rules: BatchRules, repoRoot: string, pairedDirectMs = 0): Promise<Metrics> {
-  const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
-  const references = await unbatchedReferences(real);
-  const counted = countingModel(real.model);
-  const client = createClient(impl, counted.model, rules);
-  await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
-  const directBefore = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
-  counted.reset();
-  const start = now();
-  const promises = new Array<Promise<unknown>>(n);
-  for (let i = 0; i < n; i++) promises[i] = client.call(real.inputs[i % real.inputs.length]);
-  const outputs = await Promise.all(promises);
-  const elapsed = now() - start;
-  const meanBatchSize = counted.meanBatchSize();
-  const directAfter = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
-  await client.close();
-  let maxAbsDiff = 0;
-  for (let i = 0; i < n; i++) maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(outputs[i], references[i % references.length]));
-  await real.close();
-  const throughput = (n * 1000) / elapsed;
-  return { throughputPerSec: throughput, elapsedMs: elapsed, meanBatchSize, ...paired(throughput, directBefore, directAfter), maxAbsDiff, peakRssMb: peakRssMb() };
+export async function measureModelBurst(name: RealModelName, impl: ImplName, n: number, rules: BatchRules, repoRoot: string, pairedDirectMs = 0, rounds = 1): Promise<Metrics> {
+  const setup = await prepare(name, impl, rules, repoRoot);
+  const { real, client } = setup;
+  const result = await pairedRounds(setup, rules.maxBatchSize, pairedDirectMs, rounds, async () => {
+    const start = now();
+    const promises = new Array<Promise<unknown>>(n);
+    for (let i = 0; i < n; i++) promises[i] = client.call(real.inputs[i % real.inputs.length]);
+    const outputs = await Promise.all(promises);
+    const elapsed = now() - start;
+    for (let i = 0; i < n; i++) setup.check(outputs[i], i % real.inputs.length);
+    return (n * 1000) / elapsed;
+  });
+  await setup.close();
+  return { ...result, maxAbsDiff: setup.maxAbsDiff(), peakRssMb: peakRssMb() };
 }
 
 /**
  * Scenario 5b: a closed loop of `clients` concurrent clients, each sending its next request
- * when the previous one is answered, for `durationMs`; throughput, latency and the same
- * equality check against unbatched answers.
+ * when the previous one is answered, in `rounds` rounds of `durationMs / rounds`, each between
+ * two measurements of the model alone (as in {@link measureModelBurst}); throughput, efficiency,
+ * latency and the same equality check against unbatched answers.
  *
  * @example
  * ```ts
- * const m = await measureModelClosedLoop('mlp', 'dataloader', 64, 3000, { maxBatchSize: 64, maxDelayMs: 2 }, repoRoot);
+ * const m = await measureModelClosedLoop('mlp', 'dataloader', 64, 3000, { maxBatchSize: 64, maxDelayMs: 0 }, repoRoot, 200, 3);
  * ```
  */
 export async function measureModelClosedLoop(
@@ -101,43 +96,97 @@ export async function measureModelClosedLoop(
   rules: BatchRules,
   repoRoot: string,
   pairedDirectMs = 0,
+  rounds = 1,
 ): Promise<Metrics> {
+  const setup = await prepare(name, impl, rules, repoRoot);
+  const { real, client } = setup;
+  const latencies: number[] = [];
+  const result = await pairedRounds(setup, rules.maxBatchSize, pairedDirectMs, rounds, async () => {
+    let answered = 0;
+    const start = now();
+    const end = start + durationMs / rounds;
+    const loop = async (offset: number): Promise<void> => {
+      for (let k = offset; now() < end; k += clients) {
+        const index = k % real.inputs.length;
+        const t = now();
+        const output = await client.call(real.inputs[index]);
+        latencies.push(now() - t);
+        answered++;
+        setup.check(output, index);
+      }
+    };
+    await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)));
+    return (answered * 1000) / (now() - start);
+  });
+  await setup.close();
+  return {
+    ...result,
+    latencyP50Ms: percentile(latencies, 50),
+    latencyP99Ms: percentile(latencies, 99),
+    maxAbsDiff: setup.maxAbsDiff(),
+    peakRssMb: peakRssMb(),
+  };
+}
+
+interface Setup {
+  readonly real: RealModel;
+  readonly client: ReturnType<typeof createClient<unknown, unknown>>;
+  readonly counted: ReturnType<typeof countingModel>;
+  /** Compares an answer with the unbatched answer for input `index`. */
+  check(output: unknown, index: number): void;
+  maxAbsDiff(): number;
+  close(): Promise<void>;
+}
+
+/** Loads the model, computes the unbatched reference answers, makes the client and warms it up. */
+async function prepare(name: RealModelName, impl: ImplName, rules: BatchRules, repoRoot: string): Promise<Setup> {
   const real = await loadRealModel(name, repoRoot, DISTINCT_INPUTS);
   const references = await unbatchedReferences(real);
   const counted = countingModel(real.model);
   const client = createClient(impl, counted.model, rules);
   await Promise.all(Array.from({ length: 2 * rules.maxBatchSize }, (_, i) => client.call(real.inputs[i % real.inputs.length])));
-  const directBefore = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
-  counted.reset();
-  const latencies: number[] = [];
   let maxAbsDiff = 0;
-  const start = now();
-  const end = start + durationMs;
-  const loop = async (offset: number): Promise<void> => {
-    for (let k = offset; now() < end; k += clients) {
-      const index = k % real.inputs.length;
-      const t = now();
-      const output = await client.call(real.inputs[index]);
-      latencies.push(now() - t);
-      maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(output, references[index]));
-    }
-  };
-  await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)));
-  const elapsed = now() - start;
-  const meanBatchSize = counted.meanBatchSize();
-  const directAfter = await directThroughput(real, rules.maxBatchSize, pairedDirectMs);
-  await client.close();
-  await real.close();
-  const throughput = (latencies.length * 1000) / elapsed;
   return {
-    throughputPerSec: throughput,
-    meanBatchSize,
-    ...paired(throughput, directBefore, directAfter),
-    latencyP50Ms: percentile(latencies, 50),
-    latencyP99Ms: percentile(latencies, 99),
-    maxAbsDiff,
-    peakRssMb: peakRssMb(),
+    real,
+    client,
+    counted,
+    check: (output, index) => {
+      maxAbsDiff = Math.max(maxAbsDiff, real.maxAbsDiff(output, references[index]));
+    },
+    maxAbsDiff: () => maxAbsDiff,
+    close: async () => {
+      await client.close();
+      await real.close();
+    },
   };
+}
+
+/**
+ * Runs `measure` `rounds` times, each between two measurements of the model alone at `size`,
+ * and reports medians of the throughput and of the efficiency (throughput ÷ the mean of the
+ * two model-alone measurements around it), plus the mean batch size over all rounds.
+ */
+async function pairedRounds(setup: Setup, size: number, directMs: number, rounds: number, measure: () => Promise<number>): Promise<Metrics> {
+  const throughputs: number[] = [];
+  const efficiencies: number[] = [];
+  const directs: number[] = [];
+  let before = await directThroughput(setup.real, size, directMs);
+  let calls = 0;
+  let items = 0;
+  for (let round = 0; round < rounds; round++) {
+    setup.counted.reset();
+    const throughput = await measure();
+    calls += setup.counted.calls();
+    items += setup.counted.items();
+    const after = await directThroughput(setup.real, size, directMs);
+    throughputs.push(throughput);
+    directs.push((before + after) / 2);
+    efficiencies.push(throughput / ((before + after) / 2));
+    before = after;
+  }
+  const metrics: Metrics = { throughputPerSec: median(throughputs), meanBatchSize: calls === 0 ? 0 : items / calls, rounds };
+  if (directMs > 0) Object.assign(metrics, { pairedDirectPerSec: median(directs), pairedEfficiency: median(efficiencies) });
+  return metrics;
 }
 
 /**
@@ -158,13 +207,8 @@ async function directThroughput(real: RealModel, size: number, ms: number): Prom
   return (items * 1000) / (now() - start);
 }
 
-function paired(throughput: number, before: number, after: number): Metrics {
-  const direct = (before + after) / 2;
-  return Number.isFinite(direct) ? { pairedDirectPerSec: direct, pairedEfficiency: throughput / direct } : {};
-}
-
 /** Wraps a model to count calls and items, for the mean batch size the implementation formed. */
-function countingModel(model: BenchModel<unknown, unknown>): { model: BenchModel<unknown, unknown>; reset(): void; meanBatchSize(): number } {
+function countingModel(model: BenchModel<unknown, unknown>): { model: BenchModel<unknown, unknown>; reset(): void; calls(): number; items(): number } {
   let calls = 0;
   let items = 0;
   return {
@@ -184,7 +228,8 @@ function countingModel(model: BenchModel<unknown, unknown>): { model: BenchModel
       calls = 0;
       items = 0;
     },
-    meanBatchSize: () => (calls === 0 ? 0 : items / calls),
+    calls: () => calls,
+    items: () => items,
   };
 }
 
