@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Observable } from 'rxjs';
 import { BatchResultError, BatcherStoppedError, QueueFullError, RequestTimeoutError } from '../errors';
 import { describeValue, prefix } from '../errors/describe';
 import { checkRunOptions } from '../options/normalizeOptions';
@@ -71,6 +72,17 @@ export interface RemoteBatcher<I, O> extends AsyncDisposable {
   readonly name: string;
   /** Sends one input to the workers and resolves with its own result. Never throws synchronously. */
   run(input: I, options?: RunOptions): Promise<O>;
+  /**
+   * Like {@link run}, as a cold Observable: nothing is sent until you subscribe, and
+   * unsubscribing before the answer cancels the call (a late reply is dropped).
+   *
+   * @example
+   * ```ts
+   * const sub = scorer.run$(features).subscribe((scores) => render(scores));
+   * sub.unsubscribe(); // changed our mind
+   * ```
+   */
+  run$(input: I, options?: RunOptions): Observable<O>;
   /**
    * Stops for good. Without `drain`, requests still waiting for an answer reject with
    * `BatcherStoppedError`; with `{ drain: true }` they are awaited (until answered or timed out).
@@ -210,6 +222,26 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
       );
     });
 
+  const run$ = (input: I, runOptions?: RunOptions): Observable<O> =>
+    new Observable<O>((subscriber) => {
+      const unsubscribed = new AbortController();
+      const own = runOptions?.signal;
+      // A bad `signal` option is left in place, for run() to reject with its TypeError.
+      const options = own !== undefined && !(own instanceof AbortSignal)
+        ? runOptions
+        : { ...runOptions, signal: own === undefined ? unsubscribed.signal : AbortSignal.any([own, unsubscribed.signal]) };
+      run(input, options).then(
+        (value) => {
+          subscriber.next(value);
+          subscriber.complete();
+        },
+        (error: unknown) => {
+          if (!unsubscribed.signal.aborted) subscriber.error(error);
+        },
+      );
+      return () => unsubscribed.abort(new DOMException(`${prefix(name)} run$() was unsubscribed.`, 'AbortError'));
+    });
+
   const stop = (stopOptions?: StopOptions): Promise<void> => {
     if (stopOptions !== undefined && (typeof stopOptions !== 'object' || stopOptions === null)) {
       return Promise.reject(new TypeError(`${prefix(name)} stop(options): \`options\` must be an object like { drain: true }, got ${describeValue(stopOptions)}.`));
@@ -228,6 +260,7 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
   return {
     name,
     run,
+    run$,
     stop,
     [Symbol.asyncDispose]: () => stop(),
     stats: () =>

@@ -101,6 +101,27 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     expect(p.stats()).toMatchObject({ submitted: 7, timedOut: 1, cancelled: 2, rejected: 4, inFlight: 0, stopped: true });
   });
 
+  it('run$ is cold, emits the answer once and cancels on unsubscribe', async () => {
+    const t = memoryTransport();
+    const gate = deferred<void>();
+    await serve(t, 'obs', async (xs) => (await gate.promise, double(xs)), { maxBatchSize: 8, claimIdleMs: 10_000 });
+    const p = remoteBatcher<number, number>(t, 'obs');
+    const cold = p.run$(1);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(p.stats().submitted).toBe(0); // nothing sent before subscribing
+    const seen: number[] = [];
+    let completed = false;
+    cold.subscribe({ next: (v) => seen.push(v), complete: () => (completed = true) });
+    const dropped = p.run$(2).subscribe({ error: () => seen.push(-1) });
+    await jest.advanceTimersByTimeAsync(0);
+    dropped.unsubscribe();
+    gate.resolve();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual([2]);
+    expect(completed).toBe(true);
+    expect(p.stats()).toMatchObject({ submitted: 2, succeeded: 1, cancelled: 1, duplicatesDropped: 1 });
+  });
+
   it('drops a late reply after a timeout and counts it', async () => {
     const t = memoryTransport();
     const slow = deferred<void>();
