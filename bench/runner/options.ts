@@ -40,6 +40,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [
   --skip-remote  do not run bench/remote/run.ts
   --cpu-prof     profile every worker (node --cpu-prof) into <out>/profiles/ and print the hot spots`;
 
+const SCENARIO_IDS: readonly string[] = ['s1-s2', 's3', 's4', 's5', 's6'];
+
 /**
  * Parses the command line (without `node` and the script).
  *
@@ -69,7 +71,14 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     else if (arg === '--reps') {
       repetitions = Number(value());
       if (!Number.isInteger(repetitions) || repetitions < 1) throw new RangeError(`--reps must be an integer ≥ 1\n${USAGE}`);
-    } else if (arg === '--only') only = value().split(',').map((s) => s.trim());
+    } else if (arg === '--only') {
+      only = value()
+        .split(',')
+        .map((s) => s.trim())
+        .map((s) => (s === 's1' || s === 's2' ? 's1-s2' : s));
+      const unknown = only.filter((s) => !SCENARIO_IDS.includes(s));
+      if (unknown.length > 0) throw new RangeError(`--only: unknown scenario ${unknown.join(', ')}; choose from ${SCENARIO_IDS.join(', ')}\n${USAGE}`);
+    }
     else if (arg === '--skip-remote') skipRemote = true;
     else if (arg === '--cpu-prof') cpuProf = true;
     else throw new TypeError(`unknown argument "${arg}"\n${USAGE}`);
