@@ -1,0 +1,97 @@
+import { median, percentile } from '../../bench/harness/statistics';
+import { poissonArrivals, uniformArrivals } from '../../bench/harness/openLoop';
+import { aggregate } from '../../bench/report/aggregate';
+import { markdownTable } from '../../bench/report/markdown';
+import { summarize } from '../../bench/report/summarize';
+import { renderChart } from '../../bench/report/svg';
+import { parseBenchArgs } from '../../bench/runner/options';
+import type { RawResult } from '../../bench/runner/runScenarios';
+
+// The report's arithmetic on made-up results: medians, ratios within one run, targets.
+function raw(scenario: string, group: string, label: string, repetition: number, metrics: RawResult['metrics']): RawResult {
+  return { scenario, group, label, config: `${label} config`, repetition, metrics };
+}
+
+describe('bench statistics', () => {
+  it('takes medians and nearest-rank percentiles, ignoring non-finite values', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([Number.NaN, 5])).toBe(5);
+    expect(median([])).toBeNaN();
+    expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
+    expect(percentile(Float64Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(percentile([], 99)).toBeNaN();
+  });
+
+  it('makes the same arrivals for the same seed, at the asked rate', () => {
+    expect(uniformArrivals(1000, 3)).toEqual(Float64Array.from([0, 1, 2]));
+    const a = poissonArrivals(2000, 10_000, 7);
+    expect(a).toEqual(poissonArrivals(2000, 10_000, 7));
+    expect(a.length).toBeGreaterThan(19_000);
+    expect(a.length).toBeLessThan(21_000);
+    expect(a.every((t, i) => i === 0 || t >= a[i - 1])).toBe(true);
+  });
+});
+
+describe('bench report', () => {
+  const results: RawResult[] = [];
+  for (const repetition of [1, 2, 3]) {
+    // rx-batcher beats DataLoader 1.2× in repetitions 1 and 3, loses in 2: the median says 1.2×.
+    const rx = repetition === 2 ? 400_000 : 600_000;
+    results.push(raw('s1-s2', 'n=10000', 'rx-batcher', repetition, { requestsPerSec: 2 * rx, nsPerRequest: 1e9 / (2 * rx), peakRssMb: 90 }));
+    results.push(raw('s1-s2', 'n=10000', 'dataloader', repetition, { requestsPerSec: 1_000_000, nsPerRequest: 1000, peakRssMb: 80 }));
+    results.push(raw('s1-s2', 'n=10000', 'unbatched', repetition, { requestsPerSec: 4_000_000, nsPerRequest: 250, peakRssMb: 70 }));
+    results.push(raw('s1-s2', 'n=100000', 'rx-batcher', repetition, { requestsPerSec: rx, nsPerRequest: 1e9 / rx, peakRssMb: 100 }));
+    results.push(raw('s1-s2', 'n=100000', 'dataloader', repetition, { requestsPerSec: 500_000, nsPerRequest: 2000, peakRssMb: 110 }));
+    results.push(raw('s1-s2', 'n=100000', 'unbatched', repetition, { requestsPerSec: 2_000_000, nsPerRequest: 500, peakRssMb: 60 }));
+    results.push(raw('s1-s2', 'heap n=100000', 'rx-batcher', repetition, { heapBytesPerPending: 290 }));
+    results.push(raw('s1-s2', 'heap n=100000', 'dataloader', repetition, { heapBytesPerPending: 300 }));
+  }
+  results.push(raw('s1-s2', 'n=100000', 'batshit', 1, { error: 'worker crashed' }));
+
+  it('folds repetitions into medians and keeps failed repetitions apart', () => {
+    const rows = aggregate(results);
+    const rx = rows.find((a) => a.group === 'n=100000' && a.label === 'rx-batcher')!;
+    expect(rx.repetitions).toBe(3);
+    expect(rx.median.requestsPerSec).toBe(600_000);
+    expect(rx.samples.requestsPerSec).toEqual([600_000, 400_000, 600_000]);
+    const batshit = rows.find((a) => a.label === 'batshit')!;
+    expect({ repetitions: batshit.repetitions, errors: batshit.errors }).toEqual({ repetitions: 0, errors: ['worker crashed'] });
+  });
+
+  it('computes ratios within the run and judges the targets', () => {
+    const { tables, targets } = summarize(aggregate(results), { headlineCalls: 100_000 });
+    const s1 = tables.find((t) => t.id === 's1')!;
+    expect(s1.rows.find((r) => r.implementation === 'rx-batcher')).toMatchObject({ 'requests/s': 600_000, '× DataLoader': '1.20', 'heap B/pending': 290 });
+    expect(targets.find((t) => t.target.startsWith('rx-batcher requests/s'))).toMatchObject({ scenario: '1', met: 'yes' });
+    expect(targets.find((t) => t.target.startsWith('heap per pending'))).toMatchObject({ met: 'yes' });
+    // No 1M run: the scaling target cannot be judged.
+    expect(targets.find((t) => t.scenario === '2')).toMatchObject({ met: 'n/a' });
+    expect(tables.find((t) => t.id === 'errors')?.rows).toEqual([
+      { scenario: 's1-s2', group: 'n=100000', implementation: 'batshit', failures: 1, first: 'worker crashed' },
+    ]);
+  });
+
+  it('renders Markdown tables and a standalone SVG chart', () => {
+    expect(markdownTable([{ implementation: 'rx-batcher', 'requests/s': 600_000, note: 'a|b' }])).toBe(
+      ['| implementation | requests/s | note |', '|---|---:|---|', '| rx-batcher | 600,000 | a\\|b |'].join('\n'),
+    );
+    const svg = renderChart(aggregate(results), { title: 'test <run>', subtitle: 'made up', headlineCalls: 100_000 });
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('test &lt;run&gt;');
+    expect(svg).toContain('600k/s  (1.20× DataLoader)');
+    expect(svg).not.toMatch(/NaN|undefined/);
+  });
+});
+
+describe('bench command line', () => {
+  it('sends quick results away from bench/results and rejects unknown arguments', () => {
+    const quick = parseBenchArgs(['--quick'], '/repo');
+    expect(quick.outDir).toBe('/repo/.cache/bench/quick');
+    expect(parseBenchArgs([], '/repo').outDir).toBe('/repo/bench/results');
+    expect(parseBenchArgs(['--only', 's1,s3'], '/repo').only).toEqual(['s1-s2', 's3']);
+    expect(() => parseBenchArgs(['--only', 's9'], '/repo')).toThrow(/unknown scenario s9/);
+    expect(() => parseBenchArgs(['--fast'], '/repo')).toThrow(/unknown argument "--fast"/);
+    expect(() => parseBenchArgs(['--reps', '0'], '/repo')).toThrow(/--reps must be an integer ≥ 1/);
+  });
+});
