@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -75,10 +75,25 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** Makes a temp folder for a broker's data, removed when the broker stops or this process exits. */
+async function dataDir(name: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `rxb-${name}-`));
+  const onExit = (): void => rmSync(path, { recursive: true, force: true });
+  process.once('exit', onExit);
+  return {
+    path,
+    async remove() {
+      process.removeListener('exit', onExit);
+      await rm(path, { recursive: true, force: true });
+    },
+  };
+}
+
 /** A private `redis-server` on a unix socket in a temp folder, with an append-only file so a restart keeps the streams. */
 export async function startRedis(): Promise<TestBroker> {
   const binary = findBinary('redis-server', 'apt-get install -y redis-server');
-  const dir = await mkdtemp(join(tmpdir(), 'rxb-redis-'));
+  const data = await dataDir('redis');
+  const dir = data.path;
   const socket = join(dir, 'redis.sock');
   const args = [
     '--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir,
@@ -94,7 +109,7 @@ export async function startRedis(): Promise<TestBroker> {
     },
     async stop() {
       await terminate(current.child);
-      await rm(dir, { recursive: true, force: true });
+      await data.remove();
     },
   };
 }
@@ -102,12 +117,14 @@ export async function startRedis(): Promise<TestBroker> {
 /** A private `nats-server -js` on a free loopback port, storing JetStream data in a temp folder. */
 export async function startNats(): Promise<TestBroker> {
   const binary = findBinary('nats-server', 'apt-get install -y nats-server');
-  const dir = await mkdtemp(join(tmpdir(), 'rxb-nats-'));
+  const data = await dataDir('nats');
+  const dir = data.path;
   const argsFor = (port: string): string[] => ['-a', '127.0.0.1', '-p', port, '-js', '-sd', join(dir, 'js')];
   let current = await launch(binary, argsFor('-1'), /Server is ready/);
   const port = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(current.output)?.[1];
   if (port === undefined) {
     await terminate(current.child);
+    await data.remove();
     throw new Error(`nats-server started but its log names no client port:\n${current.output}`);
   }
   return {
@@ -119,7 +136,7 @@ export async function startNats(): Promise<TestBroker> {
     },
     async stop() {
       await terminate(current.child);
-      await rm(dir, { recursive: true, force: true });
+      await data.remove();
     },
   };
 }
