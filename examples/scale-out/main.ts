@@ -1,5 +1,5 @@
-// npx tsx examples/scale-out/main.ts — the recipe "Scale out with Redis Streams":
-// two Silero VAD worker processes behind one remoteBatcher. Uses REDIS_URL when set;
+// npx tsx examples/scale-out/main.ts — the recipe "Scale out with Redis Streams": the
+// streaming VAD server as a front end, two Silero VAD worker processes behind one remoteBatcher. Uses REDIS_URL when set;
 // otherwise starts a private redis-server (from PATH) on a unix socket in a temp folder.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     const report = await runScaleOut({ url: redis.url, workers: 2, streams: 16 });
     console.log(`${report.streams} audio streams, ${report.frames} frames in ${report.seconds.toFixed(2)} s: ${Math.round(report.framesPerSecond)} frames/s`);
     for (const w of report.workers) console.log(`  worker ${w.pid}: ${w.frames} frames in ${w.batches} batches (mean ${w.meanBatchSize.toFixed(1)})`);
-    console.log(`speech frames per stream: ${report.speechFrames}; max |Δ| against one-at-a-time scoring: ${report.maxDifference}`);
+    const events = report.events.map((e) => `${e.type} at ${e.time.toFixed(2)} s`).join(', ');
+    console.log(`stream 1: ${events}; max |Δ| against one-at-a-time scoring: ${report.maxDifference}`);
   } finally {
     redis.stop();
   }

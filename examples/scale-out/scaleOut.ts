@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { remoteBatcher, redisTransport, type WorkerStats } from '../../lib/redis';
-import { framesOf, initialSileroState, loadSileroVad, scoreSequentially, type SileroFrame, type SileroResult } from '../models';
+import { loadSileroVad, scoreSequentially, type SileroFrame, type SileroResult } from '../models';
 import { loadSpeechClip } from '../speech/clip';
+import { startVadServer, streamAudio, type SpeechEvent } from '../vad-server';
+import { remoteSileroVad } from './remoteVad';
 import { VAD_SUBJECT } from './vadWorker';
 
 /**
@@ -15,22 +17,27 @@ import { VAD_SUBJECT } from './vadWorker';
  * ```
  */
 export interface ScaleOutReport {
+  /** Audio streams (WebSocket clients) served at once. */
   readonly streams: number;
+  /** Frames scored, over every stream. */
   readonly frames: number;
   readonly seconds: number;
   readonly framesPerSecond: number;
   /** Largest |Δ| between a stream's probabilities and one-frame-at-a-time scoring in this process. */
   readonly maxDifference: number;
-  /** Frames each stream scored above 0.5. */
-  readonly speechFrames: number;
+  /** The speech events of the first stream. */
+  readonly events: readonly SpeechEvent[];
+  /** Where the clip's speech lies, in samples. */
+  readonly speech: { readonly start: number; readonly end: number };
   readonly workers: readonly { readonly pid: number; readonly frames: number; readonly batches: number; readonly meanBatchSize: number }[];
 }
 
 /**
  * The recipe "Scale out with Redis Streams": starts `workers` Silero VAD worker processes
- * (`vadWorker.ts`) on the Redis at `url`, streams the speech clip as `streams` concurrent audio
- * streams through one `remoteBatcher` (each stream frame by frame, carrying its state), checks
- * every probability against one-frame-at-a-time scoring, and stops the workers.
+ * (`vadWorker.ts`) on the Redis at `url`, starts the streaming VAD server of
+ * `examples/vad-server` as a front end whose model is a `remoteBatcher` (no model of its own),
+ * streams the speech clip from `streams` WebSocket clients at once, checks every probability
+ * against one-frame-at-a-time scoring, and stops everything.
  *
  * @example
  * ```ts
@@ -49,39 +56,37 @@ export async function runScaleOut(options: { readonly url: string; readonly work
   await vad.close();
 
   const workers = await Promise.all(Array.from({ length: workerCount }, () => startVadWorker(options.url, subject)));
-  const vadFrames = remoteBatcher<SileroFrame, SileroResult>(redisTransport({ url: options.url }), subject, { timeoutMs: 30_000 });
   try {
-    const frames = framesOf(clip.samples);
-    const started = performance.now();
     // #region front-end
-    const scored = await Promise.all(
-      Array.from({ length: streamCount }, async () => {
-        let state = initialSileroState();
-        const probabilities: number[] = [];
-        for (const samples of frames) {
-          const result = await vadFrames.run({ samples, state }); // one frame of one stream: the same call as with a local Batcher
-          probabilities.push(result.probability);
-          state = result.state;
-        }
-        return probabilities;
-      }),
+    // The VAD server, unchanged, as a front end: its "model" sends each frame to the workers.
+    const scorer = remoteBatcher<SileroFrame, SileroResult>(redisTransport({ url: options.url }), subject, { timeoutMs: 30_000 });
+    const server = await startVadServer({ port: 0, batching: false, vad: remoteSileroVad(scorer) });
+    const started = performance.now();
+    const streams = await Promise.all(
+      Array.from({ length: streamCount }, () => streamAudio(server.url, clip.samples, { probabilities: true })),
     );
-    // #endregion front-end
     const seconds = (performance.now() - started) / 1000;
+    await server.close();
+    await scorer.stop({ drain: true });
+    // #endregion front-end
     let maxDifference = 0;
-    for (const stream of scored) for (let i = 0; i < stream.length; i++) maxDifference = Math.max(maxDifference, Math.abs(stream[i] - reference[i]));
+    for (const { probabilities } of streams) {
+      if (probabilities.length !== reference.length) throw new Error(`a stream got ${probabilities.length} probabilities for ${reference.length} frames`);
+      for (let i = 0; i < probabilities.length; i++) maxDifference = Math.max(maxDifference, Math.abs(probabilities[i] - reference[i]));
+    }
     const stats = await Promise.all(workers.map((w) => w.stop()));
+    const frames = streams.reduce((sum, s) => sum + s.frames, 0);
     return {
       streams: streamCount,
-      frames: frames.length * streamCount,
+      frames,
       seconds,
-      framesPerSecond: (frames.length * streamCount) / seconds,
+      framesPerSecond: frames / seconds,
       maxDifference,
-      speechFrames: scored[0].filter((p) => p > 0.5).length,
+      events: streams[0].events,
+      speech: { start: clip.speechStart, end: clip.speechEnd },
       workers: stats.map((s, i) => ({ pid: workers[i].pid, frames: s.succeeded, batches: s.batches, meanBatchSize: s.meanBatchSize })),
     };
   } finally {
-    await vadFrames.stop();
     await Promise.all(workers.map((w) => w.kill()));
   }
 }
