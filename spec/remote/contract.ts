@@ -121,8 +121,9 @@ export function describeTransportContract(name: string, target: () => ContractTa
         return sleep(slowMs).then(() => double(xs));
       };
       const touched = freshSubject();
-      const a = await serve(touched, slow, { maxConcurrentBatches: 4 });
-      const b = await serve(touched, slow, { maxConcurrentBatches: 4 });
+      // Renewing every 50 ms leaves 250 ms of slack for a busy event loop.
+      const a = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50 });
+      const b = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50 });
       const p = produce(touched);
       await expect(Promise.all([1, 2, 3].map((x) => p.run(x)))).resolves.toEqual([3, 5, 7]);
       expect([...runs.values()]).toEqual([1, 1, 1]);
