@@ -8,7 +8,15 @@ export { batchMap, batchMapSettled } from './operators/batchMap';
 export { columnar, toColumns, type Columns } from './columnar';
 
 /* Errors */
-export { BatcherStoppedError, QueueFullError, RequestTimeoutError, BatchResultError, type TimeoutPhase } from './errors';
+export {
+  BatcherStoppedError,
+  QueueFullError,
+  RequestTimeoutError,
+  BatchResultError,
+  type QueueLimit,
+  type StoppedWhen,
+  type TimeoutPhase,
+} from './errors';
 
 /* Types */
 export type {

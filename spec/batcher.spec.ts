@@ -344,7 +344,7 @@ describe('Batcher: backpressure, deadlines and cancellation', () => {
     const refused = outcome(batcher.run(6));
     await settleMicrotasks();
     expect(refused.error).toBeInstanceOf(QueueFullError);
-    expect(refused.error).toMatchObject({ batcher: 'q', maxQueueSize: 3 });
+    expect(refused.error).toMatchObject({ batcher: 'q', option: 'maxQueueSize', limit: 3 });
     expect((refused.error as Error).message).toBe(
       '[rx-batcher] "q": the queue is full (maxQueueSize 3 requests waiting), so this request was refused. Retry later, shed load upstream, or raise maxQueueSize.',
     );

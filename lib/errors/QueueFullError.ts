@@ -1,7 +1,21 @@
 import { prefix } from './describe';
 
+/** Which limit was reached: the local `Batcher`'s queue, or a remote producer's in-flight requests. */
+export type QueueLimit = 'maxQueueSize' | 'maxInFlight';
+
+const WAITING: Record<QueueLimit, string> = {
+  maxQueueSize: 'the queue is full',
+  maxInFlight: 'too many requests are already waiting for workers',
+};
+
+const ADVICE: Record<QueueLimit, string> = {
+  maxQueueSize: 'Retry later, shed load upstream, or raise maxQueueSize.',
+  maxInFlight: 'Retry later, shed load upstream, add workers, or raise maxInFlight.',
+};
+
 /**
- * `run()` was refused at once because `maxQueueSize` requests were already waiting.
+ * `run()` was refused at once because the batcher's limit was reached: `maxQueueSize`
+ * requests waiting in a local `Batcher`, or `maxInFlight` requests sent by a remote producer.
  * Servers usually answer it with HTTP 503 and a `Retry-After` header.
  *
  * @example
@@ -14,15 +28,16 @@ export class QueueFullError extends Error {
   override readonly name = 'QueueFullError';
   /** The `name` option of the batcher. */
   readonly batcher: string;
+  /** The option whose limit was reached. */
+  readonly option: QueueLimit;
   /** The limit that was reached. */
-  readonly maxQueueSize: number;
+  readonly limit: number;
 
-  constructor(batcher: string, maxQueueSize: number) {
-    super(
-      `${prefix(batcher)} the queue is full (maxQueueSize ${maxQueueSize} requests waiting), so this request was refused. ` +
-        'Retry later, shed load upstream, or raise maxQueueSize.',
-    );
+  constructor(batcher: string, limit: number, option: QueueLimit = 'maxQueueSize') {
+    const counted = option === 'maxQueueSize' ? 'waiting' : 'in flight';
+    super(`${prefix(batcher)} ${WAITING[option]} (${option} ${limit} requests ${counted}), so this request was refused. ${ADVICE[option]}`);
     this.batcher = batcher;
-    this.maxQueueSize = maxQueueSize;
+    this.option = option;
+    this.limit = limit;
   }
 }

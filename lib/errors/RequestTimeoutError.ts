@@ -1,6 +1,9 @@
 import { prefix } from './describe';
 
-/** Where a request was when its deadline passed. */
+/**
+ * Where a request was when its deadline passed. A remote producer (`rx-batcher/remote`) cannot
+ * see whether a worker had picked the request up, so it always reports `'running'`.
+ */
 export type TimeoutPhase = 'queued' | 'running';
 
 /**

@@ -1,4 +1,4 @@
 export { BatcherStoppedError, type StoppedWhen } from './BatcherStoppedError';
-export { QueueFullError } from './QueueFullError';
+export { QueueFullError, type QueueLimit } from './QueueFullError';
 export { RequestTimeoutError, type TimeoutPhase } from './RequestTimeoutError';
 export { BatchResultError } from './BatchResultError';

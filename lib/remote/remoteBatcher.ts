@@ -198,7 +198,7 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
       if (typeof timeoutMs !== 'number') return refuse('rejected', timeoutMs);
       const signal = runOptions?.signal;
       if (signal?.aborted) return refuse('cancelled', signal.reason);
-      if (pending.size >= maxInFlight) return refuse('rejected', queueFull(name, maxInFlight));
+      if (pending.size >= maxInFlight) return refuse('rejected', new QueueFullError(name, maxInFlight, 'maxInFlight'));
       let body: Uint8Array;
       try {
         body = codec.encode(input);
@@ -266,15 +266,6 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
     stats: () =>
       Object.freeze({ name, inFlight: pending.size, ...counts, stopped }),
   };
-}
-
-/** The core's QueueFullError, with a message that names the producer's own limit. */
-function queueFull(name: string, maxInFlight: number): QueueFullError {
-  const error = new QueueFullError(name, maxInFlight);
-  error.message =
-    `${prefix(name)} ${maxInFlight} requests are already waiting for workers (maxInFlight), so this request was refused. ` +
-    'Retry later, shed load upstream, add workers, or raise maxInFlight.';
-  return error;
 }
 
 function checkProducerOptions(subject: string, options: RemoteBatcherOptions): string {

@@ -104,7 +104,10 @@ export function describeTransportContract(name: string, target: () => ContractTa
       const subject = freshSubject();
       const p = produce(subject, { maxInFlight: 3, timeoutMs: 10_000 });
       const waiting = [1, 2, 3].map((x) => p.run(x));
-      await expect(p.run(4)).rejects.toBeInstanceOf(QueueFullError);
+      const refused = await p.run(4).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(QueueFullError);
+      expect(refused).toMatchObject({ option: 'maxInFlight', limit: 3 });
+      expect((refused as Error).message).toContain('(maxInFlight 3 requests in flight)');
       await serve(subject, double);
       await expect(Promise.all(waiting)).resolves.toEqual([3, 5, 7]);
       await expect(p.run(5)).resolves.toBe(11);
