@@ -3,14 +3,25 @@
  * and facts, `latest.svg` as an inlined chart. Every part is optional, so a missing or odd
  * file never breaks the docs build.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 /** One table of results, ready to render. */
 export interface BenchTable {
   readonly title: string;
   readonly columns: string[];
   readonly rows: string[][];
+}
+
+/** Another results file of `bench/results/` (e.g. `remote.json`), shown after the main results. */
+export interface BenchSection {
+  /** The file's `title`, or its name. */
+  readonly title: string;
+  readonly file: string;
+  readonly tables: BenchTable[];
+  readonly facts: [string, string][];
+  /** Its `notes`, when it has an array of strings by that name. */
+  readonly notes: string[];
 }
 
 /** What the Home and Benchmarks pages receive. */
@@ -21,12 +32,20 @@ export interface BenchData {
   readonly facts: [string, string][];
   /** `latest.svg` as a `data:` URI, so the built site carries it inline. */
   readonly chart: { readonly src: string; readonly file: string } | null;
+  /** The other `*.json` results files (not `latest.json` or the smoke-test `quick.json`). */
+  readonly sections: BenchSection[];
 }
 
 type Row = Record<string, unknown>;
 
+/** Titles for results files that carry none of their own. */
+const KNOWN_TITLES: Record<string, string> = {
+  'remote.json': 'Across processes: Redis Streams and NATS (bench:remote)',
+};
+
 /**
- * Reads `latest.json` and `latest.svg` from `dir`.
+ * Reads `latest.json` and `latest.svg` from `dir`, and every other results file there as a
+ * section of its own.
  *
  * @example
  * ```ts
@@ -36,15 +55,35 @@ type Row = Record<string, unknown>;
 export function readBenchResults(dir: string): BenchData {
   const svg = join(dir, 'latest.svg');
   const chart = existsSync(svg) ? { src: `data:image/svg+xml;base64,${readFileSync(svg).toString('base64')}`, file: 'latest.svg' } : null;
-  const json = join(dir, 'latest.json');
-  if (!existsSync(json)) return { tables: [], facts: [], chart };
-  let results: unknown;
-  try {
-    results = JSON.parse(readFileSync(json, 'utf8'));
-  } catch {
-    return { tables: [], facts: [['note', 'bench/results/latest.json is not valid JSON']], chart };
+  const latest = readJson(join(dir, 'latest.json'));
+  const main = latest.ok ? tablesAndFacts(latest.value) : { tables: [], facts: latest.note === undefined ? [] : [['note', latest.note] as [string, string]] };
+  return { ...main, chart, sections: otherSections(dir) };
+}
+
+function otherSections(dir: string): BenchSection[] {
+  if (!existsSync(dir)) return [];
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json' && f !== 'quick.json').sort();
+  const sections: BenchSection[] = [];
+  for (const file of files) {
+    const json = readJson(join(dir, file));
+    if (!json.ok) continue;
+    const { tables, facts } = tablesAndFacts(json.value);
+    if (tables.length === 0) continue;
+    const record = isRecord(json.value) ? json.value : {};
+    const notes = Array.isArray(record.notes) ? record.notes.filter((n): n is string => typeof n === 'string') : [];
+    const title = typeof record.title === 'string' ? record.title : (KNOWN_TITLES[file] ?? file);
+    sections.push({ title, file, tables, facts: facts.filter(([k]) => k !== 'title'), notes });
   }
-  return { ...tablesAndFacts(results), chart };
+  return sections;
+}
+
+function readJson(file: string): { ok: true; value: unknown } | { ok: false; note?: string } {
+  if (!existsSync(file)) return { ok: false };
+  try {
+    return { ok: true, value: JSON.parse(readFileSync(file, 'utf8')) };
+  } catch {
+    return { ok: false, note: `bench/results/${basename(file)} is not valid JSON` };
+  }
 }
 
 function tablesAndFacts(results: unknown): Pick<BenchData, 'tables' | 'facts'> {

@@ -13,8 +13,8 @@ describe('docs: reading bench/results for the Benchmarks page', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('has nothing to show when the folder is empty or missing', () => {
-    expect(readBenchResults(dir)).toEqual({ tables: [], facts: [], chart: null });
-    expect(readBenchResults(join(dir, 'missing'))).toEqual({ tables: [], facts: [], chart: null });
+    expect(readBenchResults(dir)).toEqual({ tables: [], facts: [], chart: null, sections: [] });
+    expect(readBenchResults(join(dir, 'missing'))).toEqual({ tables: [], facts: [], chart: null, sections: [] });
   });
 
   it('turns latest.json into titled tables and facts, and inlines latest.svg', () => {
@@ -45,8 +45,27 @@ describe('docs: reading bench/results for the Benchmarks page', () => {
     expect(Buffer.from(data.chart!.src.replace('data:image/svg+xml;base64,', ''), 'base64').toString()).toContain('<svg');
   });
 
+  it('shows every other results file (not quick.json) as a section with its notes', () => {
+    writeFileSync(
+      join(dir, 'remote.json'),
+      JSON.stringify({ generatedAt: '2026-01-01', notes: ['brokers share this machine', 3], rows: [{ transport: 'redis', 'requests/s': 9000 }] }),
+    );
+    writeFileSync(join(dir, 'quick.json'), JSON.stringify({ rows: [{ smoke: 1 }] }));
+    writeFileSync(join(dir, 'empty.json'), JSON.stringify({ nothing: [] }));
+    expect(readBenchResults(dir).sections).toEqual([
+      {
+        title: 'Across processes: Redis Streams and NATS (bench:remote)',
+        file: 'remote.json',
+        tables: [{ title: 'Rows', columns: ['transport', 'requests/s'], rows: [['redis', '9,000']] }],
+        facts: [['generatedAt', '2026-01-01']],
+        notes: ['brokers share this machine'],
+      },
+    ]);
+  });
+
   it('survives a results file that is not JSON', () => {
     writeFileSync(join(dir, 'latest.json'), '{ half written');
-    expect(readBenchResults(dir)).toMatchObject({ tables: [], facts: [['note', 'bench/results/latest.json is not valid JSON']] });
+    writeFileSync(join(dir, 'other.json'), '[');
+    expect(readBenchResults(dir)).toEqual({ tables: [], facts: [['note', 'bench/results/latest.json is not valid JSON']], chart: null, sections: [] });
   });
 });
