@@ -1,12 +1,13 @@
 import type { Subscriber, Subscription } from 'rxjs';
 import type { BatchContext, DispatchReason } from '../types';
+import type { BatchReport, FinishedBatch } from './counters';
 import type { EngineRequest } from './request';
 
 /**
  * One sealed batch: its requests, and the {@link BatchContext} handed to `runBatch`.
  * The AbortController behind `signal` is created only if `runBatch` reads it.
  */
-export class Batch<I, O> implements BatchContext {
+export class Batch<I, O> implements BatchContext, FinishedBatch {
   /** Requests of this batch still waiting for its result. */
   live: number;
   /** The subscription to an Observable `runBatch` returned, to cancel it when nobody waits. */
@@ -15,8 +16,11 @@ export class Batch<I, O> implements BatchContext {
   runner: Subscriber<never> | undefined = undefined;
   /** Set once the batch's result was handled; later results are ignored. */
   done = false;
-  /** When `runBatch` was called, on the window scheduler clock. */
+  /** When `runBatch` was called and when its result came back, as engine ticks. */
   startedAt = 0;
+  finishedAt = 0;
+  outcome: BatchReport['outcome'] = 'succeeded';
+  private cachedReport: BatchReport | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private abortReason: unknown = undefined;
   private aborted = false;
@@ -52,6 +56,28 @@ export class Batch<I, O> implements BatchContext {
 
   get isAborted(): boolean {
     return this.aborted;
+  }
+
+  /**
+   * Describes the finished batch for stats. Built on first use and kept: a frozen report with
+   * every request's queue wait costs more than the batch bookkeeping itself, so it is made
+   * only when someone reads the stats.
+   */
+  report(): BatchReport {
+    if (this.cachedReport !== undefined) return this.cachedReport;
+    const requests = this.requests;
+    const waits = new Array<number>(requests.length);
+    for (let i = 0; i < waits.length; i++) waits[i] = (this.startedAt - requests[i].enqueuedAt) | 0;
+    this.cachedReport = Object.freeze({
+      batchId: this.batchId,
+      size: requests.length,
+      reason: this.reason,
+      partition: this.partition,
+      outcome: this.outcome,
+      durationMs: (this.finishedAt - this.startedAt) | 0,
+      queueWaitMs: Object.freeze(waits),
+    });
+    return this.cachedReport;
   }
 
   /** The inputs in the order results must come back in. */

@@ -427,19 +427,9 @@ export class BatchEngine<I, O> {
     batch.runner?.complete(); // first, so mergeMap frees its slot before pump() seals the next batch
     const counters = this.counters;
     counters.batchesInFlight--;
-    const now = this.clock();
-    const waits = new Array<number>(batch.requests.length);
-    for (let i = 0; i < waits.length; i++) waits[i] = elapsed(batch.requests[i].enqueuedAt, batch.startedAt);
-    // Frozen here, cheaply, so stats snapshots can share it without immer deep-freezing it.
-    counters.lastBatch = Object.freeze({
-      batchId: batch.batchId,
-      size: batch.requests.length,
-      reason: batch.reason,
-      partition: batch.partition,
-      outcome,
-      durationMs: elapsed(batch.startedAt, now),
-      queueWaitMs: Object.freeze(waits),
-    });
+    batch.finishedAt = this.clock();
+    batch.outcome = outcome;
+    counters.lastBatch = batch;
     this.pump();
     this.onChange();
     this.finishStopIfIdle();

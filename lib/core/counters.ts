@@ -15,6 +15,11 @@ export interface BatchReport {
   readonly queueWaitMs: readonly number[];
 }
 
+/** A finished batch that can describe itself; the report is built only if someone reads the stats. */
+export interface FinishedBatch {
+  report(): BatchReport;
+}
+
 /**
  * The engine's live, mutable counters. Only the engine writes them, in O(1) per event;
  * facades turn them into immutable snapshots on demand.
@@ -37,7 +42,8 @@ export class Counters {
   /** `batchSizes[n]`: how many batches of n inputs were dispatched. */
   readonly batchSizes: number[] = [];
   readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };
-  lastBatch: BatchReport | undefined = undefined;
+  /** The most recently finished batch (its report is built lazily: stats are often not read). */
+  lastBatch: FinishedBatch | undefined = undefined;
 
   /** Counts one settled request (a switch, not a keyed store: this runs once per request). */
   count(state: SettledState): void {

@@ -92,7 +92,7 @@ export function takeSnapshot(
     meanBatchSize: counters.batches === 0 ? 0 : items / counters.batches,
     batchSizes: sizesChanged ? freeze(histogram(sizes)) : base.batchSizes,
     dispatchReasons: REASONS.some((r) => base.dispatchReasons[r] !== reasons[r]) ? freeze({ ...reasons }) : base.dispatchReasons,
-    lastBatch: counters.lastBatch,
+    lastBatch: counters.lastBatch?.report(),
     stopped,
   };
   return previous !== undefined && sameStats(previous, next) ? previous : freeze(next);
