@@ -157,10 +157,13 @@ export class BatchEngine<I, O> {
       this.deadlines.add(request);
     }
     if (partition.live >= config.maxBatchSize) {
-      // Full: due now, whatever its window says.
-      this.closeWindow(partition);
-      this.ready.add(partition);
-      this.pump();
+      // Full: due now, whatever its window says. (Beyond full it is in `ready` already, and
+      // while every slot is busy there is nothing to pump: the backlog waits, cheaply.)
+      if (partition.live === config.maxBatchSize) {
+        this.closeWindow(partition);
+        this.ready.add(partition);
+      }
+      if (this.running.size < config.maxConcurrentBatches) this.pump();
     } else if (partition.live === 1 && partition.due === null) {
       // The first request after idle opens the window: its timer starts now, at this request.
       this.openWindow(partition, config.maxDelayMs);
