@@ -1,3 +1,14 @@
+/**
+ * rx-batcher: turn many single async calls into efficient batches. `Batcher` is the promise
+ * API, `batchMap` the RxJS operator; both run on one batching engine.
+ *
+ * @example
+ * ```ts
+ * import { Batcher } from 'rx-batcher';
+ * const batcher = new Batcher({ maxBatchSize: 32, maxDelayMs: 5, runBatch: (xs) => model.predictBatch(xs) });
+ * ```
+ * @module rx-batcher
+ */
 /* Batcher */
 export { Batcher } from './batcher/Batcher';
 
@@ -25,6 +36,8 @@ export type {
   BatchingOptions,
   BatchOutput,
   DispatchReason,
+  Fulfilled,
+  Rejected,
   RunBatch,
   RunOptions,
   Settlement,

@@ -170,6 +170,43 @@ export interface StopOptions {
  * batcher.results$.subscribe((s) => s.status === 'rejected' && log.warn(s.id, s.reason));
  * ```
  */
-export type Settlement<I, O> =
-  | { readonly status: 'fulfilled'; readonly value: O; readonly id: number; readonly input: I }
-  | { readonly status: 'rejected'; readonly reason: unknown; readonly id: number; readonly input: I };
+export type Settlement<I, O> = Fulfilled<I, O> | Rejected<I>;
+
+/**
+ * A request that succeeded, as emitted by `results$` and `batchMapSettled`.
+ *
+ * @example
+ * ```ts
+ * const s: Fulfilled<string, number> = { status: 'fulfilled', value: 3, id: 1, input: 'abc' };
+ * ```
+ */
+export interface Fulfilled<I, O> {
+  /** Always `'fulfilled'`. */
+  readonly status: 'fulfilled';
+  /** Its own result from `runBatch`. */
+  readonly value: O;
+  /** The request's id: unique within its batcher, counting from 1. */
+  readonly id: number;
+  /** The input, as `runBatch` received it. */
+  readonly input: I;
+}
+
+/**
+ * A request that failed, was cancelled, timed out or was refused, as emitted by `results$` and
+ * `batchMapSettled`.
+ *
+ * @example
+ * ```ts
+ * const s: Rejected<string> = { status: 'rejected', reason: new Error('boom'), id: 2, input: 'x' };
+ * ```
+ */
+export interface Rejected<I> {
+  /** Always `'rejected'`. */
+  readonly status: 'rejected';
+  /** Why: the model's error, a batcher error, or the caller's `signal.reason`. */
+  readonly reason: unknown;
+  /** The request's id: unique within its batcher, counting from 1. */
+  readonly id: number;
+  /** The input, as `runBatch` received it. */
+  readonly input: I;
+}

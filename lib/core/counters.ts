@@ -1,11 +1,22 @@
 import type { DispatchReason } from '../types';
 import { CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
 
-/** What happened to one finished batch; the newest is kept in the stats. */
+/**
+ * What happened to one finished batch; the newest is `stats().lastBatch`.
+ *
+ * @example
+ * ```ts
+ * batcher.stats$.subscribe(({ lastBatch }) => lastBatch && histogram.observe(lastBatch.durationMs / 1000));
+ * ```
+ */
 export interface BatchReport {
+  /** The batch's `ctx.batchId`. */
   readonly batchId: number;
+  /** How many requests it held. */
   readonly size: number;
+  /** Why it was sealed. */
   readonly reason: DispatchReason;
+  /** Its `partitionBy` key, if any. */
   readonly partition: string | undefined;
   /** `runBatch` returned results, failed, or was abandoned because every caller had gone. */
   readonly outcome: 'succeeded' | 'failed' | 'abandoned';

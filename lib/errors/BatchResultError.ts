@@ -12,6 +12,7 @@ import { describeValue, prefix } from './describe';
  * ```
  */
 export class BatchResultError extends Error {
+  /** Always `'BatchResultError'`, so the class survives serialisation (e.g. in logs). */
   override readonly name = 'BatchResultError';
   /** The `name` option of the batcher. */
   readonly batcher: string;

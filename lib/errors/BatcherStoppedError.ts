@@ -22,6 +22,7 @@ const DETAIL: Record<StoppedWhen, string> = {
  * ```
  */
 export class BatcherStoppedError extends Error {
+  /** Always `'BatcherStoppedError'`, so the class survives serialisation (e.g. in logs). */
   override readonly name = 'BatcherStoppedError';
   /** The `name` option of the batcher that refused the request. */
   readonly batcher: string;

@@ -25,6 +25,7 @@ const ADVICE: Record<QueueLimit, string> = {
  * ```
  */
 export class QueueFullError extends Error {
+  /** Always `'QueueFullError'`, so the class survives serialisation (e.g. in logs). */
   override readonly name = 'QueueFullError';
   /** The `name` option of the batcher. */
   readonly batcher: string;

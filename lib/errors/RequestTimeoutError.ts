@@ -17,6 +17,7 @@ export type TimeoutPhase = 'queued' | 'running';
  * ```
  */
 export class RequestTimeoutError extends Error {
+  /** Always `'RequestTimeoutError'`, so the class survives serialisation (e.g. in logs). */
   override readonly name = 'RequestTimeoutError';
   /** The `name` option of the batcher. */
   readonly batcher: string;

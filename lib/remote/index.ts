@@ -1,4 +1,13 @@
-/* Transport-agnostic scale-out: producers and workers sharing one request stream through a broker. */
+/**
+ * rx-batcher/remote: scale out through a broker, whatever the transport: `remoteBatcher`
+ * producers and `serveBatches` workers share one request stream.
+ *
+ * @example
+ * ```ts
+ * import { remoteBatcher } from 'rx-batcher/remote';
+ * ```
+ * @module rx-batcher/remote
+ */
 export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type RemoteBatcherStats } from './remoteBatcher';
 export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches';
 export { v8Codec, jsonCodec, type Codec } from './codec';

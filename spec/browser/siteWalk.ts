@@ -37,7 +37,7 @@ const STOPS: readonly Stop[] = [
   { name: 'home', path: '/', heading: 'rx-batcher', minCodeBlocks: 2 },
   { name: 'guide', path: '/guide/getting-started', heading: 'Getting started', minCodeBlocks: 3 },
   { name: 'recipe', path: '/recipes/operator-pipeline', heading: 'batchMap in a stream pipeline', minCodeBlocks: 3 },
-  { name: 'api', path: '/api/classes/Batcher', heading: 'Class: Batcher<I, O>', minCodeBlocks: 2 },
+  { name: 'api', path: '/api/rx-batcher/classes/Batcher', heading: 'Class: Batcher<I, O>', minCodeBlocks: 2 },
 ];
 
 /** Pages loaded only directly: the Benchmarks page renders build-time data (present or not). */
