@@ -643,3 +643,22 @@ describe('Batcher: no unhandled rejections of its own', () => {
     }
   });
 });
+
+describe('Batcher: deadline timer precision', () => {
+  it('expires a request when its deadline timer fires, even if the clock reads a little earlier', async () => {
+    const { runBatch, batches } = controlledRunBatch<number, number>();
+    const batcher = new Batcher({ runBatch, maxBatchSize: 1, timeoutMs: 2 });
+    const late = outcome(batcher.run(1));
+    // The timer fires on time, but Date.now() lags by a millisecond (as a Node timer may see it).
+    const realNow = Date.now;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 1);
+    try {
+      await jest.advanceTimersByTimeAsync(2);
+    } finally {
+      spy.mockRestore();
+    }
+    batches[0].done.resolve([10]); // the model answers after the deadline
+    await settleMicrotasks();
+    expect(late.error).toBeInstanceOf(RequestTimeoutError);
+  });
+});

@@ -54,9 +54,12 @@ export class DeadlineQueue<I, O> {
 
   /** Runs on the timer: expires everything due, then re-arms for the next deadline. */
   fire(): void {
+    // The timer was armed for `armedFor`; trust it even if the clock reads a little earlier.
+    // (A Node timer counts from the event loop's cached time and can fire before Date.now()
+    // reaches the deadline; re-arming then let a late batch result slip past its deadline.)
+    const now = Math.max(this.now(), this.armedFor);
     this.timer = null;
     this.armedFor = Infinity;
-    const now = this.now();
     this.firing = true;
     try {
       // expire() settles the request, which calls settled(), which may clear the heap:
