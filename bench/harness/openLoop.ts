@@ -1,3 +1,4 @@
+import { seededRandom } from '../../examples/models/seededRandom';
 import { now } from './process';
 
 /**
@@ -24,7 +25,7 @@ export function uniformArrivals(ratePerSec: number, count: number): Float64Array
  * ```
  */
 export function poissonArrivals(ratePerSec: number, durationMs: number, seed: number): Float64Array {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const times: number[] = [];
   let t = 0;
   for (;;) {
@@ -57,15 +58,4 @@ export function openLoop(arrivals: Float64Array, issue: (index: number, startMs:
     };
     tick();
   });
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -3,6 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { float32Output, openSession } from './onnxSession';
+import { seededRandom } from './seededRandom';
+
+export { seededRandom };
 
 /** Features per MLP input. */
 export const MLP_INPUTS = 256;
@@ -22,25 +25,6 @@ export const MLP_OUTPUTS = 10;
  */
 export function defaultMlpPath(): string {
   return resolve(__dirname, '..', '..', '.cache', 'models', 'mlp.onnx');
-}
-
-/**
- * A small deterministic PRNG (mulberry32): the same seed gives the same weights everywhere.
- *
- * @example
- * ```ts
- * const next = seededRandom(42); next(); // a float in [0, 1)
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function floatInitializer(name: string, dims: number[], next: () => number, scale: number): onnx.ITensorProto {
