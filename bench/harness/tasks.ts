@@ -1,4 +1,5 @@
 import type { BatchRules, ImplName } from '../impls';
+import type { SaturationOptions } from '../scenarios/saturation';
 
 /**
  * The real models of scenario 5.
@@ -25,15 +26,7 @@ export type Task =
   /** Scenarios 1 and 2: heap bytes per pending request, with a model that answers only after the measurement. */
   | { readonly kind: 'heap'; readonly impl: ImplName; readonly n: number; readonly rules: BatchRules }
   /** Scenario 3: open-loop arrivals at a constant rate against the 5 ms + 0.05 ms/item model. */
-  | {
-      readonly kind: 'saturation';
-      readonly impl: ImplName | 'model-direct';
-      readonly ratePerSec: number;
-      readonly durationMs: number;
-      readonly rules: BatchRules;
-      readonly overheadMs: number;
-      readonly perItemMs: number;
-    }
+  | ({ readonly kind: 'saturation' } & SaturationOptions)
   /** Scenario 4: Poisson arrivals against the same model; wait in the batcher and end-to-end latency. */
   | {
       readonly kind: 'latency';
