@@ -47,7 +47,7 @@ const SCENARIO_IDS: readonly string[] = ['s1-s2', 's3', 's4', 's5', 's6'];
  *
  * @example
  * ```ts
- * const options = parseBenchArgs(['--quick', '--out', '/tmp/x'], repoRoot);
+ * const options = parseBenchArgs(['--quick', '--out', 'out/bench'], repoRoot);
  * ```
  */
 export function parseBenchArgs(argv: readonly string[], repoRoot: string): BenchOptions {
