@@ -93,6 +93,7 @@ async function walkByClicking(browser: Browser, site: StaticSite): Promise<void>
   await checkStop(page, recipe, problems, '3-recipe');
 
   await page.locator('.VPNavBar a', { hasText: 'API' }).first().click();
+  await page.locator('.vp-doc a', { hasText: /^rx-batcher$/ }).first().click(); // the core module
   await page.locator('.vp-doc a', { hasText: /^Batcher$/ }).first().click();
   await checkStop(page, api, problems, '4-api');
   await page.close();
