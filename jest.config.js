@@ -6,4 +6,6 @@ module.exports = {
   transform: { '^.+\\.tsx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   // Real-component tests (ONNX models, servers, brokers) take longer than unit tests.
   testTimeout: 30000,
+  // The default reporter, then one plain closing line: `jest: N passed, N failed`.
+  reporters: ['default', '<rootDir>/spec/helpers/summaryReporter.js'],
 };
