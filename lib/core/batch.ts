@@ -54,10 +54,6 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
     this.controller?.abort(reason);
   }
 
-  get isAborted(): boolean {
-    return this.aborted;
-  }
-
   /**
    * Describes the finished batch for stats. Built on first use and kept: a frozen report with
    * every request's queue wait costs more than the batch bookkeeping itself, so it is made

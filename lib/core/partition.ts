@@ -66,11 +66,6 @@ export class Partition<I, O> {
     return taken;
   }
 
-  /** Every request still waiting, emptying the queue (used when a stop discards it). */
-  takeAll(): EngineRequest<I, O>[] {
-    return this.take(Infinity);
-  }
-
   private reset(): void {
     this.items = [];
     this.head = 0;
