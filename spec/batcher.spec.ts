@@ -662,3 +662,13 @@ describe('Batcher: deadline timer precision', () => {
     expect(late.error).toBeInstanceOf(RequestTimeoutError);
   });
 });
+
+describe('Batcher: the batcher timeout and per-call options', () => {
+  it('applies the batcher\'s timeoutMs to a call that passes only a signal', async () => {
+    const { runBatch } = controlledRunBatch<number, number>();
+    const batcher = new Batcher({ runBatch, maxBatchSize: 1, timeoutMs: 50 });
+    const call = outcome(batcher.run(1, { signal: new AbortController().signal }));
+    await jest.advanceTimersByTimeAsync(50);
+    expect(call.error).toMatchObject({ name: 'RequestTimeoutError', timeoutMs: 50 });
+  });
+});

@@ -175,7 +175,8 @@ export class Batcher<I, O> implements AsyncDisposable {
   }
 
   #admit(request: EngineRequest<I, O>, options: RunOptions | undefined): void {
-    const timeoutMs = checkRunOptions(this.name, options, this.#engine.config.timeoutMs);
+    // The batcher's own timeoutMs is applied by the engine, for every face alike.
+    const timeoutMs = checkRunOptions(this.name, options, Infinity);
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
     const signal = options?.signal;
     if (signal !== undefined || timeoutMs !== Infinity) {

@@ -107,14 +107,10 @@ export class BatchEngine<I, O> {
       .subscribe();
   }
 
-  /** True once `stop()` or `dispose()` was called: new requests are rejected. */
-  get isClosed(): boolean {
-    return this.phase !== OPEN;
-  }
-
   /**
    * Admits a request: rejects it at once (stopped, queue full, bad input, already aborted) or
-   * queues it. The caller must have set `signal` and `timeoutMs` on it beforehand.
+   * queues it. A call's own signal and timeout come in `request.extras`; the batcher's
+   * `timeoutMs` applies here to every request that has none of its own.
    */
   submit(request: EngineRequest<I, O>): void {
     const config = this.config;
@@ -126,8 +122,9 @@ export class BatchEngine<I, O> {
       return this.settleAlone(request, REJECTED, new QueueFullError(config.name, config.maxQueueSize));
     }
     let extras = request.extras;
-    if (extras === undefined && config.timeoutMs !== Infinity) {
-      extras = request.extras = new RequestExtras(undefined, config.timeoutMs);
+    if (config.timeoutMs !== Infinity) {
+      if (extras === undefined) extras = request.extras = new RequestExtras(undefined, config.timeoutMs);
+      else if (extras.timeoutMs === 0) extras.timeoutMs = config.timeoutMs;
     }
     const signal = extras?.signal;
     if (signal !== undefined) {

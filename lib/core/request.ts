@@ -33,8 +33,8 @@ export class RequestExtras {
 
   constructor(
     readonly signal: AbortSignal | undefined,
-    /** The call's own timeout in ms; 0 for none. */
-    readonly timeoutMs: number,
+    /** The call's timeout in ms (its own, else the batcher's); 0 for none. */
+    public timeoutMs: number,
   ) {}
 }
 
