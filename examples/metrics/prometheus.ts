@@ -50,27 +50,20 @@ export function exportBatcherMetrics<I, O>(batcher: Batcher<I, O>, registry: Reg
   const metric = <T>(name: string, create: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? create();
   const registers = [registry];
 
-  const queueWait = metric('rx_batcher_queue_wait_seconds', () => new Histogram({
-    name: 'rx_batcher_queue_wait_seconds',
-    help: 'Time each request waited in the queue before its batch was sent to runBatch.',
-    labelNames: ['batcher'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers,
-  }));
-  const batchSize = metric('rx_batcher_batch_size', () => new Histogram({
-    name: 'rx_batcher_batch_size',
-    help: 'Inputs per runBatch call.',
-    labelNames: ['batcher'],
-    buckets: powersOfTwoUpTo(options.maxBatchSize ?? 64),
-    registers,
-  }));
-  const batchDuration = metric('rx_batcher_batch_duration_seconds', () => new Histogram({
-    name: 'rx_batcher_batch_duration_seconds',
-    help: 'Time from the runBatch call to its result.',
-    labelNames: ['batcher'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers,
-  }));
+  // The three histograms differ only in name, help and buckets.
+  const histogram = (name: string, help: string, buckets: number[]) =>
+    metric(name, () => new Histogram({ name, help, labelNames: ['batcher'], buckets, registers }));
+  const queueWait = histogram(
+    'rx_batcher_queue_wait_seconds',
+    'Time each request waited in the queue before its batch was sent to runBatch.',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
+  const batchSize = histogram('rx_batcher_batch_size', 'Inputs per runBatch call.', powersOfTwoUpTo(options.maxBatchSize ?? 64));
+  const batchDuration = histogram(
+    'rx_batcher_batch_duration_seconds',
+    'Time from the runBatch call to its result.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
   const requests = metric('rx_batcher_requests_total', () => new Counter({
     name: 'rx_batcher_requests_total',
     help: 'Requests settled, by outcome.',
