@@ -349,7 +349,13 @@ export class BatchEngine<I, O> {
           let reason: DispatchReason;
           if (partition.live >= max) reason = 'full';
           else if (partition.live > 0 && partition.due !== null) reason = partition.due;
-          else continue;
+          else {
+            // It was queued here as full, then lost a request (aborted, timed out) while every
+            // slot was busy; its window was closed when it filled. Decide afresh: due now (its
+            // oldest has waited maxDelayMs), or a window for what is left of the delay.
+            this.reconsider(partition);
+            continue;
+          }
           const requests = partition.take(max);
           this.reconsider(partition);
           this.dispatch(new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key));
