@@ -2,6 +2,7 @@
  * Issue 14: every request settles, always. Each case of the issue is a named regression test
  * here; they must survive the engine unification.
  */
+import { of } from 'rxjs';
 import { Batcher } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
 import { deferred, type Deferred } from './helpers/recording';
@@ -82,5 +83,41 @@ describe('issue 14 case 1: a full queued batch that loses a request', () => {
     running[1].resolve([5, 6, 7]);
     expect(await Promise.all(rest.slice(1))).toEqual([5, 6, 7]);
     await batcher.stop();
+  });
+});
+
+describe('issue 14 case 2: stop({ drain: true }) with a synchronous runBatch', () => {
+  const answers = {
+    'returns an array': (xs: readonly number[]) => xs.map((x) => x * 2),
+    'returns of(results)': (xs: readonly number[]) => of(xs.map((x) => x * 2)),
+    throws: () => {
+      throw new Error('model down');
+    },
+  };
+  it.each(Object.keys(answers) as (keyof typeof answers)[])('resolves when runBatch %s, and so does a later stop()', async (kind) => {
+    const scheduler = new ManualScheduler();
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, maxDelayMs: 50, scheduler, runBatch: answers[kind] });
+    const calls = [1, 2, 3].map((x) => batcher.run(x).then((v) => v, (e: unknown) => e));
+    let completed = false;
+    batcher.results$.subscribe({ complete: () => (completed = true) });
+    let stopped = false;
+    const stop = batcher.stop({ drain: true }).then(() => (stopped = true));
+    await settleMicrotasks();
+    expect(completed).toBe(true);
+    expect(stopped).toBe(true);
+    await stop;
+    const again = await Promise.race([batcher.stop().then(() => 'resolved'), settleMicrotasks().then(() => 'hung')]);
+    expect(again).toBe('resolved');
+    const results = await Promise.all(calls);
+    if (kind === 'throws') for (const r of results) expect(r).toEqual(new Error('model down'));
+    else expect(results).toEqual([2, 4, 6]);
+    expect(scheduler.scheduledCount).toBe(0);
+  });
+
+  it('resolves a plain stop() with nothing queued and a stop() after the engine has stopped', async () => {
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, runBatch: (xs) => [...xs] });
+    await batcher.stop({ drain: true });
+    await expect(batcher.stop({ drain: true })).resolves.toBeUndefined();
+    await expect(batcher.stop()).resolves.toBeUndefined();
   });
 });

@@ -199,6 +199,10 @@ export class BatchEngine<I, O> {
    * Resolves when no batch is running and nothing is queued.
    */
   stop(drain: boolean): Promise<void> {
+    // The promise first: a synchronous runBatch can finish the whole drain inside pump() below,
+    // and the engine must find someone to tell when it goes idle.
+    this.stopped ??= new Promise<void>((resolve) => (this.resolveStopped = resolve));
+    if (this.phase === STOPPED) this.resolveStopped!();
     if (this.phase === OPEN) this.phase = drain ? DRAINING : STOPPING;
     else if (this.phase === DRAINING && !drain) this.phase = STOPPING;
 
@@ -215,7 +219,6 @@ export class BatchEngine<I, O> {
       const reason = new BatcherStoppedError(this.config.name, 'running');
       for (const batch of this.running) batch.abort(reason);
     }
-    this.stopped ??= new Promise<void>((resolve) => (this.resolveStopped = resolve));
     const stopped = this.stopped;
     this.finishStopIfIdle();
     return stopped;
