@@ -25,6 +25,8 @@ export interface PipelineOptions {
   readonly maxBatchSize?: number;
   /** Model calls allowed to run at once: their results still come out in file order. */
   readonly maxConcurrentBatches?: number;
+  /** How long a reading waits for companions; the last batch goes when the file ends. Default 2 ms. */
+  readonly maxDelayMs?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function scoreReadingsFile(path: string, options: PipelineOptions =
       batchMapSettled(runBatch, {
         name: 'readings',
         maxBatchSize: options.maxBatchSize ?? 16,
-        maxDelayMs: 2,
+        maxDelayMs: options.maxDelayMs ?? 2,
         maxConcurrentBatches: options.maxConcurrentBatches ?? 4,
       }),
       // Settlements come out in source order, so the index is the line number.
