@@ -2,6 +2,7 @@
  * The recipe's app: a batched model, its metrics exported, and `/metrics` served over HTTP.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { map, timer, type SchedulerLike } from 'rxjs';
 import { Batcher } from '../../lib';
 import { exportBatcherMetrics } from './prometheus';
 import { serveMetrics, type MetricsServer } from './server';
@@ -13,6 +14,16 @@ export interface MonitoredApp {
   readonly metrics: MetricsServer;
   /** Drains the batcher and closes the metrics server. */
   close(): Promise<void>;
+}
+
+/** Options of {@link startMonitoredApp}. */
+export interface MonitoredAppOptions {
+  /** Where `/metrics` is served (0: any free port). Default 0. */
+  readonly port?: number;
+  /** Also export the process metrics of prom-client (CPU, memory, event loop lag). */
+  readonly processMetrics?: boolean;
+  /** The clock of the batcher and the stand-in model: tests pass a virtual-time scheduler; the app leaves it out. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
@@ -27,7 +38,7 @@ export interface MonitoredApp {
  * await app.close();
  * ```
  */
-export async function startMonitoredApp(options: { port?: number; processMetrics?: boolean } = {}): Promise<MonitoredApp> {
+export async function startMonitoredApp(options: MonitoredAppOptions = {}): Promise<MonitoredApp> {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const maxBatchSize = 32;
@@ -36,10 +47,9 @@ export async function startMonitoredApp(options: { port?: number; processMetrics
     maxBatchSize,
     maxDelayMs: 2,
     maxQueueSize: 1000,
-    runBatch: async (xs) => {
-      await new Promise((resolve) => setTimeout(resolve, 2 + 0.05 * xs.length));
-      return xs.map((x) => (x < 0 ? new Error(`negative input ${x}`) : Math.sqrt(x)));
-    },
+    scheduler: options.scheduler,
+    runBatch: (xs) =>
+      timer(2 + 0.05 * xs.length, options.scheduler).pipe(map(() => xs.map((x) => (x < 0 ? new Error(`negative input ${x}`) : Math.sqrt(x))))),
   });
   exportBatcherMetrics(batcher, registry, { maxBatchSize });
   const metrics = await serveMetrics(registry, { port: options.port ?? 0 });

@@ -1,3 +1,5 @@
+import { VirtualTimeScheduler } from 'rxjs';
+import type { BatchReport } from '../../lib';
 import { startMonitoredApp, type MonitoredApp } from '../../examples/metrics/app';
 
 /** Parses Prometheus text format into `name{labels}` → value. */
@@ -11,7 +13,9 @@ function parseMetrics(text: string): Map<string, number> {
   return samples;
 }
 
-// Runs the recipe for real: a batcher under load, /metrics served on 127.0.0.1, scraped over HTTP.
+// Runs the recipe for real: a batcher under load, /metrics served on 127.0.0.1, scraped over
+// HTTP. The batcher and its stand-in model run on a virtual clock that moves only in
+// `scheduler.flush()`, so the backlog, the batches and their times are the same on any machine.
 describe('examples/metrics', () => {
   let app: MonitoredApp | undefined;
   afterEach(async () => {
@@ -20,9 +24,12 @@ describe('examples/metrics', () => {
   });
 
   it('exports queue wait, batch size and duration histograms, gauges and outcome counters on /metrics', async () => {
-    app = await startMonitoredApp({ port: 0 });
+    const scheduler = new VirtualTimeScheduler();
+    app = await startMonitoredApp({ port: 0, scheduler });
     const { batcher, registry } = app;
     expect(app.metrics.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const reports = new Set<BatchReport>();
+    batcher.stats$.subscribe(({ lastBatch }) => lastBatch && reports.add(lastBatch));
 
     // 300 requests at once: 6 negative inputs fail on their own.
     const inputs = Array.from({ length: 300 }, (_, i) => (i % 50 === 7 ? -i : i));
@@ -33,11 +40,16 @@ describe('examples/metrics', () => {
     abort.abort();
     const refused = batcher.run(1, { timeoutMs: -1 }).catch((e: unknown) => e);
 
-    // The queue-depth gauge is read at scrape time: it shows the backlog right now.
-    const queuedNow = batcher.stats().queued;
-    expect(queuedNow).toBeGreaterThan(0);
-    expect(parseMetrics(await registry.getSingleMetricAsString('rx_batcher_queue_depth')).get('rx_batcher_queue_depth{batcher="scorer"}')).toBe(queuedNow);
+    // The clock has not moved: at most the first full batch (32) is running, the rest wait. The
+    // gauges are read at scrape time: they show the backlog right now.
+    const now = batcher.stats();
+    expect(now.queued + now.inFlight).toBe(300);
+    expect(now.inFlight).toBeLessThanOrEqual(32);
+    const gauge = async (name: string) => parseMetrics(await registry.getSingleMetricAsString(name)).get(`${name}{batcher="scorer"}`);
+    expect(await gauge('rx_batcher_queue_depth')).toBe(now.queued);
+    expect(await gauge('rx_batcher_in_flight_requests')).toBe(now.inFlight);
 
+    scheduler.flush(); // runs every batch, one after another, in virtual time
     const outcomes = await Promise.all(pending);
     await cancelled;
     await expect(refused).resolves.toBeInstanceOf(RangeError);
@@ -56,17 +68,30 @@ describe('examples/metrics', () => {
     expect(m.get(`rx_batcher_requests_total{${label},outcome="rejected"}`)).toBe(1);
     expect(m.get(`rx_batcher_requests_total{${label},outcome="timed_out"}`)).toBe(0);
 
-    // Histograms: one batch-size sample per batch, one queue-wait sample per dispatched request.
-    expect(stats.batches).toBeLessThan(300);
-    expect(m.get(`rx_batcher_batch_size_count{${label}}`)).toBe(stats.batches);
+    // All 300 were queued before the first batch finished, so every batch took the most it may:
+    // nine of 32, then the last 12. One batch-size sample per batch.
+    expect(stats.batchSizes).toEqual({ 32: 9, 12: 1 });
+    expect(reports.size).toBe(10);
+    expect(m.get(`rx_batcher_batch_size_count{${label}}`)).toBe(10);
     expect(m.get(`rx_batcher_batch_size_sum{${label}}`)).toBe(300);
-    expect(m.get(`rx_batcher_batch_size_bucket{le="32",${label}}`)).toBe(stats.batches);
-    expect(m.get(`rx_batcher_batch_duration_seconds_count{${label}}`)).toBe(stats.batches);
-    expect(m.get(`rx_batcher_batch_duration_seconds_sum{${label}}`)).toBeGreaterThan(stats.batches * 0.002 * 0.9);
+    expect(m.get(`rx_batcher_batch_size_bucket{le="8",${label}}`)).toBe(0);
+    expect(m.get(`rx_batcher_batch_size_bucket{le="16",${label}}`)).toBe(1);
+    expect(m.get(`rx_batcher_batch_size_bucket{le="32",${label}}`)).toBe(10);
+    // Durations: the model takes 2 ms + 0.05 ms per input of virtual time (2.6 to 3.6 ms), and
+    // the batcher's clock counts whole ms: every batch is over 1 ms and within 5 ms.
+    const durations = [...reports].map((r) => r.durationMs / 1000);
+    expect(m.get(`rx_batcher_batch_duration_seconds_count{${label}}`)).toBe(10);
+    expect(m.get(`rx_batcher_batch_duration_seconds_sum{${label}}`)).toBeCloseTo(durations.reduce((a, b) => a + b, 0), 9);
+    expect(m.get(`rx_batcher_batch_duration_seconds_bucket{le="0.001",${label}}`)).toBe(0);
+    expect(m.get(`rx_batcher_batch_duration_seconds_bucket{le="0.005",${label}}`)).toBe(10);
+    // Queue waits: one sample per dispatched request; batches after the first waited for it.
+    const waits = [...reports].flatMap((r) => r.queueWaitMs.map((ms) => ms / 1000));
     expect(m.get(`rx_batcher_queue_wait_seconds_count{${label}}`)).toBe(300);
-    expect(m.get(`rx_batcher_queue_wait_seconds_sum{${label}}`)).toBeGreaterThan(0);
+    expect(m.get(`rx_batcher_queue_wait_seconds_sum{${label}}`)).toBeCloseTo(waits.reduce((a, b) => a + b, 0), 9);
+    expect(m.get(`rx_batcher_queue_wait_seconds_sum{${label}}`)).toBeGreaterThanOrEqual(268 * 0.002);
     const reasons = ['full', 'delay', 'flush', 'drain'].map((r) => m.get(`rx_batcher_batches_total{${label},reason="${r}"}`) ?? NaN);
-    expect(reasons.reduce((a, b) => a + b, 0)).toBe(stats.batches);
+    expect(reasons.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(m.get(`rx_batcher_batches_total{${label},reason="full"}`)).toBe(9);
 
     // Idle now: both gauges back at 0.
     expect(m.get(`rx_batcher_queue_depth{${label}}`)).toBe(0);
