@@ -32,16 +32,19 @@ export interface LoadReport {
  */
 export interface StreamsOptions {
   readonly streams: number;
-  readonly durationMs: number;
-  /** Called about every 250 ms with the frames answered so far. */
+  /** Each stream stops sending once this long has passed. @default Infinity */
+  readonly durationMs?: number;
+  /** Each stream stops after this many frames were answered (tests use it: the counts are then exact). @default Infinity */
+  readonly framesPerStream?: number;
+  /** Called about every 250 ms, and once at the end, with the frames answered so far. */
   readonly onProgress?: (frames: number, elapsedMs: number) => void;
 }
 
 /**
  * Simulated audio streams: `streams` WebSocket connections, each sending the speech clip one
  * 32 ms frame (16-bit PCM, as a microphone delivers it) at a time and the next frame as soon
- * as the previous one's probability comes back, until `durationMs` has passed. Each stream
- * starts at a different point of the clip and loops it.
+ * as the previous one's probability comes back, until `durationMs` has passed or it has sent
+ * `framesPerStream` frames. Each stream starts at a different point of the clip and loops it.
  *
  * @example
  * ```ts
@@ -55,7 +58,8 @@ export async function runStreams(url: string, options: StreamsOptions): Promise<
   const clients = await Promise.all(Array.from({ length: options.streams }, () => VadClient.connect(url, { probabilities: true })));
   const latencies: number[] = [];
   const start = performance.now();
-  const end = start + options.durationMs;
+  const end = start + (options.durationMs ?? Infinity);
+  const framesPerStream = options.framesPerStream ?? Infinity;
   const progress = setInterval(() => options.onProgress?.(latencies.length, performance.now() - start), 250);
   try {
     await Promise.all(
@@ -63,6 +67,7 @@ export async function runStreams(url: string, options: StreamsOptions): Promise<
         (client, index) =>
           new Promise<void>((resolve, reject) => {
             let position = Math.floor((index * frames.length) / clients.length);
+            let answered = 0;
             let sentAt = 0;
             const sendNext = () => {
               sentAt = performance.now();
@@ -73,7 +78,7 @@ export async function runStreams(url: string, options: StreamsOptions): Promise<
               if (message.type !== 'frame') return;
               const now = performance.now();
               latencies.push(now - sentAt);
-              if (now < end) return sendNext();
+              if (++answered < framesPerStream && now < end) return sendNext();
               stop();
               resolve();
             });
@@ -86,5 +91,7 @@ export async function runStreams(url: string, options: StreamsOptions): Promise<
     clearInterval(progress);
     await Promise.all(clients.map((client) => client.close()));
   }
-  return { latencies: Float64Array.from(latencies).sort(), seconds: (performance.now() - start) / 1000 };
+  const elapsedMs = performance.now() - start;
+  options.onProgress?.(latencies.length, elapsedMs);
+  return { latencies: Float64Array.from(latencies).sort(), seconds: elapsedMs / 1000 };
 }

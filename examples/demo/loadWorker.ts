@@ -25,7 +25,7 @@ export function runStreamsInWorker(url: string, options: StreamsOptions): Promis
   // The worker loads TypeScript through tsx's CommonJS hook (or plain JS once compiled).
   const entry = join(__dirname, `loadWorker${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
   const source = `${__filename.endsWith('.ts') ? `require(${JSON.stringify(require.resolve('tsx/cjs'))});` : ''} require(${JSON.stringify(entry)});`;
-  const worker = new Worker(source, { eval: true, workerData: { url, streams: options.streams, durationMs: options.durationMs } });
+  const worker = new Worker(source, { eval: true, workerData: { url, streams: options.streams, durationMs: options.durationMs, framesPerStream: options.framesPerStream } });
   return new Promise<LoadReport>((resolve, reject) => {
     let report: LoadReport | undefined;
     worker.on('message', (message: WorkerMessage) => {
@@ -39,8 +39,8 @@ export function runStreamsInWorker(url: string, options: StreamsOptions): Promis
 
 if (parentPort !== null && (workerData as { url?: unknown } | null)?.url !== undefined) {
   const port = parentPort;
-  const { url, streams, durationMs } = workerData as { url: string; streams: number; durationMs: number };
-  runStreams(url, { streams, durationMs, onProgress: (frames, elapsedMs) => port.postMessage({ type: 'progress', frames, elapsedMs } satisfies WorkerMessage) }).then(
+  const { url, streams, durationMs, framesPerStream } = workerData as { url: string } & StreamsOptions;
+  runStreams(url, { streams, durationMs, framesPerStream, onProgress: (frames, elapsedMs) => port.postMessage({ type: 'progress', frames, elapsedMs } satisfies WorkerMessage) }).then(
     (report) => port.postMessage({ type: 'done', latencies: report.latencies, seconds: report.seconds } satisfies WorkerMessage, [report.latencies.buffer as ArrayBuffer]),
     (error: unknown) => {
       throw error;

@@ -38,11 +38,15 @@ export interface DemoResult {
 export interface VadDemoOptions {
   /** Simulated audio streams, each its own WebSocket connection. @default 64 */
   readonly streams?: number;
-  /** How long each mode runs. @default 4000 */
+  /** How long each mode runs. @default 4000, or no limit when `framesPerStream` is given */
   readonly durationMs?: number;
+  /** Stop each stream after this many frames instead (tests use it: the counts are then exact). */
+  readonly framesPerStream?: number;
   /** Largest batch when batching. @default 64 */
   readonly maxBatchSize?: number;
-  /** Called about every 250 ms while a mode runs. */
+  /** How long a frame may wait for companions when batching. @default 2 */
+  readonly maxDelayMs?: number;
+  /** Called about every 250 ms while a mode runs, and once when it ends. */
   readonly onProgress?: (label: string, frames: number, elapsedMs: number) => void;
   /** Run the simulated clients in a worker thread, off the server's event loop. @default true */
   readonly clientsInWorker?: boolean;
@@ -77,11 +81,12 @@ export async function runVadDemo(options: VadDemoOptions = {}): Promise<DemoResu
 
 async function runMode(vad: SileroVad, batching: boolean, options: VadDemoOptions): Promise<DemoResult> {
   const label = batching ? 'with rx-batcher' : 'without batching';
-  const server = await startVadServer({ batching, vad, maxBatchSize: options.maxBatchSize ?? 64, maxDelayMs: 2 });
+  const server = await startVadServer({ batching, vad, maxBatchSize: options.maxBatchSize ?? 64, maxDelayMs: options.maxDelayMs ?? 2 });
   try {
     const streamsOptions = {
       streams: options.streams ?? 64,
-      durationMs: options.durationMs ?? 4000,
+      durationMs: options.durationMs ?? (options.framesPerStream === undefined ? 4000 : Infinity),
+      framesPerStream: options.framesPerStream,
       onProgress: (frames: number, elapsedMs: number) => options.onProgress?.(label, frames, elapsedMs),
     };
     const before = server.stats();
