@@ -5,6 +5,7 @@
 import { of } from 'rxjs';
 import { Batcher } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
+import { LIB, runChild } from './helpers/childProcess';
 import { deferred, type Deferred } from './helpers/recording';
 
 /** Lets promise callbacks (and the engine's reactions to them) run. */
@@ -119,5 +120,76 @@ describe('issue 14 case 2: stop({ drain: true }) with a synchronous runBatch', (
     await batcher.stop({ drain: true });
     await expect(batcher.stop({ drain: true })).resolves.toBeUndefined();
     await expect(batcher.stop()).resolves.toBeUndefined();
+  });
+});
+
+/** Result shapes that throw when the engine looks at them. */
+function hostileResults(kind: string, xs: readonly number[]): unknown {
+  switch (kind) {
+    case 'then throws':
+      return { then: () => { throw new Error('then exploded'); } };
+    case 'then getter throws':
+      return { get then(): never { throw new Error('then getter exploded'); } };
+    case 'element getter throws (sync)':
+    case 'element getter throws (async)': {
+      const results = xs.map((x) => x * 2);
+      Object.defineProperty(results, 0, { get: () => { throw new Error('slot 0 exploded'); } });
+      return kind.endsWith('(sync)') ? results : Promise.resolve(results);
+    }
+    case 'length getter throws':
+      return Promise.resolve(new Proxy(xs.map((x) => x * 2), { get: (t, k) => { if (k === 'length') throw new Error('length exploded'); return Reflect.get(t, k); } }));
+    default:
+      throw new Error(kind);
+  }
+}
+const HOSTILE = ['then throws', 'then getter throws', 'element getter throws (sync)', 'element getter throws (async)', 'length getter throws'];
+
+describe('issue 14 case 3: a result that throws when looked at', () => {
+  it.each(HOSTILE)('%s: its callers settle at once and the next batch is served', async (kind) => {
+    let call = 0;
+    const batcher = new Batcher<number, number>({
+      maxBatchSize: 2,
+      runBatch: (xs) => (call++ === 0 ? hostileResults(kind, xs) : xs.map((x) => x * 2)) as number[],
+    });
+    const first = await Promise.allSettled([batcher.run(1), batcher.run(2)]);
+    if (kind.startsWith('element')) {
+      expect(first[0]).toMatchObject({ status: 'rejected', reason: new Error('slot 0 exploded') });
+      expect(first[1]).toEqual({ status: 'fulfilled', value: 4 });
+    } else {
+      for (const r of first) expect(r.status).toBe('rejected');
+    }
+    await expect(Promise.all([batcher.run(3), batcher.run(4)])).resolves.toEqual([6, 8]);
+    expect(batcher.stats()).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 4 });
+    await batcher.stop();
+  });
+
+  it('does not crash a plain Node process', async () => {
+    const code = `
+      const { Batcher } = require(${JSON.stringify(LIB)});
+      const hostile = ${hostileResults.toString()};
+      const kinds = ${JSON.stringify(HOSTILE)};
+      (async () => {
+        const lines = [];
+        for (const kind of kinds) {
+          let call = 0;
+          const b = new Batcher({ maxBatchSize: 2, runBatch: (xs) => (call++ === 0 ? hostile(kind, xs) : xs.map((x) => x * 2)) });
+          const first = await Promise.allSettled([b.run(1), b.run(2)]);
+          const next = await Promise.all([b.run(3), b.run(4)]);
+          await b.stop();
+          lines.push(kind + ': ' + first.map((r) => r.status).join(',') + ' then ' + next.join(','));
+        }
+        console.log(lines.join('\\n'));
+      })();
+    `;
+    const { code: exit, out, err } = await runChild(code);
+    expect(err).toBe('');
+    expect(exit).toBe(0);
+    expect(out.trim().split('\n')).toEqual([
+      'then throws: rejected,rejected then 6,8',
+      'then getter throws: rejected,rejected then 6,8',
+      'element getter throws (sync): rejected,fulfilled then 6,8',
+      'element getter throws (async): rejected,fulfilled then 6,8',
+      'length getter throws: rejected,rejected then 6,8',
+    ]);
   });
 });

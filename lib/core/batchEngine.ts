@@ -411,8 +411,17 @@ export class BatchEngine<I, O> {
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
       if (r.state !== RUNNING) continue;
-      const result = results[i];
-      if (result instanceof Error) this.settle(r, FAILED, undefined, result);
+      let result: unknown;
+      let isError: boolean;
+      try {
+        // A slot's getter (or a Proxy) may throw: that fails this caller only, like an Error in its slot.
+        result = results[i];
+        isError = result instanceof Error;
+      } catch (error) {
+        result = error;
+        isError = true;
+      }
+      if (isError) this.settle(r, FAILED, undefined, result);
       else this.settle(r, SUCCEEDED, result as O, undefined);
     }
     this.finishBatch(batch, 'succeeded');

@@ -33,9 +33,17 @@ export function invokeRunBatch<I, O>(
   const returned = (results: unknown): void => {
     if (reported) return;
     reported = true;
-    if (!isArrayLike(results)) outcome.failed(new BatchResultError(name, expected, undefined, results));
-    else if (results.length !== expected) outcome.failed(new BatchResultError(name, expected, results.length));
-    else outcome.returned(results);
+    let length: unknown;
+    try {
+      // A Proxy or an object with a `length` getter can throw right here.
+      length = isArrayLike(results) ? results.length : undefined;
+    } catch (error) {
+      outcome.failed(error);
+      return;
+    }
+    if (length === undefined) outcome.failed(new BatchResultError(name, expected, undefined, results));
+    else if (length !== expected) outcome.failed(new BatchResultError(name, expected, length as number));
+    else outcome.returned(results as ArrayLike<unknown>);
   };
   const failed = (error: unknown): void => {
     if (reported) return;
@@ -50,18 +58,25 @@ export function invokeRunBatch<I, O>(
     failed(error);
     return undefined;
   }
-  if (isObservable(output)) {
-    return output.pipe(take(1)).subscribe({
-      next: returned,
-      error: failed,
-      complete: () => failed(new BatchResultError(name, expected, undefined, undefined, 'the Observable it returned completed without emitting')),
-    });
+  // Looking at what came back may itself throw (a `then` getter, a thenable whose `then`
+  // throws): that fails the batch, like a rejection, instead of escaping to the process.
+  try {
+    if (isObservable(output)) {
+      return output.pipe(take(1)).subscribe({
+        next: returned,
+        error: failed,
+        complete: () => failed(new BatchResultError(name, expected, undefined, undefined, 'the Observable it returned completed without emitting')),
+      });
+    }
+    if (isThenable(output)) output.then(returned, failed);
+    else returned(output);
+  } catch (error) {
+    failed(error);
   }
-  if (isThenable(output)) output.then(returned, failed);
-  else returned(output);
   return undefined;
 }
 
+/** May throw (a `then` getter): the caller catches. */
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
