@@ -17,10 +17,10 @@ describe('examples/graceful-shutdown: SIGTERM drains and exits with nothing lost
   });
 
   it('answers every queued request after SIGTERM, refuses new connections, and exits with code 0', async () => {
-    // A 10 s batch window: without the drain, the requests would still be waiting when we check.
+    // A batch window longer than the test may run: only the drain can send the requests.
     child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join('examples', 'graceful-shutdown', 'main.ts')], {
       cwd: repo,
-      env: { ...process.env, BATCH_DELAY_MS: '10000', PORT: '0' },
+      env: { ...process.env, BATCH_DELAY_MS: '60000', PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
