@@ -32,6 +32,8 @@ export interface BatchContext {
   /**
    * Aborts when nobody waits for this batch any more (every caller aborted or timed out), or
    * when the batcher is stopped without draining. Pass it on to `fetch`, a model client, etc.
+   * In the first case the batch is abandoned: its slot is freed at once and whatever
+   * `runBatch` returns later is dropped (`stats().abandonedBatches` counts these).
    */
   readonly signal: AbortSignal;
 }

@@ -3,7 +3,7 @@
  * here; they must survive the engine unification.
  */
 import { of } from 'rxjs';
-import { Batcher } from '../lib';
+import { Batcher, RequestTimeoutError } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
 import { LIB, runChild } from './helpers/childProcess';
 import { deferred, type Deferred } from './helpers/recording';
@@ -191,5 +191,65 @@ describe('issue 14 case 3: a result that throws when looked at', () => {
       'element getter throws (async): rejected,fulfilled then 6,8',
       'length getter throws: rejected,rejected then 6,8',
     ]);
+  });
+});
+
+describe('issue 14 case 5: a runBatch that never settles and ignores ctx.signal', () => {
+  it('frees its slot once every caller has gone, drops a late result, counts it, and stop() resolves', async () => {
+    const scheduler = new ManualScheduler();
+    const signals: AbortSignal[] = [];
+    const late: Deferred<number[]>[] = [];
+    let call = 0;
+    const batcher = new Batcher<number, number>({
+      maxBatchSize: 2,
+      maxDelayMs: 0,
+      timeoutMs: 100,
+      scheduler,
+      runBatch: (xs, ctx) => {
+        signals.push(ctx.signal);
+        if (call++ === 0) {
+          const d = deferred<number[]>();
+          late.push(d);
+          return d.promise; // ignores its signal, answers only when the test says so
+        }
+        return xs.map((x) => x * 2);
+      },
+    });
+    const stuck = [batcher.run(1), batcher.run(2)].map((p) => p.catch((e: unknown) => e));
+    scheduler.advance(0);
+    scheduler.advance(50);
+    const next = [batcher.run(3), batcher.run(4)]; // queued behind the stuck batch
+    expect(batcher.stats()).toMatchObject({ queued: 2, inFlight: 2, batchesInFlight: 1 });
+    scheduler.advance(50); // the stuck batch's callers time out
+    for (const e of await Promise.all(stuck)) expect(e).toBeInstanceOf(RequestTimeoutError);
+    expect(signals[0].aborted).toBe(true);
+    // The slot is free: the queued pair runs long before its own deadline.
+    await expect(Promise.all(next)).resolves.toEqual([6, 8]);
+    expect(batcher.stats()).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, abandonedBatches: 1, failedBatches: 0, timedOut: 2, succeeded: 2 });
+    expect(batcher.stats().lastBatch?.outcome).toBe('succeeded');
+    await expect(batcher.stop()).resolves.toBeUndefined();
+    // The late answer is dropped: nobody settles twice, nothing changes.
+    const before = batcher.stats();
+    late[0].resolve([10, 20]);
+    await settleMicrotasks();
+    expect(batcher.stats()).toBe(before);
+  });
+
+  it('stop() resolves when the running batch is abandoned after the stop', async () => {
+    const scheduler = new ManualScheduler();
+    const batcher = new Batcher<number, number>({ maxBatchSize: 1, scheduler, runBatch: () => new Promise<number[]>(() => {}) });
+    const controller = new AbortController();
+    const call = batcher.run(1, { signal: controller.signal }).catch((e: unknown) => e);
+    scheduler.advance(0);
+    expect(batcher.stats().batchesInFlight).toBe(1);
+    let stopped = false;
+    const stop = batcher.stop().then(() => (stopped = true));
+    await settleMicrotasks();
+    expect(stopped).toBe(false);
+    controller.abort(new Error('client left'));
+    expect(await call).toEqual(new Error('client left'));
+    await stop;
+    expect(batcher.stats()).toMatchObject({ abandonedBatches: 1, batchesInFlight: 0, stopped: true });
+    expect(Object.isFrozen(batcher.stats())).toBe(true);
   });
 });

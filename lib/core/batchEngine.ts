@@ -453,14 +453,18 @@ export class BatchEngine<I, O> {
     this.finishStopIfIdle();
   }
 
-  /** Every caller of a running batch has gone: abort its signal; an Observable result is cancelled and its slot freed now. */
+  /**
+   * Every caller of a running batch has gone (aborted, timed out, unsubscribed): abort its
+   * signal, cancel an Observable result, free its slot now and drop whatever it returns later.
+   * A `runBatch` that ignores its signal and never settles can no longer hold a slot forever.
+   */
   private abandon(batch: Batch<I, O>): void {
     batch.abort(abandonedError());
-    if (batch.inner !== undefined) {
-      batch.done = true;
-      batch.inner.unsubscribe();
-      this.finishBatch(batch, 'abandoned');
-    }
+    if (batch.done) return; // runBatch answered synchronously from its abort listener
+    batch.done = true;
+    batch.inner?.unsubscribe();
+    this.counters.abandonedBatches++;
+    this.finishBatch(batch, 'abandoned');
   }
 
   // Private: settling.

@@ -50,6 +50,8 @@ export class Counters {
   batchesInFlight = 0;
   batches = 0;
   failedBatches = 0;
+  /** Batches whose callers had all gone before they finished: freed at once, late result dropped. */
+  abandonedBatches = 0;
   /** `batchSizes[n]`: how many batches of n inputs were dispatched. */
   readonly batchSizes: number[] = [];
   readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };

@@ -40,6 +40,12 @@ export interface BatcherStats {
   readonly batches: number;
   /** Batches whose `runBatch` threw, rejected or returned a bad result. */
   readonly failedBatches: number;
+  /**
+   * Batches abandoned because every caller had gone (aborted, timed out) before `runBatch`
+   * answered: their `ctx.signal` was aborted, their slot freed at once, and whatever they
+   * returned later was dropped. Not counted in `failedBatches`.
+   */
+  readonly abandonedBatches: number;
   /** Mean inputs per dispatched batch (0 before the first). */
   readonly meanBatchSize: number;
   /** Batch-size histogram: `batchSizes[n]` batches held n inputs. */
@@ -89,6 +95,7 @@ export function takeSnapshot(
     rejected: counters.rejected,
     batches: counters.batches,
     failedBatches: counters.failedBatches,
+    abandonedBatches: counters.abandonedBatches,
     meanBatchSize: counters.batches === 0 ? 0 : items / counters.batches,
     batchSizes: sizesChanged ? freeze(histogram(sizes)) : base.batchSizes,
     dispatchReasons: REASONS.some((r) => base.dispatchReasons[r] !== reasons[r]) ? freeze({ ...reasons }) : base.dispatchReasons,
@@ -113,7 +120,7 @@ const EMPTY: BatcherStats = freeze(
   {
     name: '',
     queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
-    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, meanBatchSize: 0, batchSizes: {},
+    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, meanBatchSize: 0, batchSizes: {},
     dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, stopped: false,
   },
   true,
