@@ -253,3 +253,38 @@ describe('issue 14 case 5: a runBatch that never settles and ignores ctx.signal'
     expect(Object.isFrozen(batcher.stats())).toBe(true);
   });
 });
+
+describe('issue 14 case 4: defaults with an input that cannot be read', () => {
+  interface Greeting { name: string; last?: string }
+  const throwing = (where: 'getter' | 'copy'): Greeting => {
+    const input = { name: 'Ada' } as Greeting;
+    if (where === 'getter') Object.defineProperty(input, 'last', { get: () => { throw new Error('getter exploded'); }, enumerable: true });
+    else Object.defineProperty(input, 'mood', { get: () => { throw new Error('copy exploded'); }, enumerable: true });
+    return input;
+  };
+
+  it.each([
+    ['getter', 'reading its `last`', 'getter exploded'],
+    ['copy', 'copying the input', 'copy exploded'],
+  ] as const)('rejects that call alone with a TypeError (%s), even with timeoutMs, and stats add up', async (where, step, message) => {
+    const batcher = new Batcher<Greeting, string>({
+      name: 'g', maxBatchSize: 2, timeoutMs: 1000, defaults: { last: 'Lovelace' },
+      runBatch: (xs) => xs.map((x) => `${x.name} ${x.last}`),
+    });
+    const bad = batcher.run(throwing(where));
+    const good = batcher.run({ name: 'Grace', last: 'Hopper' });
+    const error = await bad.catch((e: unknown) => e);
+    expect(error).toEqual(new TypeError(`[rx-batcher] "g": run(input): \`defaults\` are set, but ${step} to fill them in threw Error: ${message}.`));
+    expect((error as Error).cause).toEqual(new Error(message));
+    await expect(good).resolves.toBe('Grace Hopper');
+    const s = batcher.stats();
+    expect(s).toMatchObject({ submitted: 2, rejected: 1, succeeded: 1, queued: 0, inFlight: 0 });
+    await batcher.stop();
+  });
+
+  it('takes an input that is itself an Error as an input, not as a refusal', async () => {
+    const batcher = new Batcher<Error & { code?: number }, number>({ maxBatchSize: 1, defaults: { code: 7 }, runBatch: (xs) => xs.map((x) => x.code!) });
+    await expect(batcher.run(Object.assign(new TypeError('an input'), { code: 3 }))).resolves.toBe(3);
+    await batcher.stop();
+  });
+});

@@ -8,7 +8,7 @@ import type { DispatchReason } from '../types';
 import { Batch } from './batch';
 import { Counters } from './counters';
 import { DeadlineQueue } from './deadlines';
-import { applyDefaults } from './defaults';
+import { applyDefaults, Refused } from './defaults';
 import { invokeRunBatch } from './invokeRunBatch';
 import { Partition } from './partition';
 import {
@@ -134,7 +134,7 @@ export class BatchEngine<I, O> {
     }
     if (config.defaults !== undefined) {
       const filled = applyDefaults(config.name, request.input, config.defaults, config.defaultKeys);
-      if (filled instanceof TypeError) return this.settleAlone(request, REJECTED, filled);
+      if (filled instanceof Refused) return this.settleAlone(request, REJECTED, filled.error);
       request.input = filled;
     }
     let partition = this.single;
