@@ -142,7 +142,10 @@ export interface BatcherOptions<I, O> extends BatchingOptions<I> {
 export interface RunOptions {
   /** Aborting it removes a queued request (it never reaches `runBatch`) or drops a running one's result; the call rejects with `signal.reason`. */
   readonly signal?: AbortSignal;
-  /** This call's deadline in milliseconds from `run()`, overriding the batcher's `timeoutMs`. */
+  /**
+   * This call's deadline in milliseconds from `run()`, overriding the batcher's `timeoutMs`
+   * (longer or shorter); `Infinity` for no deadline even when the batcher has one.
+   */
   readonly timeoutMs?: number;
 }
 

@@ -288,3 +288,32 @@ describe('issue 14 case 4: defaults with an input that cannot be read', () => {
     await batcher.stop();
   });
 });
+
+describe('issue 14 case 6: run(x, { timeoutMs: Infinity })', () => {
+  it('overrides the batcher\'s timeoutMs: no deadline for that call', async () => {
+    const scheduler = new ManualScheduler();
+    const d = deferred<number[]>();
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, maxDelayMs: 0, timeoutMs: 10, scheduler, runBatch: () => d.promise });
+    const forever = batcher.run(1, { timeoutMs: Infinity }).catch((e: unknown) => e);
+    const bounded = batcher.run(2).catch((e: unknown) => e);
+    const longer = batcher.run(3, { timeoutMs: 50 }).catch((e: unknown) => e);
+    scheduler.advance(1_000_000);
+    expect(await bounded).toBeInstanceOf(RequestTimeoutError);
+    expect(await longer).toBeInstanceOf(RequestTimeoutError);
+    expect(batcher.stats()).toMatchObject({ timedOut: 2, inFlight: 1 });
+    d.resolve([10, 20]);
+    expect(await forever).toBe(10);
+    await batcher.stop();
+    expect(scheduler.scheduledCount).toBe(0);
+  });
+
+  it('holds no deadline timer for it', () => {
+    const scheduler = new ManualScheduler();
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, maxDelayMs: 0, timeoutMs: 10, scheduler, runBatch: () => new Promise<number[]>(() => {}) });
+    void batcher.run(1, { timeoutMs: Infinity });
+    scheduler.advance(0); // the zero window; the batch runs and never answers
+    expect(batcher.stats().inFlight).toBe(1);
+    expect(scheduler.scheduledCount).toBe(0);
+    void batcher.stop();
+  });
+});

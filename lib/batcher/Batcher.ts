@@ -176,12 +176,11 @@ export class Batcher<I, O> implements AsyncDisposable {
 
   #admit(request: EngineRequest<I, O>, options: RunOptions | undefined): void {
     // The batcher's own timeoutMs is applied by the engine, for every face alike.
-    const timeoutMs = checkRunOptions(this.name, options, Infinity);
+    // 0: the call set none (the engine applies the batcher's); Infinity: the call asked for none.
+    const timeoutMs = checkRunOptions(this.name, options, 0);
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
     const signal = options?.signal;
-    if (signal !== undefined || timeoutMs !== Infinity) {
-      request.extras = new RequestExtras(signal, timeoutMs === Infinity ? 0 : timeoutMs);
-    }
+    if (signal !== undefined || timeoutMs !== 0) request.extras = new RequestExtras(signal, timeoutMs);
     // After stop() the request subject is complete; the engine itself refuses the request.
     if (this.#stopCalled) this.#engine.submit(request);
     else this.#requests.next(request);

@@ -149,7 +149,7 @@ export class BatchEngine<I, O> {
     request.enqueuedAt = this.clock();
     partition.push(request);
     counters.queued++;
-    if (extras !== undefined && extras.timeoutMs > 0) {
+    if (extras !== undefined && extras.timeoutMs > 0 && extras.timeoutMs !== Infinity) {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }

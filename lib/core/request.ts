@@ -33,7 +33,10 @@ export class RequestExtras {
 
   constructor(
     readonly signal: AbortSignal | undefined,
-    /** The call's timeout in ms (its own, else the batcher's); 0 for none. */
+    /**
+     * The call's timeout in ms (its own, else the batcher's): 0 while the call set none (the
+     * batcher's then applies), `Infinity` when the call asked for no deadline.
+     */
     public timeoutMs: number,
   ) {}
 }
