@@ -73,7 +73,8 @@ export interface BatchingOptions<I> {
   /**
    * The longest a request waits for companions, counted from the first request of its batch.
    * With 0, requests issued in the same synchronous run of code still share a batch.
-   * caikit's `batch_collect_delay_s`, in milliseconds.
+   * caikit's `batch_collect_delay_s`, in milliseconds. At most 2^31-1 (about 24.8 days, the
+   * longest timer Node runs); a larger value throws a `RangeError`.
    * @default 0
    */
   readonly maxDelayMs?: number;
@@ -90,7 +91,8 @@ export interface BatchingOptions<I> {
   readonly maxQueueSize?: number;
   /**
    * Per-request deadline in milliseconds, counted from `run()`; `RequestTimeoutError` when it
-   * passes. A call can set its own with `run(x, { timeoutMs })`.
+   * passes. A call can set its own with `run(x, { timeoutMs })`. Any length works: a
+   * deadline beyond Node's 2^31-1 ms timer limit (about 24.8 days) is reached in steps.
    * @default Infinity (no deadline)
    */
   readonly timeoutMs?: number;

@@ -317,3 +317,52 @@ describe('issue 14 case 6: run(x, { timeoutMs: Infinity })', () => {
     void batcher.stop();
   });
 });
+
+describe('issue 14 case 7: times beyond the 2^31-1 ms timer limit', () => {
+  const DAY = 24 * 3600 * 1000;
+
+  it.each([
+    ['the batcher\'s timeoutMs', { timeoutMs: 40 * DAY }, undefined],
+    ['a per-call timeoutMs', {}, { timeoutMs: 40 * DAY }],
+  ] as const)('%s of 40 days fires after 40 days, not after 1 ms', async (_, options, call) => {
+    const scheduler = new ManualScheduler({ nodeTimerLimits: true });
+    const batcher = new Batcher<number, number>({ maxBatchSize: 1, scheduler, ...options, runBatch: () => new Promise<number[]>(() => {}) });
+    let error: unknown;
+    batcher.run(1, call).catch((e: unknown) => (error = e));
+    scheduler.advance(0);
+    scheduler.advance(1);
+    scheduler.advance(30 * DAY);
+    await settleMicrotasks();
+    expect(error).toBeUndefined();
+    scheduler.advance(10 * DAY - 2);
+    await settleMicrotasks();
+    expect(error).toBeUndefined();
+    scheduler.advance(1);
+    await settleMicrotasks();
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect(scheduler.overflows).toBe(0);
+    expect(scheduler.scheduledCount).toBe(0);
+    void batcher.stop();
+  });
+
+  it('refuses maxDelayMs beyond 2^31-1 with a RangeError naming it and the value', () => {
+    expect(() => new Batcher({ name: 'r', maxBatchSize: 2, maxDelayMs: 2 ** 31, runBatch: (xs: readonly number[]) => [...xs] })).toThrow(
+      new RangeError('[rx-batcher] "r": `maxDelayMs` must be at most 2147483647 (2^31-1 ms, about 24.8 days, the longest timer Node runs), got 2147483648 (number). To send only full batches, set a long maxDelayMs and call flush() when needed.'),
+    );
+    expect(() => new Batcher({ maxBatchSize: 2, maxDelayMs: 2 ** 31 - 1, runBatch: (xs: readonly number[]) => [...xs] })).not.toThrow();
+  });
+
+  it('a maxDelayMs at the limit arms one window timer, not one per millisecond', async () => {
+    const scheduler = new ManualScheduler({ nodeTimerLimits: true });
+    const batches: number[][] = [];
+    const batcher = new Batcher<number, number>({ maxBatchSize: 4, maxDelayMs: 2 ** 31 - 1, scheduler, runBatch: (xs) => (batches.push([...xs]), [...xs]) });
+    const call = batcher.run(1);
+    scheduler.advance(2 ** 31 - 2);
+    expect(batches).toEqual([]);
+    scheduler.advance(1);
+    expect(batches).toEqual([[1]]);
+    await expect(call).resolves.toBe(1);
+    expect(scheduler.overflows).toBe(0);
+    await batcher.stop();
+  });
+});

@@ -13,6 +13,8 @@ export class DeadlineQueue<I, O> {
   private timer: Subscription | null = null;
   private armedFor = Infinity;
   private firing = false;
+  /** The timer was armed for `armedFor` itself, not for an intermediate step towards it. */
+  private exact = true;
 
   constructor(
     private readonly scheduler: SchedulerLike,
@@ -48,7 +50,11 @@ export class DeadlineQueue<I, O> {
   private arm(deadline: number): void {
     this.timer?.unsubscribe();
     this.armedFor = deadline;
-    const delay = Math.max(0, deadline - this.now());
+    let delay = Math.max(0, deadline - this.now());
+    // Node runs a timer longer than 2^31-1 ms after 1 ms (with a TimeoutOverflowWarning). A
+    // farther deadline is reached in steps: wake at the limit, find nothing due, re-arm.
+    this.exact = delay <= MAX_TIMER_MS;
+    if (!this.exact) delay = MAX_TIMER_MS;
     this.timer = this.scheduler.schedule(onDeadlineTimer as (this: SchedulerAction<unknown>, s?: unknown) => void, delay, this);
   }
 
@@ -57,7 +63,8 @@ export class DeadlineQueue<I, O> {
     // The timer was armed for `armedFor`; trust it even if the clock reads a little earlier.
     // (A Node timer counts from the event loop's cached time and can fire before Date.now()
     // reaches the deadline; re-arming then let a late batch result slip past its deadline.)
-    const now = Math.max(this.now(), this.armedFor);
+    // Not so for an intermediate wake-up on the way to a deadline beyond the timer limit.
+    const now = this.exact ? Math.max(this.now(), this.armedFor) : this.now();
     this.timer = null;
     this.armedFor = Infinity;
     this.firing = true;
@@ -82,6 +89,9 @@ export class DeadlineQueue<I, O> {
     this.heap = kept;
   }
 }
+
+/** The longest delay a Node (or browser) timer honours: 2^31-1 ms, about 24.8 days. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // Private: the scheduler calls this with the queue as its state, so no closure is made per arm.
 function onDeadlineTimer(this: unknown, queue?: DeadlineQueue<unknown, unknown>): void {

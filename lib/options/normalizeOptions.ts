@@ -1,4 +1,5 @@
 import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
+import { MAX_TIMER_MS } from '../core/deadlines';
 import { describeValue, prefix } from '../errors/describe';
 import type { BatchingOptions, RunBatch, RunOptions } from '../types';
 
@@ -60,6 +61,19 @@ function milliseconds(name: string, option: string, value: unknown, allowZero: b
   return value;
 }
 
+/**
+ * `maxDelayMs` times a real timer, and Node runs a longer one after 1 ms: refuse it rather
+ * than re-arm a window every millisecond. (Deadlines, `timeoutMs`, may be longer: they are
+ * reached in steps.)
+ */
+function delayMs(name: string, value: unknown): number {
+  const ms = milliseconds(name, 'maxDelayMs', value, true);
+  if (ms > MAX_TIMER_MS) {
+    fail('range', name, `\`maxDelayMs\` must be at most ${MAX_TIMER_MS} (2^31-1 ms, about 24.8 days, the longest timer Node runs), got ${describeValue(value)}. To send only full batches, set a long maxDelayMs and call flush() when needed.`);
+  }
+  return ms;
+}
+
 function isScheduler(value: unknown): value is SchedulerLike {
   return (
     typeof value === 'object' && value !== null &&
@@ -99,7 +113,7 @@ export function normalizeOptions<I, O>(
     fail('type', name, '`maxBatchSize` is required: the most inputs one runBatch call may receive (an integer ≥ 1).');
   }
   const maxBatchSize = integerAtLeast(name, 'maxBatchSize', o.maxBatchSize, 1, false);
-  const maxDelayMs = o.maxDelayMs === undefined ? 0 : milliseconds(name, 'maxDelayMs', o.maxDelayMs, true);
+  const maxDelayMs = o.maxDelayMs === undefined ? 0 : delayMs(name, o.maxDelayMs);
   const maxConcurrentBatches =
     o.maxConcurrentBatches === undefined ? 1 : integerAtLeast(name, 'maxConcurrentBatches', o.maxConcurrentBatches, 1, true);
   const maxQueueSize = o.maxQueueSize === undefined ? Infinity : integerAtLeast(name, 'maxQueueSize', o.maxQueueSize, 1, true);

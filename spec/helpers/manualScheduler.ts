@@ -17,12 +17,24 @@ export class ManualScheduler implements SchedulerLike {
   private time = 0;
   private seq = 0;
   private pending: Pending[] = [];
+  /** How many delays beyond 2^31-1 ms were asked for (Node warns `TimeoutOverflowWarning` for each). */
+  overflows = 0;
+
+  /**
+   * @param options.nodeTimerLimits - behave like Node's timers: a delay beyond 2^31-1 ms (or
+   * not finite) runs after 1 ms instead.
+   */
+  constructor(private readonly options: { nodeTimerLimits?: boolean } = {}) {}
 
   now(): number {
     return this.time;
   }
 
   schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription {
+    if (!(delay <= 2 ** 31 - 1)) {
+      this.overflows++;
+      if (this.options.nodeTimerLimits) delay = 1;
+    }
     const entry: Pending = {
       at: this.time + Math.max(0, delay),
       seq: this.seq++,
