@@ -17,6 +17,8 @@ export interface ChildWorker {
   stop(): Promise<void>;
   /** SIGKILL by PID. */
   kill(): Promise<void>;
+  /** Lets a `RXB_MODE: 'hold-first'` worker finish its first batch. */
+  release(): void;
 }
 
 /** Starts `spec/remote/fixtures/worker.ts` in a child process (node + tsx) and waits until it serves. */
@@ -45,6 +47,9 @@ export async function startChildWorker(kind: BrokerKind, url: string, subject: s
       if (exitedFlag) return;
       child.send({ type: 'stop' });
       await exited;
+    },
+    release() {
+      if (!exitedFlag) child.send({ type: 'release' });
     },
     async kill() {
       if (!exitedFlag) child.kill('SIGKILL');

@@ -192,17 +192,24 @@ export function describeTransportContract(name: string, target: () => ContractTa
 
       it('two worker processes settle every request exactly once and both take part', async () => {
         const subject = freshSubject();
-        const [w1, w2] = await Promise.all([child(subject, { RXB_BATCH_MS: '5' }), child(subject, { RXB_BATCH_MS: '5' })]);
-        const p = produce(subject, { timeoutMs: 15_000 });
+        // Both take part by construction, not by timing: the first worker holds its first
+        // batch until the second has run one of its own. A long claim time keeps the held
+        // batch from being reclaimed however slowly the second process starts.
+        const slowClaims = { RXB_CLAIM_IDLE_MS: '30000' };
+        const w1 = await child(subject, { ...slowClaims, RXB_MODE: 'hold-first', RXB_BATCH_MS: '5' });
+        const p = produce(subject, { timeoutMs: 30_000 });
         const n = 400;
-        const results = await Promise.all(Array.from({ length: n }, (_, i) => p.run(i)));
+        const calls = Array.from({ length: n }, (_, i) => p.run(i));
+        await waitFor(() => w1.batches.length > 0, 'the first worker to hold its first batch');
+        const w2 = await child(subject, { ...slowClaims, RXB_BATCH_MS: '5' });
+        await waitFor(() => w2.batches.length > 0, 'the second worker to run a batch while the first holds one', 20_000);
+        w1.release();
+        const results = await Promise.all(calls);
         expect(results).toEqual(Array.from({ length: n }, (_, i) => 2 * i + 1));
         await Promise.all([w1.stop(), w2.stop()]);
         const counts = runsPerInput([w1, w2]);
         expect(counts.size).toBe(n);
         expect([...counts.values()].every((c) => c === 1)).toBe(true);
-        expect(w1.batches.length).toBeGreaterThan(0);
-        expect(w2.batches.length).toBeGreaterThan(0);
         expect(p.stats()).toMatchObject({ succeeded: n, failed: 0, timedOut: 0, duplicatesDropped: 0 });
         await expectDrained(subject);
       });
