@@ -117,16 +117,18 @@ export function describeTransportContract(name: string, target: () => ContractTa
     });
 
     it('a slow batch that renews its claim is not reclaimed; without renewal it is run twice and the duplicate dropped', async () => {
-      const slowMs = CLAIM_IDLE_MS * 2.5;
       const runs = new Map<number, number>();
-      const slow = (xs: readonly number[]) => {
+      const slowFor = (ms: number) => (xs: readonly number[]) => {
         for (const x of xs) runs.set(x, (runs.get(x) ?? 0) + 1);
-        return sleep(slowMs).then(() => double(xs));
+        return sleep(ms).then(() => double(xs));
       };
       const touched = freshSubject();
-      // Renewing every 50 ms leaves 250 ms of slack for a busy event loop.
-      const a = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50 });
-      const b = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50 });
+      // The batch outlasts the claim time 2.5 times over; renewing every 50 ms against a
+      // 600 ms claim time leaves 550 ms of slack for an event loop on a loaded machine.
+      const touchedClaimMs = 2 * CLAIM_IDLE_MS;
+      const slow = slowFor(touchedClaimMs * 2.5);
+      const a = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50, claimIdleMs: touchedClaimMs });
+      const b = await serve(touched, slow, { maxConcurrentBatches: 4, touchEveryMs: 50, claimIdleMs: touchedClaimMs });
       const p = produce(touched);
       await expect(Promise.all([1, 2, 3].map((x) => p.run(x)))).resolves.toEqual([3, 5, 7]);
       expect([...runs.values()]).toEqual([1, 1, 1]);
@@ -136,7 +138,7 @@ export function describeTransportContract(name: string, target: () => ContractTa
 
       runs.clear();
       const untouched = freshSubject();
-      await serve(untouched, slow, { maxConcurrentBatches: 4, touchEveryMs: 0 });
+      await serve(untouched, slowFor(CLAIM_IDLE_MS * 2.5), { maxConcurrentBatches: 4, touchEveryMs: 0 });
       const q = produce(untouched);
       await expect(q.run(7)).resolves.toBe(15);
       await waitFor(() => q.stats().duplicatesDropped >= 1, 'the second run of the untouched request to be answered and dropped');
