@@ -35,6 +35,7 @@ export type {
   BatcherOptions,
   BatchingOptions,
   BatchOutput,
+  BatchResults,
   DispatchReason,
   Fulfilled,
   Rejected,

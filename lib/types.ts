@@ -39,13 +39,20 @@ export interface BatchContext {
 }
 
 /**
- * What `runBatch` may return: an array-like with one result per input (an `Error` in slot
- * *i* fails only caller *i*), or a Promise of one, or an Observable whose first emission is one.
+ * One result per input, matched by position: an array, a typed array, or any array-like
+ * object such as `{ length: 2, 0: a, 1: b }` (an object: a string is not taken as its
+ * characters). An `Error` in slot *i* fails only caller *i*.
+ */
+export type BatchResults<O> = ArrayLike<O | Error> & object;
+
+/**
+ * What `runBatch` may return: {@link BatchResults} (one result per input), or a Promise of
+ * them, or an Observable whose first emission is them.
  */
 export type BatchOutput<O> =
-  | ArrayLike<O | Error>
-  | PromiseLike<ArrayLike<O | Error>>
-  | Observable<ArrayLike<O | Error>>;
+  | BatchResults<O>
+  | PromiseLike<BatchResults<O>>
+  | Observable<BatchResults<O>>;
 
 /**
  * The function a batcher calls once per batch. Results are matched to callers by position:

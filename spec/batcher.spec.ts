@@ -236,7 +236,7 @@ describe('Batcher: errors', () => {
 
   it.each([
     ['undefined', () => undefined, 'undefined'],
-    ['an object', () => ({ length: 1 }), 'an object (object)'],
+    ['an object without a length', () => ({ size: 1 }), 'an object (object)'],
     ['a string', () => 'x', '"x" (string)'],
     ['a Promise of null', () => Promise.resolve(null), 'null'],
   ])('rejects the batch with BatchResultError when runBatch returns %s', async (_, bad, shown) => {

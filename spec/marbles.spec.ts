@@ -101,7 +101,7 @@ describe('batchMap (marbles)', () => {
     testScheduler.run(({ hot, cold, expectObservable }) => {
       const source = hot('-a-b-c-|');
       const runBatch = (xs: readonly string[]) =>
-        xs[0] === 'b' ? cold('-#', undefined, new Error('model crashed')) : cold('-(x|)', { x: xs.map((s) => s.toUpperCase()) });
+        xs[0] === 'b' ? cold<string[]>('-#', undefined, new Error('model crashed')) : cold('-(x|)', { x: xs.map((s) => s.toUpperCase()) });
       const out = source.pipe(batchMapSettled(runBatch, { maxBatchSize: 1 }));
       expectObservable(out).toBe('--a-b-c|', {
         a: { status: 'fulfilled', value: 'A', id: 1, input: 'a' },

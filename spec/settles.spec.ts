@@ -3,7 +3,7 @@
  * here; they must survive the engine unification.
  */
 import { of } from 'rxjs';
-import { Batcher, RequestTimeoutError } from '../lib';
+import { Batcher, BatchResultError, RequestTimeoutError } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
 import { LIB, runChild } from './helpers/childProcess';
 import { deferred, type Deferred } from './helpers/recording';
@@ -363,6 +363,44 @@ describe('issue 14 case 7: times beyond the 2^31-1 ms timer limit', () => {
     expect(batches).toEqual([[1]]);
     await expect(call).resolves.toBe(1);
     expect(scheduler.overflows).toBe(0);
+    await batcher.stop();
+  });
+});
+
+describe('issue 14 case 8: every ArrayLike result is accepted, as the type promises', () => {
+  it.each([
+    ['a plain array-like object', (xs: readonly number[]) => ({ length: xs.length, 0: xs[0] * 2, 1: xs[1] * 2 })],
+    ['a Promise of one', async (xs: readonly number[]) => ({ length: xs.length, 0: xs[0] * 2, 1: xs[1] * 2 })],
+    ['an Observable of one', (xs: readonly number[]) => of({ length: xs.length, 0: xs[0] * 2, 1: xs[1] * 2 })],
+    ['a typed array', (xs: readonly number[]) => Int32Array.from(xs, (x) => x * 2)],
+    ['arguments', (xs: readonly number[]) => (function (..._: number[]) { return arguments; })(xs[0] * 2, xs[1] * 2) as ArrayLike<number> & object],
+  ])('%s', async (_, runBatch) => {
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, runBatch });
+    await expect(Promise.all([batcher.run(1), batcher.run(2)])).resolves.toEqual([2, 4]);
+    await batcher.stop();
+  });
+
+  it.each([
+    ['a string', () => 'ab', 'returned "ab" (string)'],
+    ['an object without a length', () => ({ 0: 1, 1: 2 }), 'returned an object (object)'],
+    ['a length that is not a whole number', () => ({ length: 1.5 }), 'returned an object (object)'],
+    ['a Set', () => new Set([1, 2]), 'returned a Set (object)'],
+  ])('still refuses %s with BatchResultError', async (_, runBatch, detail) => {
+    const batcher = new Batcher<number, number>({ name: 'r', maxBatchSize: 2, runBatch: runBatch as never });
+    const results = await Promise.allSettled([batcher.run(1), batcher.run(2)]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const reason = (r as PromiseRejectedResult).reason as BatchResultError;
+      expect(reason).toBeInstanceOf(BatchResultError);
+      expect(reason.message).toContain(detail);
+    }
+    await batcher.stop();
+  });
+
+  it('refuses a wrong length with the length found', async () => {
+    const batcher = new Batcher<number, number>({ maxBatchSize: 2, runBatch: () => ({ length: 3, 0: 1, 1: 2, 2: 3 }) });
+    const error = await batcher.run(1).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'BatchResultError', expected: 1, actual: 3 });
     await batcher.stop();
   });
 });

@@ -33,16 +33,16 @@ export function invokeRunBatch<I, O>(
   const returned = (results: unknown): void => {
     if (reported) return;
     reported = true;
-    let length: unknown;
+    let length: number | undefined;
     try {
       // A Proxy or an object with a `length` getter can throw right here.
-      length = isArrayLike(results) ? results.length : undefined;
+      length = arrayLikeLength(results);
     } catch (error) {
       outcome.failed(error);
       return;
     }
     if (length === undefined) outcome.failed(new BatchResultError(name, expected, undefined, results));
-    else if (length !== expected) outcome.failed(new BatchResultError(name, expected, length as number));
+    else if (length !== expected) outcome.failed(new BatchResultError(name, expected, length));
     else outcome.returned(results as ArrayLike<unknown>);
   };
   const failed = (error: unknown): void => {
@@ -85,7 +85,15 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** Arrays and typed arrays (a model's `Float32Array` of scores is a fine result); not strings. */
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+/**
+ * The length of an array-like result, read once, or `undefined` when it is not one. Every
+ * `ArrayLike` object is accepted, as the type of `runBatch` promises: arrays, typed arrays (a
+ * model's `Float32Array` of scores), `{ length: 2, 0: a, 1: b }`. Not strings: the type asks
+ * for an object. May throw (a `length` getter): the caller catches.
+ */
+function arrayLikeLength(value: unknown): number | undefined {
+  if (Array.isArray(value)) return value.length;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const length = (value as { length?: unknown }).length;
+  return typeof length === 'number' && Number.isInteger(length) && length >= 0 ? length : undefined;
 }
