@@ -259,7 +259,7 @@ describe('Batcher: errors', () => {
     const batcher = new Batcher<number, number>({ name: 'm', maxBatchSize: 1, runBatch: double });
     await expect(batcher.run(1, { timeoutMs: 0 })).rejects.toThrow(RangeError);
     await expect(batcher.run(1, { timeoutMs: '5' as never })).rejects.toThrow(
-      '[rx-batcher] "m": run(input, options): `timeoutMs` must be a number of milliseconds > 0, got "5" (string).',
+      '[rx-batcher] "m": run(input, options): `timeoutMs` must be a number of milliseconds > 0 (or Infinity for none), got "5" (string).',
     );
     await expect(batcher.run(1, { signal: {} as never })).rejects.toThrow(
       '[rx-batcher] "m": run(input, options): `signal` must be an AbortSignal, got an object (object).',

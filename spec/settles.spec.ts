@@ -2,7 +2,7 @@
  * Issue 14: every request settles, always. Each case of the issue is a named regression test
  * here; they must survive the engine unification.
  */
-import { of } from 'rxjs';
+import { firstValueFrom, of } from 'rxjs';
 import { Batcher, BatchResultError, RequestTimeoutError } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
 import { LIB, runChild } from './helpers/childProcess';
@@ -401,6 +401,45 @@ describe('issue 14 case 8: every ArrayLike result is accepted, as the type promi
     const batcher = new Batcher<number, number>({ maxBatchSize: 2, runBatch: () => ({ length: 3, 0: 1, 1: 2, 2: 3 }) });
     const error = await batcher.run(1).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'BatchResultError', expected: 1, actual: 3 });
+    await batcher.stop();
+  });
+});
+
+describe('issue 14 case 9: unknown per-call options', () => {
+  const make = () => new Batcher<number, number>({ name: 'u', maxBatchSize: 2, maxDelayMs: 5, runBatch: (xs) => [...xs] });
+
+  it.each([
+    [{ timeout: 5 }, 'unknown option `timeout`; did you mean `timeoutMs`?'],
+    [{ signl: new AbortController().signal }, 'unknown option `signl`; did you mean `signal`?'],
+    [{ timeoutMS: 5 }, 'unknown option `timeoutMS`; did you mean `timeoutMs`?'],
+    [{ priority: 1 }, 'unknown option `priority`. Known options: signal, timeoutMs.'],
+  ])('run(x, %p) rejects with a TypeError naming the option', async (options, message) => {
+    const batcher = make();
+    await expect(batcher.run(1, options as never)).rejects.toEqual(new TypeError(`[rx-batcher] "u": run(input, options): ${message}`));
+    expect(batcher.stats()).toMatchObject({ submitted: 1, rejected: 1, queued: 0 });
+    await batcher.stop();
+  });
+
+  it('run$(x, { timeout }) errors the same way', async () => {
+    const batcher = make();
+    await expect(firstValueFrom(batcher.run$(1, { timeout: 5 } as never))).rejects.toThrow('unknown option `timeout`; did you mean `timeoutMs`?');
+    await batcher.stop();
+  });
+
+  it('stop({ drian: true }) rejects and leaves the batcher running: the queue is not discarded', async () => {
+    const batcher = make();
+    const queued = batcher.run(1);
+    await expect(batcher.stop({ drian: true } as never)).rejects.toEqual(
+      new TypeError('[rx-batcher] "u": stop(options): unknown option `drian`; did you mean `drain`? The batcher was not stopped.'),
+    );
+    expect(batcher.stats()).toMatchObject({ stopped: false, queued: 1 });
+    await batcher.stop({ drain: true });
+    await expect(queued).resolves.toBe(1);
+  });
+
+  it('stop([]) is refused as not an options object', async () => {
+    const batcher = make();
+    await expect(batcher.stop([] as never)).rejects.toThrow('stop(options): `options` must be an object like { drain: true }, got an array of length 0 (object).');
     await batcher.stop();
   });
 });

@@ -1,8 +1,8 @@
 import { defer, map, Observable, share, startWith, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
-import { describeValue, prefix } from '../errors/describe';
-import { checkRunOptions, normalizeOptions } from '../options/normalizeOptions';
+import { prefix } from '../errors/describe';
+import { checkRunOptions, checkStopOptions, normalizeOptions } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
 import type { BatcherOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
@@ -144,16 +144,13 @@ export class Batcher<I, O> implements AsyncDisposable {
    * ```
    */
   stop(options?: StopOptions): Promise<void> {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      return Promise.reject(new TypeError(`${prefix(this.name)} stop(options): \`options\` must be an object like { drain: true }, got ${describeValue(options)}.`));
-    }
-    const drain = options?.drain;
-    if (drain !== undefined && typeof drain !== 'boolean') {
-      return Promise.reject(new TypeError(`${prefix(this.name)} stop(options): \`drain\` must be a boolean, got ${describeValue(drain)}.`));
-    }
+    // Bad options (`{ drian: true }`) reject and leave the batcher running: a misspelt drain
+    // must not quietly become a plain stop that discards the queue.
+    const drain = checkStopOptions(this.name, options);
+    if (typeof drain !== 'boolean') return Promise.reject(drain);
     this.#stopCalled = true;
     this.#requests.complete();
-    return this.#engine.stop(drain === true);
+    return this.#engine.stop(drain);
   }
 
   /** `await using batcher = new Batcher(…)` stops it (without draining) at the end of the scope. */

@@ -1,7 +1,7 @@
 import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
 import { MAX_TIMER_MS } from '../core/deadlines';
 import { describeValue, prefix } from '../errors/describe';
-import type { BatchingOptions, RunBatch, RunOptions } from '../types';
+import type { BatchingOptions, RunBatch, RunOptions, StopOptions } from '../types';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
@@ -159,16 +159,85 @@ export function checkRunOptions(name: string, options: unknown, fallbackTimeoutM
   if (typeof options !== 'object' || options === null) {
     return new TypeError(`${prefix(name)} run(input, options): \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
   }
+  const unknown = unknownKey(options, RUN_OPTIONS);
+  if (unknown !== undefined) {
+    return new TypeError(`${prefix(name)} run(input, options): unknown option \`${unknown}\`${suggest(unknown, RUN_OPTIONS)}`);
+  }
   const { signal, timeoutMs } = options as RunOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     return new TypeError(`${prefix(name)} run(input, options): \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
   }
   if (timeoutMs === undefined) return fallbackTimeoutMs;
   if (typeof timeoutMs !== 'number') {
-    return new TypeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0, got ${describeValue(timeoutMs)}.`);
+    return new TypeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    return new RangeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0, got ${describeValue(timeoutMs)}.`);
+    return new RangeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   return timeoutMs;
+}
+
+/**
+ * Validates the options of `stop(options)`; returns an error to reject the call with (the
+ * batcher is then left running), or whether to drain.
+ */
+export function checkStopOptions(name: string, options: unknown): boolean | TypeError {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    return new TypeError(`${prefix(name)} stop(options): \`options\` must be an object like { drain: true }, got ${describeValue(options)}.`);
+  }
+  const unknown = unknownKey(options, STOP_OPTIONS);
+  if (unknown !== undefined) {
+    return new TypeError(`${prefix(name)} stop(options): unknown option \`${unknown}\`${suggest(unknown, STOP_OPTIONS)} The batcher was not stopped.`);
+  }
+  const drain = (options as StopOptions).drain;
+  if (drain !== undefined && typeof drain !== 'boolean') {
+    return new TypeError(`${prefix(name)} stop(options): \`drain\` must be a boolean, got ${describeValue(drain)}.`);
+  }
+  return drain === true;
+}
+
+const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
+const STOP_OPTIONS: readonly string[] = ['drain'];
+
+/** Per-call names people bring from other libraries. */
+const LIKELY_MEANT_PER_CALL: Readonly<Record<string, string>> = {
+  timeout: 'timeoutMs', deadline: 'timeoutMs', deadlineMs: 'timeoutMs', ttl: 'timeoutMs',
+  abortSignal: 'signal', abort: 'signal', cancel: 'signal',
+  graceful: 'drain', wait: 'drain', flush: 'drain',
+};
+
+/** The first own key of `options` that is not in `known`. */
+function unknownKey(options: object, known: readonly string[]): string | undefined {
+  for (const key in options) {
+    if (Object.prototype.hasOwnProperty.call(options, key) && !known.includes(key)) return key;
+  }
+  return undefined;
+}
+
+/** `; did you mean \`x\`?` for a likely typo or a name from another library, else the known names. */
+function suggest(key: string, known: readonly string[]): string {
+  let hint: string | undefined = LIKELY_MEANT_PER_CALL[key];
+  if (hint === undefined || !known.includes(hint)) {
+    hint = undefined;
+    let best = 3;
+    for (const name of known) {
+      const d = editDistance(key.toLowerCase(), name.toLowerCase());
+      if (d < best) [best, hint] = [d, name];
+    }
+  }
+  return hint !== undefined ? `; did you mean \`${hint}\`?` : `. Known options: ${known.join(', ')}.`;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
