@@ -136,13 +136,15 @@ function hostileResults(kind: string, xs: readonly number[]): unknown {
       Object.defineProperty(results, 0, { get: () => { throw new Error('slot 0 exploded'); } });
       return kind.endsWith('(sync)') ? results : Promise.resolve(results);
     }
+    case 'not array-like, constructor getter throws':
+      return Promise.resolve(new Proxy({}, { get: (_t, k) => { if (k === 'constructor') throw new Error('constructor exploded'); return undefined; } }));
     case 'length getter throws':
       return Promise.resolve(new Proxy(xs.map((x) => x * 2), { get: (t, k) => { if (k === 'length') throw new Error('length exploded'); return Reflect.get(t, k); } }));
     default:
       throw new Error(kind);
   }
 }
-const HOSTILE = ['then throws', 'then getter throws', 'element getter throws (sync)', 'element getter throws (async)', 'length getter throws'];
+const HOSTILE = ['then throws', 'then getter throws', 'element getter throws (sync)', 'element getter throws (async)', 'length getter throws', 'not array-like, constructor getter throws'];
 
 describe('issue 14 case 3: a result that throws when looked at', () => {
   it.each(HOSTILE)('%s: its callers settle at once and the next batch is served', async (kind) => {
@@ -190,6 +192,7 @@ describe('issue 14 case 3: a result that throws when looked at', () => {
       'element getter throws (sync): rejected,fulfilled then 6,8',
       'element getter throws (async): rejected,fulfilled then 6,8',
       'length getter throws: rejected,rejected then 6,8',
+      'not array-like, constructor getter throws: rejected,rejected then 6,8',
     ]);
   });
 });

@@ -33,17 +33,19 @@ export function invokeRunBatch<I, O>(
   const returned = (results: unknown): void => {
     if (reported) return;
     reported = true;
-    let length: number | undefined;
+    let ok = false;
+    let problem: unknown;
     try {
-      // A Proxy or an object with a `length` getter can throw right here.
-      length = arrayLikeLength(results);
+      // A Proxy or a `length` getter can throw right here; so can describing a hostile value.
+      const length = arrayLikeLength(results);
+      if (length === expected) ok = true;
+      else if (length === undefined) problem = new BatchResultError(name, expected, undefined, results);
+      else problem = new BatchResultError(name, expected, length);
     } catch (error) {
-      outcome.failed(error);
-      return;
+      problem = error;
     }
-    if (length === undefined) outcome.failed(new BatchResultError(name, expected, undefined, results));
-    else if (length !== expected) outcome.failed(new BatchResultError(name, expected, length));
-    else outcome.returned(results as ArrayLike<unknown>);
+    if (ok) outcome.returned(results as ArrayLike<unknown>);
+    else outcome.failed(problem);
   };
   const failed = (error: unknown): void => {
     if (reported) return;

@@ -9,7 +9,12 @@ export function describeValue(value: unknown): string {
     .when((v): v is (...args: unknown[]) => unknown => typeof v === 'function', () => 'a function (function)')
     .when(Array.isArray, (a: unknown[]) => `an array of length ${a.length} (object)`)
     .otherwise((o) => {
-      const name = (o as object).constructor?.name;
+      let name: unknown;
+      try {
+        name = (o as object).constructor?.name;
+      } catch {
+        // A Proxy or a throwing `constructor` getter: describe it without its class.
+      }
       return `${typeof name === 'string' && name !== 'Object' && name !== '' ? `a ${name}` : 'an object'} (object)`;
     });
 }
