@@ -46,13 +46,21 @@ export class SerialTimerModel implements BenchModel<number, number> {
     readonly perItemMs: number,
   ) {}
 
+  #stopped = false;
+  #running: { readonly timer: ReturnType<typeof setTimeout>; readonly finish: () => void } | undefined;
+
   readonly runBatch = (inputs: readonly number[]): Promise<number[]> => {
     this.onReceive?.(inputs);
     const turn = this.#busyUntil.then(
       () =>
         new Promise<void>((resolve) => {
+          if (this.#stopped) return resolve();
           this.onStart?.(inputs);
-          setTimeout(resolve, this.overheadMs + this.perItemMs * inputs.length);
+          const finish = (): void => {
+            this.#running = undefined;
+            resolve();
+          };
+          this.#running = { timer: setTimeout(finish, this.overheadMs + this.perItemMs * inputs.length), finish };
         }),
     );
     this.#busyUntil = turn;
@@ -64,6 +72,24 @@ export class SerialTimerModel implements BenchModel<number, number> {
   };
 
   readonly runOne = async (input: number): Promise<number> => (await this.runBatch([input]))[0];
+
+  /**
+   * Ends the measurement: the call in progress and every queued or later call answer at once,
+   * so the backlog an overloaded implementation leaves behind does not keep the process busy.
+   *
+   * @example
+   * ```ts
+   * const metrics = summarise(); model.stop(); await client.close();
+   * ```
+   */
+  stop(): void {
+    this.#stopped = true;
+    const running = this.#running;
+    if (running !== undefined) {
+      clearTimeout(running.timer);
+      running.finish();
+    }
+  }
 
   /** Items per second at full batches of `size` with no gaps: the model's ideal throughput. */
   idealThroughput(size: number): number {

@@ -75,7 +75,7 @@ export async function measureSaturation(options: SaturationOptions): Promise<Met
   const backlogAtEnd = issued - answered - failed;
   const answeredLatencies = latencies.subarray(0, answered);
   const throughput = (answered * 1000) / durationMs;
-  return {
+  const metrics: Metrics = {
     arrivalPerSec: ratePerSec,
     throughputPerSec: throughput,
     idealPerSec: ideal,
@@ -89,6 +89,11 @@ export async function measureSaturation(options: SaturationOptions): Promise<Met
     backlogGrowthPerSec: ((backlogAtEnd - backlogAtHalf) * 1000) / (durationMs / 2),
     failed,
   };
+  // Measured. Drop the backlog (an overloaded implementation can hold seconds of model calls)
+  // and release the client's timers, so nothing runs on after this measurement.
+  model.stop();
+  await client.close();
+  return metrics;
 }
 
 async function measureModelDirect(model: SerialTimerModel, size: number, durationMs: number, ideal: number): Promise<Metrics> {
