@@ -1,11 +1,12 @@
-// Scale-out benchmark (npm run bench:remote [-- --quick]): what a broker costs per request,
-// and how one and two worker processes batch a simulated model, on Redis Streams and NATS
-// JetStream, against the in-process Batcher. Starts private brokers (temp folder, unix socket
-// or free port), one process per worker, stops everything by PID; writes bench/results/remote.json.
+// Scale-out benchmark (npm run bench:remote [-- --quick] [-- --out DIR]): what a broker costs
+// per request, and how one and two worker processes batch a simulated model, on Redis Streams
+// and NATS JetStream, against the in-process Batcher. Starts private brokers (temp folder, unix
+// socket or free port), one process per worker, stops everything by PID; writes remote.json to
+// bench/results/ (a full run: the committed results) or .cache/bench/quick/ (--quick), or DIR.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Batcher } from '../../lib';
 import { natsTransport } from '../../lib/nats';
@@ -16,6 +17,10 @@ import { benchModel, type BenchModelKind } from './model';
 
 const ROOT = resolve(__dirname, '../..');
 const quick = process.argv.includes('--quick');
+const outArg = process.argv.indexOf('--out');
+if (outArg !== -1 && process.argv[outArg + 1] === undefined) throw new TypeError('--out needs a folder');
+const outDir =
+  outArg !== -1 ? (isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])) : quick ? join(ROOT, '.cache', 'bench', 'quick') : join(ROOT, 'bench', 'results');
 const plan = quick
   ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1 }
   : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3 };
@@ -252,8 +257,7 @@ async function main(): Promise<void> {
   }
   const rows = medianRows(passes);
   console.table(rows);
-  const out = join(ROOT, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
+  mkdirSync(outDir, { recursive: true });
   const results = {
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
@@ -267,8 +271,9 @@ async function main(): Promise<void> {
     ],
     rows,
   };
-  writeFileSync(join(out, 'remote.json'), JSON.stringify(results, null, 2) + '\n');
-  console.log(`wrote ${join('bench', 'results', 'remote.json')}`);
+  const file = join(outDir, 'remote.json');
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(`wrote ${relative(ROOT, file).startsWith('..') ? file : relative(ROOT, file)}`);
 }
 
 main().catch((error: unknown) => {

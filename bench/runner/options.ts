@@ -10,7 +10,11 @@ import { isAbsolute, join, resolve } from 'node:path';
  */
 export interface BenchOptions {
   readonly quick: boolean;
-  /** Where results go: `bench/results/` (full) or `.cache/bench/quick/` (quick) unless `--out` says otherwise. */
+  /**
+   * Where results go. Without `--out`: `bench/results/` for a full run of every scenario (the
+   * committed results), otherwise an ignored folder under `.cache/bench/` (`quick/`, or
+   * `subset/` for a full run with `--only`), so only a deliberate full run changes the repository.
+   */
   readonly outDir: string;
   /** Where the benchmark is compiled to; inside the repository so `node_modules` resolves. */
   readonly buildDir: string;
@@ -35,6 +39,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote] [--cpu-prof]
   --quick        every scenario small, once (a smoke test; results go to .cache/bench/quick/)
   --out DIR      write latest.json / latest.svg (quick.json / quick.svg in quick mode) to DIR
+                 (default: bench/results/ for a full run of every scenario, else a folder in .cache/bench/)
   --reps N       repetitions per scenario, interleaved (default 3; 1 with --quick)
   --only LIST    run only these scenarios
   --skip-remote  do not run bench/remote/run.ts
@@ -86,7 +91,14 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
   const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(p));
   return {
     quick,
-    outDir: out !== undefined ? absolute(out) : quick ? join(repoRoot, '.cache', 'bench', 'quick') : join(repoRoot, 'bench', 'results'),
+    outDir:
+      out !== undefined
+        ? absolute(out)
+        : quick
+          ? join(repoRoot, '.cache', 'bench', 'quick')
+          : only !== undefined
+            ? join(repoRoot, '.cache', 'bench', 'subset')
+            : join(repoRoot, 'bench', 'results'),
     buildDir: build !== undefined ? absolute(build) : join(repoRoot, '.cache', 'bench', `build-${process.pid}`),
     repetitions,
     only,

@@ -1,19 +1,22 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 /**
  * Runs the scale-out benchmark (`bench/remote/run.ts`, owned by the remote transport) when it
- * exists, passing `--quick` through, with its output shown as it goes (stopped, with its
- * process group, after 10 minutes; 3 in quick mode). Then returns what it wrote to
- * `bench/results/remote.json` during this run, if anything.
+ * exists, passing `--quick` and `--out outDir` through, with its output shown as it goes
+ * (stopped, with its process group, after 10 minutes; 3 in quick mode). Then returns what it
+ * wrote to `outDir/remote.json` during this run, if anything.
  *
  * @example
  * ```ts
- * const remote = await runRemoteBench(repoRoot, { quick: false, since: Date.now() });
+ * const remote = await runRemoteBench(repoRoot, { quick: false, outDir: join(repoRoot, 'bench', 'results'), since: Date.now() });
  * ```
  */
-export async function runRemoteBench(repoRoot: string, options: { readonly quick: boolean; readonly since: number }): Promise<{ readonly status: string; readonly results?: unknown }> {
+export async function runRemoteBench(
+  repoRoot: string,
+  options: { readonly quick: boolean; readonly outDir: string; readonly since: number },
+): Promise<{ readonly status: string; readonly results?: unknown }> {
   const entry = join(repoRoot, 'bench', 'remote', 'run.ts');
   if (!existsSync(entry)) return { status: 'bench/remote/run.ts does not exist: skipped' };
   const tsx = require.resolve('tsx/cli', { paths: [repoRoot] });
@@ -21,7 +24,7 @@ export async function runRemoteBench(repoRoot: string, options: { readonly quick
   let timedOut = false;
   const code = await new Promise<number | null>((resolve, reject) => {
     // Its own process group, so that on a timeout its brokers and workers stop with it.
-    const child = spawn(process.execPath, [tsx, entry, ...(options.quick ? ['--quick'] : [])], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const child = spawn(process.execPath, [tsx, entry, ...(options.quick ? ['--quick'] : []), '--out', options.outDir], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
     const timer = setTimeout(() => {
       timedOut = true;
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
@@ -36,9 +39,10 @@ export async function runRemoteBench(repoRoot: string, options: { readonly quick
     });
   });
   if (timedOut) return { status: `bench/remote/run.ts did not finish within ${limitMs / 1000} s and was stopped` };
-  const file = join(repoRoot, 'bench', 'results', 'remote.json');
+  const file = join(options.outDir, 'remote.json');
   const fresh = existsSync(file) && statSync(file).mtimeMs >= options.since;
-  const status = `bench/remote/run.ts exited with ${code}${fresh ? '' : '; it wrote no bench/results/remote.json in this run'}`;
+  const shown = relative(repoRoot, file).startsWith('..') ? file : relative(repoRoot, file);
+  const status = `bench/remote/run.ts exited with ${code}${fresh ? '' : `; it wrote no ${shown} in this run`}`;
   if (!fresh) return { status };
   try {
     return { status, results: JSON.parse(readFileSync(file, 'utf8')) as unknown };

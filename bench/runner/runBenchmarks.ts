@@ -63,7 +63,7 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
   let remote: { status: string; results?: unknown } = { status: 'skipped (--skip-remote)' };
   if (!options.skipRemote) {
     progress('\n== remote: bench/remote/run.ts');
-    remote = await runRemoteBench(repoRoot, { quick: options.quick, since: startedAt });
+    remote = await runRemoteBench(repoRoot, { quick: options.quick, outDir: options.outDir, since: startedAt });
     progress(remote.status);
   }
 

@@ -85,10 +85,12 @@ describe('bench report', () => {
 });
 
 describe('bench command line', () => {
-  it('sends quick results away from bench/results and rejects unknown arguments', () => {
+  it('writes to bench/results only for a full run of every scenario, and rejects unknown arguments', () => {
     const quick = parseBenchArgs(['--quick'], '/repo');
     expect(quick.outDir).toBe('/repo/.cache/bench/quick');
     expect(parseBenchArgs([], '/repo').outDir).toBe('/repo/bench/results');
+    expect(parseBenchArgs(['--only', 's3'], '/repo').outDir).toBe('/repo/.cache/bench/subset');
+    expect(parseBenchArgs(['--only', 's3', '--out', '/elsewhere'], '/repo').outDir).toBe('/elsewhere');
     expect(parseBenchArgs(['--only', 's1,s3'], '/repo').only).toEqual(['s1-s2', 's3']);
     expect(() => parseBenchArgs(['--only', 's9'], '/repo')).toThrow(/unknown scenario s9/);
     expect(() => parseBenchArgs(['--fast'], '/repo')).toThrow(/unknown argument "--fast"/);
