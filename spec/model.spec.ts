@@ -42,6 +42,8 @@ interface Config {
   maxQueueSize: number | undefined;
   timeoutMs: number | undefined;
   styles: Style[];
+  /** Inputs x go to partition x % partitions (1: no partitionBy). */
+  partitions: number;
 }
 
 interface Req {
@@ -89,6 +91,7 @@ class World {
       maxConcurrentBatches: cfg.maxConcurrentBatches,
       maxQueueSize: cfg.maxQueueSize,
       timeoutMs: cfg.timeoutMs,
+      partitionBy: cfg.partitions > 1 ? (x) => String(x % cfg.partitions) : undefined,
       scheduler: this.scheduler,
       runBatch: (inputs, ctx) => this.runBatch(inputs, ctx),
     });
@@ -103,8 +106,9 @@ class World {
     return this.scheduler.now();
   }
 
-  queued(): Req[] {
-    return this.requests.filter((r) => r.state === 'queued');
+  /** Waiting requests, oldest first; of one partition if given. */
+  queued(partition?: number): Req[] {
+    return this.requests.filter((r) => r.state === 'queued' && (partition === undefined || r.x % this.cfg.partitions === partition));
   }
 
   /** Batches that hold a slot: not answered, and someone still waits for them. */
@@ -113,7 +117,7 @@ class World {
   }
 
   private runBatch(inputs: readonly number[], _ctx: BatchContext): number[] | Promise<number[]> | Subject<number[]> {
-    const queued = this.queued();
+    const queued = this.queued(inputs[0] % this.cfg.partitions);
     const expected = queued.slice(0, this.cfg.maxBatchSize).map((r) => r.x);
     if (JSON.stringify(inputs) !== JSON.stringify(expected)) {
       this.problems.push(`runBatch got [${inputs.join(',')}], expected the oldest waiting [${expected.join(',')}]`);
@@ -262,13 +266,15 @@ class World {
     if (s.queued !== queued.length) problems.push(`stats.queued ${s.queued}, model ${queued.length}`);
     if (s.inFlight !== running) problems.push(`stats.inFlight ${s.inFlight}, model ${running}`);
     if (s.batchesInFlight !== active) problems.push(`stats.batchesInFlight ${s.batchesInFlight}, model ${active} (an abandoned batch must free its slot)`);
-    // Nothing waits while a slot is free.
-    if (active < this.cfg.maxConcurrentBatches && queued.length > 0) {
-      const age = this.now - queued[0].enqueuedAt;
-      if (queued.length >= this.cfg.maxBatchSize) problems.push(`${queued.length} requests wait (a full batch) while a slot is free`);
-      else if (age > 0 && age >= this.cfg.maxDelayMs) problems.push(`request ${queued[0].x} waits ${age} ms (window ${this.cfg.maxDelayMs} ms) while a slot is free`);
-      else if (queued[0].x <= this.flushThrough) problems.push(`request ${queued[0].x} was flushed but waits while a slot is free`);
-      else if (this.phase === 'draining') problems.push(`request ${queued[0].x} waits during a drain while a slot is free`);
+    // Nothing waits while a slot is free (in any partition).
+    for (let p = 0; p < this.cfg.partitions && active < this.cfg.maxConcurrentBatches; p++) {
+      const waiting = this.queued(p);
+      if (waiting.length === 0) continue;
+      const age = this.now - waiting[0].enqueuedAt;
+      if (waiting.length >= this.cfg.maxBatchSize) problems.push(`${waiting.length} requests wait (a full batch) while a slot is free`);
+      else if (age > 0 && age >= this.cfg.maxDelayMs) problems.push(`request ${waiting[0].x} waits ${age} ms (window ${this.cfg.maxDelayMs} ms) while a slot is free`);
+      else if (waiting[0].x <= this.flushThrough) problems.push(`request ${waiting[0].x} was flushed but waits while a slot is free`);
+      else if (this.phase === 'draining') problems.push(`request ${waiting[0].x} waits during a drain while a slot is free`);
     }
     // stop() resolves once idle, not before.
     const idle = queued.length === 0 && active === 0;
@@ -376,6 +382,7 @@ const config: fc.Arbitrary<Config> = fc.record({
   maxQueueSize: fc.option(fc.integer({ min: 2, max: 8 }), { nil: undefined, freq: 3 }),
   timeoutMs: fc.option(fc.integer({ min: 1, max: 15 }), { nil: undefined }),
   styles: fc.array(fc.constantFrom<Style>('promise', 'promise', 'observable', 'sync'), { minLength: 1, maxLength: 3 }),
+  partitions: fc.constantFrom(1, 1, 2),
 });
 
 /** Runs per CI run; MODEL_RUNS and MODEL_SEED override (e.g. to hunt with many seeds). */
