@@ -1,7 +1,8 @@
 /**
- * `npm run bench` (`-- --quick` for the smoke test): compiles the benchmark, runs every scenario
- * of issue 3 in fresh Node processes with interleaved repetitions, prints the comparison tables
- * and the targets, and writes `latest.json` + `latest.svg` (`quick.*` in quick mode).
+ * `npm run bench` (`-- --quick` for a small run, `-- --smoke` to check the code in seconds):
+ * compiles the benchmark, runs every scenario of issue 3 in fresh Node processes with
+ * interleaved repetitions, prints the comparison tables and the targets, and writes
+ * `latest.json` + `latest.svg` to `bench/results/` (`quick.*` / `smoke.*` to `.cache/bench/…`).
  */
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';

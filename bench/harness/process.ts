@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * Milliseconds on the monotonic high-resolution clock.
@@ -26,7 +28,8 @@ export function peakRssMb(): number {
 
 /**
  * Runs a full garbage collection a few times and returns the heap then in use, in bytes.
- * Needs `node --expose-gc`; fails with a clear message without it.
+ * Workers run with `node --expose-gc`; elsewhere (the in-process smoke run, jest) the flag is
+ * switched on at run time and `gc` taken from a fresh context.
  *
  * @example
  * ```ts
@@ -34,10 +37,21 @@ export function peakRssMb(): number {
  * ```
  */
 export function collectedHeapBytes(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('heap measurements need a forced GC: run the worker with `node --expose-gc`');
+  const gc = forcedGc();
   for (let i = 0; i < 3; i++) gc();
   return process.memoryUsage().heapUsed;
+}
+
+let lateGc: (() => void) | undefined;
+
+function forcedGc(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed !== undefined) return exposed;
+  if (lateGc === undefined) {
+    setFlagsFromString('--expose-gc');
+    lateGc = runInNewContext('gc') as () => void;
+  }
+  return lateGc;
 }
 
 /**

@@ -1,28 +1,41 @@
 import { isAbsolute, join, resolve } from 'node:path';
 
 /**
+ * How much the benchmark runs: `full` measures (and, run whole, updates `bench/results/`);
+ * `quick` runs every scenario small, once, in worker processes as `full` does; `smoke` runs
+ * every scenario at the smallest sizes in this one process (no compile, no workers, no
+ * remote part), only to show that the benchmark code works.
+ *
+ * @example
+ * ```ts
+ * const mode: BenchMode = 'smoke';
+ * ```
+ */
+export type BenchMode = 'full' | 'quick' | 'smoke';
+
+/**
  * What `npm run bench -- …` accepts.
  *
  * @example
  * ```ts
- * const { quick, outDir } = parseBenchArgs(['--quick'], repoRoot);
+ * const { mode, outDir } = parseBenchArgs(['--quick'], repoRoot);
  * ```
  */
 export interface BenchOptions {
-  readonly quick: boolean;
+  readonly mode: BenchMode;
   /**
    * Where results go. Without `--out`: `bench/results/` for a full run of every scenario (the
-   * committed results), otherwise an ignored folder under `.cache/bench/` (`quick/`, or
-   * `subset/` for a full run with `--only`), so only a deliberate full run changes the repository.
+   * committed results), otherwise an ignored folder under `.cache/bench/` (`quick/`, `smoke/`,
+   * or `subset/` for a full run with `--only`), so only a deliberate full run changes the repository.
    */
   readonly outDir: string;
   /** Where the benchmark is compiled to; inside the repository so `node_modules` resolves. */
   readonly buildDir: string;
-  /** Repetitions per scenario (interleaved); default 3 (1 in quick mode). */
+  /** Repetitions per scenario (interleaved); default 3 (1 in quick and smoke mode). */
   readonly repetitions: number | undefined;
   /** Only these scenarios (`s1-s2`, `s3`, `s4`, `s5`, `s6`); all by default. */
   readonly only: readonly string[] | undefined;
-  /** Skip `bench/remote/run.ts` even when it exists. */
+  /** Skip `bench/remote/run.ts` even when it exists (always skipped in smoke mode). */
   readonly skipRemote: boolean;
   /** Run workers under `node --cpu-prof`, profiles into `<outDir>/profiles/`, and print their top self-time functions. */
   readonly cpuProf: boolean;
@@ -36,11 +49,13 @@ export interface BenchOptions {
  * console.log(USAGE);
  * ```
  */
-export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote] [--cpu-prof]
-  --quick        every scenario small, once (a smoke test; results go to .cache/bench/quick/)
-  --out DIR      write latest.json / latest.svg (quick.json / quick.svg in quick mode) to DIR
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6] [--skip-remote] [--cpu-prof]
+  --quick        every scenario small, once, in worker processes (~1 minute; results go to .cache/bench/quick/)
+  --smoke        every scenario at the smallest sizes in this process, no remote part: checks the
+                 benchmark code works, in seconds (results go to .cache/bench/smoke/)
+  --out DIR      write latest.json / latest.svg (quick.* / smoke.* in those modes) to DIR
                  (default: bench/results/ for a full run of every scenario, else a folder in .cache/bench/)
-  --reps N       repetitions per scenario, interleaved (default 3; 1 with --quick)
+  --reps N       repetitions per scenario, interleaved (default 3; 1 with --quick or --smoke)
   --only LIST    run only these scenarios
   --skip-remote  do not run bench/remote/run.ts
   --cpu-prof     profile every worker (node --cpu-prof) into <out>/profiles/ and print the hot spots`;
@@ -57,6 +72,7 @@ const SCENARIO_IDS: readonly string[] = ['s1-s2', 's3', 's4', 's5', 's6'];
  */
 export function parseBenchArgs(argv: readonly string[], repoRoot: string): BenchOptions {
   let quick = false;
+  let smoke = false;
   let out: string | undefined;
   let build: string | undefined;
   let repetitions: number | undefined;
@@ -71,6 +87,7 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
       return next;
     };
     if (arg === '--quick') quick = true;
+    else if (arg === '--smoke') smoke = true;
     else if (arg === '--out') out = value();
     else if (arg === '--build-dir') build = value();
     else if (arg === '--reps') {
@@ -88,21 +105,19 @@ export function parseBenchArgs(argv: readonly string[], repoRoot: string): Bench
     else if (arg === '--cpu-prof') cpuProf = true;
     else throw new TypeError(`unknown argument "${arg}"\n${USAGE}`);
   }
+  if (quick && smoke) throw new TypeError(`choose one of --quick and --smoke\n${USAGE}`);
+  if (smoke && cpuProf) throw new TypeError(`--cpu-prof profiles worker processes; --smoke runs none\n${USAGE}`);
+  const mode: BenchMode = smoke ? 'smoke' : quick ? 'quick' : 'full';
   const absolute = (p: string): string => (isAbsolute(p) ? p : resolve(p));
+  const defaultOut =
+    mode !== 'full' ? join(repoRoot, '.cache', 'bench', mode) : only !== undefined ? join(repoRoot, '.cache', 'bench', 'subset') : join(repoRoot, 'bench', 'results');
   return {
-    quick,
-    outDir:
-      out !== undefined
-        ? absolute(out)
-        : quick
-          ? join(repoRoot, '.cache', 'bench', 'quick')
-          : only !== undefined
-            ? join(repoRoot, '.cache', 'bench', 'subset')
-            : join(repoRoot, 'bench', 'results'),
+    mode,
+    outDir: out !== undefined ? absolute(out) : defaultOut,
     buildDir: build !== undefined ? absolute(build) : join(repoRoot, '.cache', 'bench', `build-${process.pid}`),
     repetitions,
     only,
-    skipRemote,
+    skipRemote: skipRemote || smoke,
     cpuProf,
   };
 }

@@ -85,6 +85,8 @@ export interface PlanSizes {
   /** Scenario-5 runs per process, each between two model-alone measurements (median reported). */
   readonly modelRounds: number;
   readonly modelBatchSizes: readonly number[];
+  /** The real-model batchers' batch size when it is not calibrated (quick and smoke mode). */
+  readonly defaultModelBatch: number;
   readonly soakRequests: number;
   readonly soakRate: number;
 }
@@ -112,6 +114,7 @@ export const FULL: PlanSizes = {
   pairedDirectMs: 250,
   modelRounds: 3,
   modelBatchSizes: [16, 32, 64, 128, 256],
+  defaultModelBatch: 64,
   soakRequests: 1_000_000,
   soakRate: 40_000,
 };
@@ -139,7 +142,38 @@ export const QUICK: PlanSizes = {
   pairedDirectMs: 50,
   modelRounds: 1,
   modelBatchSizes: [16, 64],
+  defaultModelBatch: 64,
   soakRequests: 20_000,
+  soakRate: 20_000,
+};
+
+/**
+ * `npm run bench -- --smoke`: every scenario at the smallest sizes that still exercise its code
+ * (batches fill, windows close, the soak aborts, times out and fails some requests), run in one
+ * process in a few seconds. Shows the benchmark works; measures nothing.
+ *
+ * @example
+ * ```ts
+ * const scenarios = buildPlan(SMOKE, { silero: SMOKE.defaultModelBatch, mlp: SMOKE.defaultModelBatch }, repoRoot);
+ * ```
+ */
+export const SMOKE: PlanSizes = {
+  repetitions: 1,
+  concurrentCalls: [100, 1_000],
+  headlineCalls: 1_000,
+  heapCalls: [1_000],
+  warmup: 200,
+  roundCalls: 1_000,
+  saturationMs: 50,
+  latencyMs: 50,
+  modelBurst: 64,
+  modelClosedMs: 30,
+  modelBestMs: 30,
+  pairedDirectMs: 5,
+  modelRounds: 1,
+  modelBatchSizes: [4, 16],
+  defaultModelBatch: 16,
+  soakRequests: 2_000,
   soakRate: 20_000,
 };
 

@@ -8,10 +8,11 @@ import { renderChart } from '../report/svg';
 import { compileBench } from './build';
 import type { BenchOptions } from './options';
 import { topSelfTime } from '../report/cpuProfile';
-import { buildPlan, FULL, QUICK, type BenchCase, type ModelBatchSizes } from './plan';
+import { inProcessCaseRunner } from './inProcess';
+import { buildPlan, FULL, QUICK, SMOKE, type BenchCase, type ModelBatchSizes, type PlanSizes } from './plan';
 import { remoteRows, runRemoteBench } from './remote';
 import { runScenarios } from './runScenarios';
-import { runWorker } from './spawnWorker';
+import { runWorker, workerCaseRunner } from './spawnWorker';
 
 /**
  * What a finished run produced.
@@ -30,10 +31,13 @@ export interface BenchRun {
   readonly results: Record<string, unknown>;
 }
 
+const SIZES: Readonly<Record<BenchOptions['mode'], PlanSizes>> = { full: FULL, quick: QUICK, smoke: SMOKE };
+
 /**
  * The whole benchmark: compile, calibrate the real models' batch size (full mode), run every
  * selected scenario interleaved, run `bench/remote/run.ts` if present, then write the JSON
- * results and the SVG chart to `options.outDir`.
+ * results and the SVG chart to `options.outDir`. In smoke mode: no compile, no calibration,
+ * no remote part, every case in this process.
  *
  * @example
  * ```ts
@@ -42,28 +46,36 @@ export interface BenchRun {
  */
 export async function runBenchmarks(options: BenchOptions, repoRoot: string, progress: (line: string) => void): Promise<BenchRun> {
   const startedAt = Date.now();
-  const sizes = options.quick ? QUICK : FULL;
+  const { mode } = options;
+  const sizes = SIZES[mode];
   const repetitions = options.repetitions ?? sizes.repetitions;
   const machine = describeMachine();
-  progress(`rx-batcher benchmarks (${options.quick ? 'quick' : 'full'} mode, ${repetitions} repetition${repetitions > 1 ? 's' : ''}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`);
-  progress('Compiling lib/ and bench/ with tsc (workers run plain node, no loader)…');
-  const workerPath = compileBench(repoRoot, options.buildDir);
+  progress(`rx-batcher benchmarks (${mode} mode, ${repetitions} repetition${repetitions > 1 ? 's' : ''}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`);
   const selected = (id: string): boolean => options.only === undefined || options.only.includes(id);
+  const profileDir = join(options.outDir, 'profiles');
+  const profileName = (c: BenchCase, repetition: number): string => `${c.scenario}_${c.group}_${c.label}_rep${repetition}`.replace(/[^\w.-]+/g, '-');
 
-  const modelBatch = selected('s5') && !options.quick ? await calibrateModelBatch(workerPath, repoRoot, sizes.modelBatchSizes, progress) : { silero: 64, mlp: 64 };
+  let modelBatch: ModelBatchSizes = { silero: sizes.defaultModelBatch, mlp: sizes.defaultModelBatch };
+  let runCase = inProcessCaseRunner();
+  if (mode === 'smoke') {
+    progress('Smoke mode: every case in this process, at the smallest sizes (checks the code; measures nothing)');
+  } else {
+    progress('Compiling lib/ and bench/ with tsc (workers run plain node, no loader)…');
+    const workerPath = compileBench(repoRoot, options.buildDir);
+    if (selected('s5') && mode === 'full') modelBatch = await calibrateModelBatch(workerPath, repoRoot, sizes.modelBatchSizes, progress);
+    runCase = workerCaseRunner(workerPath, repoRoot, (c, repetition) =>
+      options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName(c, repetition)}.cpuprofile`] : [],
+    );
+  }
   const scenarios = buildPlan({ ...sizes, repetitions }, modelBatch, repoRoot)
     .filter((s) => selected(s.id))
     .map((s) => (s.id === 's6' ? s : { ...s, repetitions }));
-  const profileDir = join(options.outDir, 'profiles');
-  const profileName = (c: BenchCase, repetition: number): string => `${c.scenario}_${c.group}_${c.label}_rep${repetition}`.replace(/[^\w.-]+/g, '-');
-  const raw = await runScenarios(scenarios, workerPath, repoRoot, progress, (c, repetition) =>
-    options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName(c, repetition)}.cpuprofile`] : [],
-  );
+  const raw = await runScenarios(scenarios, runCase, progress);
 
-  let remote: { status: string; results?: unknown } = { status: 'skipped (--skip-remote)' };
+  let remote: { status: string; results?: unknown } = { status: mode === 'smoke' ? 'skipped (smoke mode)' : 'skipped (--skip-remote)' };
   if (!options.skipRemote) {
     progress('\n== remote: bench/remote/run.ts');
-    remote = await runRemoteBench(repoRoot, { quick: options.quick, outDir: options.outDir, since: startedAt });
+    remote = await runRemoteBench(repoRoot, { quick: mode !== 'full', outDir: options.outDir, since: startedAt });
     progress(remote.status);
   }
 
@@ -74,11 +86,11 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
   const results: Record<string, unknown> = {
     title: 'rx-batcher against its peers and against the model’s own limit',
     date,
-    mode: options.quick ? 'quick' : 'full',
+    mode,
     repetitions,
     durationSeconds: Math.round((Date.now() - startedAt) / 1000),
     machine,
-    rerun: options.quick ? 'npm run bench -- --quick' : 'npm run bench',
+    rerun: mode === 'full' ? 'npm run bench' : `npm run bench -- --${mode}`,
     // Flat rows and titled tables: the docs site renders both.
     targets: summary.targets,
     // The scale-out rows join the titled tables, so the docs page shows them too.
@@ -88,7 +100,7 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
     remote,
   };
   mkdirSync(options.outDir, { recursive: true });
-  const base = options.quick ? 'quick' : 'latest';
+  const base = mode === 'full' ? 'latest' : mode;
   const jsonFile = join(options.outDir, `${base}.json`);
   const svgFile = join(options.outDir, `${base}.svg`);
   writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
@@ -96,7 +108,7 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
     svgFile,
     renderChart(aggregates, {
       title: 'rx-batcher benchmarks',
-      subtitle: `${date.slice(0, 10)} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · medians of ${repetitions} interleaved repetitions${options.quick ? ' · QUICK MODE (smoke test, not a measurement)' : ''}`,
+      subtitle: `${date.slice(0, 10)} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · medians of ${repetitions} interleaved repetitions${mode === 'full' ? '' : ` · ${mode.toUpperCase()} MODE (smoke test, not a measurement)`}`,
       headlineCalls: sizes.headlineCalls,
     }),
   );

@@ -1,6 +1,5 @@
 import type { Metrics } from '../harness/tasks';
 import { headline, type BenchCase, type Scenario } from './plan';
-import { runWorker } from './spawnWorker';
 
 /**
  * One worker's result: a case, its repetition number (from 1), and what it measured.
@@ -20,22 +19,28 @@ export interface RawResult {
 }
 
 /**
- * Runs every case of every scenario, each in a fresh process, `repetitions` times interleaved
- * (rep 1: A B C, rep 2: A B C, …) so machine drift hits every implementation alike. Reports
- * each finished measurement through `progress`.
+ * Measures one case (one repetition of it): in a fresh worker process (`workerCaseRunner`)
+ * or, for the smoke test, in this process (`inProcessCaseRunner`).
  *
  * @example
  * ```ts
- * const raw = await runScenarios(scenarios, workerPath, repoRoot, console.log);
+ * const runCase: CaseRunner = (benchCase) => runTask(benchCase.task);
  * ```
  */
-export async function runScenarios(
-  scenarios: readonly Scenario[],
-  workerPath: string,
-  repoRoot: string,
-  progress: (line: string) => void,
-  extraNodeFlags: (benchCase: BenchCase, repetition: number) => readonly string[] = () => [],
-): Promise<RawResult[]> {
+export type CaseRunner = (benchCase: BenchCase, repetition: number) => Promise<Metrics>;
+
+/**
+ * Runs every case of every scenario through `runCase`, `repetitions` times interleaved
+ * (rep 1: A B C, rep 2: A B C, …) so machine drift hits every implementation alike. Reports
+ * each finished measurement through `progress`. A case that throws is recorded as an error
+ * and the run goes on.
+ *
+ * @example
+ * ```ts
+ * const raw = await runScenarios(scenarios, workerCaseRunner(workerPath, repoRoot), console.log);
+ * ```
+ */
+export async function runScenarios(scenarios: readonly Scenario[], runCase: CaseRunner, progress: (line: string) => void): Promise<RawResult[]> {
   const runs = (benchCase: BenchCase, repetitions: number): number => Math.min(repetitions, benchCase.maxRepetitions ?? repetitions);
   const total = scenarios.reduce((sum, s) => sum + s.cases.reduce((n, c) => n + runs(c, s.repetitions), 0), 0);
   const started = Date.now();
@@ -46,7 +51,7 @@ export async function runScenarios(
     for (let repetition = 1; repetition <= scenario.repetitions; repetition++) {
       for (const benchCase of scenario.cases) {
         if (repetition > runs(benchCase, scenario.repetitions)) continue;
-        const metrics = await runCase(benchCase, workerPath, repoRoot, extraNodeFlags(benchCase, repetition));
+        const metrics = await recordErrors(() => runCase(benchCase, repetition));
         done++;
         results.push({ scenario: scenario.id, group: benchCase.group, label: benchCase.label, config: benchCase.config, repetition, metrics });
         const elapsed = Math.round((Date.now() - started) / 1000);
@@ -59,9 +64,9 @@ export async function runScenarios(
   return results;
 }
 
-async function runCase(benchCase: BenchCase, workerPath: string, repoRoot: string, extraFlags: readonly string[]): Promise<Metrics> {
+async function recordErrors(measure: () => Promise<Metrics>): Promise<Metrics> {
   try {
-    return await runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: [...(benchCase.nodeFlags ?? []), ...extraFlags] });
+    return await measure();
   } catch (error) {
     // One broken measurement must not lose the rest of a long run: record it and go on.
     const message = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,25 @@
 import { spawn } from 'node:child_process';
 import { RESULT_PREFIX, type Metrics, type Task } from '../harness/tasks';
+import type { BenchCase } from './plan';
+import type { CaseRunner } from './runScenarios';
+
+/**
+ * Measures each case in a fresh `node --expose-gc` process on the compiled worker, with the
+ * case's own node flags plus `extraNodeFlags` (e.g. `--cpu-prof`): how full and quick runs measure.
+ *
+ * @example
+ * ```ts
+ * const raw = await runScenarios(scenarios, workerCaseRunner(workerPath, repoRoot), console.log);
+ * ```
+ */
+export function workerCaseRunner(
+  workerPath: string,
+  repoRoot: string,
+  extraNodeFlags: (benchCase: BenchCase, repetition: number) => readonly string[] = () => [],
+): CaseRunner {
+  return (benchCase, repetition) =>
+    runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: [...(benchCase.nodeFlags ?? []), ...extraNodeFlags(benchCase, repetition)] });
+}
 
 /**
  * Runs one task in a fresh `node --expose-gc` process on the compiled worker and returns its

@@ -87,10 +87,14 @@ describe('bench report', () => {
 describe('bench command line', () => {
   it('writes to bench/results only for a full run of every scenario, and rejects unknown arguments', () => {
     const quick = parseBenchArgs(['--quick'], '/repo');
-    expect(quick.outDir).toBe('/repo/.cache/bench/quick');
-    expect(parseBenchArgs([], '/repo').outDir).toBe('/repo/bench/results');
+    expect({ mode: quick.mode, outDir: quick.outDir, skipRemote: quick.skipRemote }).toEqual({ mode: 'quick', outDir: '/repo/.cache/bench/quick', skipRemote: false });
+    const smoke = parseBenchArgs(['--smoke'], '/repo');
+    expect({ mode: smoke.mode, outDir: smoke.outDir, skipRemote: smoke.skipRemote }).toEqual({ mode: 'smoke', outDir: '/repo/.cache/bench/smoke', skipRemote: true });
+    expect(parseBenchArgs([], '/repo')).toMatchObject({ mode: 'full', outDir: '/repo/bench/results' });
     expect(parseBenchArgs(['--only', 's3'], '/repo').outDir).toBe('/repo/.cache/bench/subset');
     expect(parseBenchArgs(['--only', 's3', '--out', '/elsewhere'], '/repo').outDir).toBe('/elsewhere');
+    expect(() => parseBenchArgs(['--quick', '--smoke'], '/repo')).toThrow(/choose one of --quick and --smoke/);
+    expect(() => parseBenchArgs(['--smoke', '--cpu-prof'], '/repo')).toThrow(/--smoke runs none/);
     expect(parseBenchArgs(['--only', 's1,s3'], '/repo').only).toEqual(['s1-s2', 's3']);
     expect(() => parseBenchArgs(['--only', 's9'], '/repo')).toThrow(/unknown scenario s9/);
     expect(() => parseBenchArgs(['--fast'], '/repo')).toThrow(/unknown argument "--fast"/);

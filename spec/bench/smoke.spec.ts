@@ -1,0 +1,108 @@
+/** @jest-environment ./spec/examples/helpers-onnx-environment.ts */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseBenchArgs } from '../../bench/runner/options';
+import { runBenchmarks, type BenchRun } from '../../bench/runner/runBenchmarks';
+import { runWorker } from '../../bench/runner/spawnWorker';
+
+const repoRoot = resolve(__dirname, '..', '..');
+
+interface Results {
+  mode: string;
+  machine: { cpus: number; node: string };
+  tables: Array<{ id: string; rows: Array<Record<string, unknown>> }>;
+  targets: Array<{ scenario: string; target: string; met: string }>;
+  cases: Array<{ scenario: string; label: string; repetitions: number; errors: string[]; median: Record<string, number>; notes: Record<string, string> }>;
+}
+
+// `npm run bench -- --smoke`: every scenario's code at the smallest sizes, in this process, in
+// a few seconds. No performance thresholds: the run completes, its tables, targets, JSON and
+// SVG are well formed, and the correctness checks hold (batched model outputs equal unbatched
+// ones; the soak settles every request exactly once). `npm run bench -- --quick` runs the same
+// scenarios in worker processes. The onnx environment lets scenario 5 run onnxruntime-node in jest.
+describe('npm run bench -- --smoke', () => {
+  let outDir: string;
+  let run: BenchRun;
+  const progress: string[] = [];
+
+  beforeAll(async () => {
+    outDir = mkdtempSync(join(tmpdir(), 'rx-batcher-bench-smoke-'));
+    run = await runBenchmarks(parseBenchArgs(['--smoke', '--out', outDir], repoRoot), repoRoot, (line) => progress.push(line));
+  }, 60_000);
+
+  afterAll(() => {
+    rmSync(outDir, { recursive: true, force: true });
+  });
+
+  it('runs every case, shows progress and prints the comparison tables and targets', () => {
+    expect(progress.some((line) => /^\[\s*1\/\d+ \d+m\d\ds\] s1-s2/.test(line))).toBe(true);
+    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Targets']) {
+      expect(run.summaryText).toContain(`#### ${heading}`);
+    }
+    expect(run.files).toEqual([join(outDir, 'smoke.json'), join(outDir, 'smoke.svg')]);
+  });
+
+  it('writes well-formed JSON results covering every scenario and implementation, with no failed measurement', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    expect(results.mode).toBe('smoke');
+    expect(results.machine.cpus).toBeGreaterThan(0);
+    expect(results.machine.node).toBe(process.versions.node);
+    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6']);
+    expect(results.cases.filter((c) => c.errors.length > 0 || c.repetitions < 1)).toEqual([]);
+    const overheadLabels = new Set(results.cases.filter((c) => c.scenario === 's1-s2').map((c) => c.label));
+    expect([...overheadLabels].sort()).toEqual(['batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rxjs-baseline', 'unbatched']);
+    for (const row of results.tables.find((t) => t.id === 's1')!.rows) expect(row['requests/s']).toBeGreaterThan(0);
+    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6']));
+    for (const t of results.targets) expect(['yes', 'no', 'n/a']).toContain(t.met);
+  });
+
+  it('checks correctness, not speed: batched model outputs equal unbatched ones, the soak settles every request once', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    expect(results.targets.find((t) => t.target.startsWith('every batched output'))?.met).toBe('yes');
+    for (const c of results.cases.filter((c) => c.scenario === 's5' && c.label !== 'model-direct')) expect(c.median.maxAbsDiff).toBeLessThan(1e-4);
+    const soakCase = results.cases.find((c) => c.scenario === 's6')!;
+    const soak = soakCase.median;
+    expect({ settled: soak.settledTotal, twice: soak.settledTwice, never: soak.neverSettled, wrong: soakCase.notes.wrongOutcomes }).toEqual({
+      settled: soak.requests,
+      twice: 0,
+      never: 0,
+      wrong: '',
+    });
+    // The soak's mix really happened: some requests aborted, timed out and failed in their slot.
+    expect(soak.aborted).toBeGreaterThan(0);
+    expect(soak.timedOut + soak.answeredPastDeadline).toBeGreaterThan(0);
+    expect(soak.failed).toBeGreaterThan(0);
+  });
+
+  it('writes a standalone SVG chart', () => {
+    const svg = readFileSync(join(outDir, 'smoke.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('Scenario 1');
+    expect(svg).toContain('Scenario 5');
+    expect(svg).toContain('SMOKE MODE');
+    expect(svg).not.toMatch(/NaN/);
+  });
+});
+
+// Full and quick runs measure each case in a fresh process: the worker protocol (task as JSON
+// in, one `RESULT {json}` line out, stderr on failure), here on bench/worker.ts through tsx
+// instead of the tsc build.
+describe('bench worker process', () => {
+  const tsxFlags = { cwd: repoRoot, nodeFlags: ['--import', 'tsx'], timeoutMs: 30_000 };
+  const worker = join(repoRoot, 'bench', 'worker.ts');
+
+  it('reports its metrics on one RESULT line, and fails with its stderr on a bad task', async () => {
+    const [metrics, failure] = await Promise.all([
+      runWorker(worker, { kind: 'throughput', impl: 'rx-batcher', n: 100, rules: { maxBatchSize: 64, maxDelayMs: 0 }, warmup: 100, rounds: 1 }, tsxFlags),
+      runWorker(worker, { kind: 'no-such-task' } as never, tsxFlags).then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      ),
+    ]);
+    expect(metrics.requestsPerSec).toBeGreaterThan(0);
+    expect(metrics.rounds).toBe(1);
+    expect(failure).toMatch(/failed \(exit 1\)[\s\S]*unknown task kind/);
+  }, 30_000);
+});
