@@ -87,7 +87,7 @@ export class Batcher<I, O> implements AsyncDisposable {
 
   /**
    * Runs one input as part of a batch and resolves with its own result.
-   * Never throws synchronously: every failure is a rejection.
+   * Never throws synchronously: every failure is a rejection (bad or unknown `options` too).
    *
    * @example
    * ```ts
@@ -136,7 +136,8 @@ export class Batcher<I, O> implements AsyncDisposable {
    * By default queued requests are rejected with `BatcherStoppedError`, while running batches
    * finish and deliver (their `ctx.signal` aborts). With `{ drain: true }` everything queued is
    * dispatched and finished first. Calling it again is harmless (and can turn a drain into a
-   * plain stop).
+   * plain stop). Bad or unknown options (`{ drian: true }`) reject with a `TypeError` and
+   * leave the batcher running.
    *
    * @example
    * ```ts
