@@ -2,7 +2,7 @@
  * Issue 14: every request settles, always. Each case of the issue is a named regression test
  * here; they must survive the engine unification.
  */
-import { firstValueFrom, of } from 'rxjs';
+import { firstValueFrom, Observable, of } from 'rxjs';
 import { Batcher, BatchResultError, RequestTimeoutError } from '../lib';
 import { ManualScheduler } from './helpers/manualScheduler';
 import { LIB, runChild } from './helpers/childProcess';
@@ -444,5 +444,50 @@ describe('issue 14 case 9: unknown per-call options', () => {
     const batcher = make();
     await expect(batcher.stop([] as never)).rejects.toThrow('stop(options): `options` must be an object like { drain: true }, got an array of length 0 (object).');
     await batcher.stop();
+  });
+});
+
+describe('issue 14: the stress run that found case 1', () => {
+  /** A small seeded PRNG (mulberry32), so the run is the same every time. */
+  function random(seed: number): () => number {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it.each([1, 2, 3, 4])('10k requests in bursts, with random aborts and timeouts: none stranded when traffic stops (seed %i)', (seed) => {
+    const rnd = random(seed);
+    const scheduler = new ManualScheduler();
+    const batcher = new Batcher<number, number>({
+      maxBatchSize: 4,
+      maxDelayMs: 10,
+      scheduler,
+      // Answers after 1-4 virtual ms, on the same clock: about as fast as requests arrive.
+      runBatch: (xs) => new Observable<number[]>((sub) => scheduler.schedule(() => sub.next(xs.map((x) => x * 2)), 1 + Math.floor(rnd() * 4))),
+    });
+    let settled = 0;
+    batcher.results$.subscribe(() => settled++);
+    // 400 bursts of 25 requests; after each, traffic stops and whatever waits must go out on its own.
+    let stranded = 0;
+    for (let burst = 0; burst < 400; burst++) {
+      const controllers: AbortController[] = [];
+      for (let i = 0; i < 25; i++) {
+        const controller = new AbortController();
+        controllers.push(controller);
+        batcher.run(burst * 25 + i, { signal: controller.signal, timeoutMs: rnd() < 0.1 ? 1 + Math.floor(rnd() * 20) : undefined }).catch(() => {});
+        if (rnd() < 0.1) controllers[controllers.length - 1 - Math.floor(rnd() * Math.min(8, controllers.length))].abort(new Error('client left'));
+        if (rnd() < 0.6) scheduler.advance(1);
+      }
+      scheduler.advance(100);
+      stranded += batcher.stats().queued;
+    }
+    expect(stranded).toBe(0);
+    expect(batcher.stats()).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 10_000 });
+    expect(settled).toBe(10_000);
+    expect(scheduler.scheduledCount).toBe(0);
+    void batcher.stop();
   });
 });
