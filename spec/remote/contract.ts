@@ -149,7 +149,12 @@ export function describeTransportContract(name: string, target: () => ContractTa
     it('carries the deadline: a request whose caller gave up is acknowledged without running', async () => {
       const subject = freshSubject();
       const p = produce(subject);
-      await expect(p.run(1, { timeoutMs: 30 })).rejects.toMatchObject({ name: 'RequestTimeoutError' });
+      const gaveUp = p.run(1, { timeoutMs: 30 });
+      const latestDeadline = Date.now() + 30; // read after run(): no earlier than the deadline it sent
+      await expect(gaveUp).rejects.toMatchObject({ name: 'RequestTimeoutError' });
+      // A timer can fire in the last millisecond before its deadline by Date.now(); with
+      // expiredGraceMs 0 the worker must see the deadline strictly passed.
+      await waitFor(() => Date.now() > latestDeadline, 'the clock to pass the deadline');
       const ran: number[] = [];
       const w = await serve(subject, (xs) => (ran.push(...xs), double(xs)), { expiredGraceMs: 0 });
       await expect(p.run(2, { timeoutMs: 10_000 })).resolves.toBe(5);
