@@ -13,22 +13,31 @@ async function settleMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
+/**
+ * The setting of case 1: batches of 4, a 10 ms window, one slot, on a manual clock; every
+ * batch is recorded and held until the test resolves its entry of `running`.
+ */
+function heldBatcher() {
+  const scheduler = new ManualScheduler();
+  const running: Deferred<number[]>[] = [];
+  const batches: number[][] = [];
+  const batcher = new Batcher<number, number>({
+    maxBatchSize: 4,
+    maxDelayMs: 10,
+    scheduler,
+    runBatch: (xs) => {
+      batches.push([...xs]);
+      const d = deferred<number[]>();
+      running.push(d);
+      return d.promise;
+    },
+  });
+  return { scheduler, running, batches, batcher };
+}
+
 describe('issue 14 case 1: a full queued batch that loses a request', () => {
   it.each(['abort', 'timeout'] as const)('dispatches the rest when the running batch finishes (%s)', async (how) => {
-    const scheduler = new ManualScheduler();
-    const running: Deferred<number[]>[] = [];
-    const batches: number[][] = [];
-    const batcher = new Batcher<number, number>({
-      maxBatchSize: 4,
-      maxDelayMs: 10,
-      scheduler,
-      runBatch: (xs) => {
-        batches.push([...xs]);
-        const d = deferred<number[]>();
-        running.push(d);
-        return d.promise;
-      },
-    });
+    const { scheduler, running, batches, batcher } = heldBatcher();
     const first = [0, 1, 2, 3].map((x) => batcher.run(x));
     expect(batches).toEqual([[0, 1, 2, 3]]);
     const controller = new AbortController();
@@ -55,20 +64,7 @@ describe('issue 14 case 1: a full queued batch that loses a request', () => {
   });
 
   it('keeps the window of the three left: they wait maxDelayMs from the oldest, not forever', async () => {
-    const scheduler = new ManualScheduler();
-    const running: Deferred<number[]>[] = [];
-    const batches: number[][] = [];
-    const batcher = new Batcher<number, number>({
-      maxBatchSize: 4,
-      maxDelayMs: 10,
-      scheduler,
-      runBatch: (xs) => {
-        batches.push([...xs]);
-        const d = deferred<number[]>();
-        running.push(d);
-        return d.promise;
-      },
-    });
+    const { scheduler, running, batches, batcher } = heldBatcher();
     [0, 1, 2, 3].forEach((x) => void batcher.run(x));
     const controller = new AbortController();
     scheduler.advance(2);
