@@ -26,11 +26,12 @@ export class RequestTimeoutError extends Error {
   /** Whether the request was still queued or already in a running batch. */
   readonly phase: TimeoutPhase;
 
-  constructor(batcher: string, timeoutMs: number, phase: TimeoutPhase) {
-    super(
-      `${prefix(batcher)} the request timed out after ${timeoutMs} ms while ${phase === 'queued' ? 'waiting in the queue' : 'its batch was running'}. ` +
-        'Raise timeoutMs, lower maxDelayMs, or add capacity (maxConcurrentBatches).',
-    );
+  /**
+   * @param hint what to do about it; the default names the local `Batcher`'s options, and the
+   * scale-out producer, which has neither a window nor slots, passes its own.
+   */
+  constructor(batcher: string, timeoutMs: number, phase: TimeoutPhase, hint = 'Raise timeoutMs, lower maxDelayMs, or add capacity (maxConcurrentBatches).') {
+    super(`${prefix(batcher)} the request timed out after ${timeoutMs} ms while ${phase === 'queued' ? 'waiting in the queue' : 'its batch was running'}. ${hint}`);
     this.batcher = batcher;
     this.timeoutMs = timeoutMs;
     this.phase = phase;

@@ -9,6 +9,9 @@ import { RemoteBatchError } from './RemoteBatchError';
 import type { BatchTransport, ProducerLink } from './transport';
 import { decodeReplies, type WireReply } from './wire';
 
+/** A producer has no window and no slots of its own: the capacity is in the workers. */
+const REMOTE_TIMEOUT_HINT = 'Raise timeoutMs, check that workers are running, or add workers (serveBatches) or their maxConcurrentBatches.';
+
 /**
  * Options of {@link remoteBatcher}.
  *
@@ -210,7 +213,7 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
       const p: Pending = { resolve: resolve as (v: unknown) => void, reject, timer: undefined, signal, onAbort: undefined };
       pending.set(id, p);
       if (timeoutMs !== Infinity) {
-        p.timer = setTimeout(() => settle(id, 'timedOut', false, new RequestTimeoutError(name, timeoutMs, 'running')), timeoutMs);
+        p.timer = setTimeout(() => settle(id, 'timedOut', false, new RequestTimeoutError(name, timeoutMs, 'running', REMOTE_TIMEOUT_HINT)), timeoutMs);
       }
       if (signal !== undefined) {
         p.onAbort = () => settle(id, 'cancelled', false, signal.reason);
