@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+
+// Every fenced ```ts block of the README and the docs, checked the way a new user reads them:
+// pasted into a file of a fresh ES-module project that installed the package from `npm pack`,
+// type-checked with --strict, and (when it is a whole program) run, which must exit 0.
+//
+// A block may start with one marker line, and few should:
+//   // fragment: <why>   a piece of a larger program: neither type-checked nor run
+//   // not run: <why>    a whole program that needs something the test does not start
+//                        (a broker, a server that runs until a signal): type-checked only
+// Blocks included from examples/ (`<<< @/…`) are not here: spec/examples runs those.
+
+const run = promisify(execFile);
+const root = join(__dirname, '..', '..');
+const docs = join(root, 'docs');
+
+interface Block {
+  /** `docs/guide/x.md:12`, the line of the opening fence. */
+  where: string;
+  file: string;
+  /** 1-based line in the markdown file of the block's first code line. */
+  firstLine: number;
+  code: string;
+  kind: 'program' | 'not-run' | 'fragment';
+  reason?: string;
+}
+
+function markdownFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name.startsWith('.') || entry.name === 'api' ? [] : markdownFiles(path);
+    return entry.name.endsWith('.md') ? [path] : [];
+  });
+}
+
+function blocksOf(path: string): Block[] {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const blocks: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```(ts|typescript)\s*$/.test(lines[i]!)) continue;
+    const start = i;
+    const body: string[] = [];
+    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
+    const marker = /^\/\/ (fragment|not run): (.+)$/.exec(body[0] ?? '');
+    const file = relative(root, path);
+    blocks.push({
+      where: `${file}:${start + 1}`,
+      file,
+      firstLine: start + 2,
+      code: body.join('\n') + '\n',
+      kind: marker ? (marker[1] === 'fragment' ? 'fragment' : 'not-run') : 'program',
+      ...(marker ? { reason: marker[2]! } : {}),
+    });
+  }
+  return blocks;
+}
+
+const blocks = [join(root, 'README.md'), ...markdownFiles(docs)].flatMap(blocksOf);
+const checked = blocks.filter((b) => b.kind !== 'fragment');
+const programs = blocks.filter((b) => b.kind === 'program');
+const fileName = (b: Block) => `${b.file.replace(/[/.]/g, '_')}_L${b.firstLine - 1}.ts`;
+
+/**
+ * The rest comes from this repo's node_modules as local folders (npm links them), so the
+ * install needs no network: npm's cache holds the tarballs `npm ci` fetched but not the
+ * registry metadata a by-name install would ask for.
+ */
+const local = (name: string) => join(root, 'node_modules', name);
+
+let project = '';
+let typeErrors: Promise<string[]>;
+const outcomes = new Map<Block, Promise<{ where: string; exit: number | string; stderr?: string }>>();
+
+/** `tsc` over every checked block at once; errors are renamed to the markdown file and line. */
+async function typeCheck(): Promise<string[]> {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const output = await run(process.execPath, [tsc, '-p', '.', '--pretty', 'false'], { cwd: project }).then(
+    () => '',
+    (e: { stdout: string }) => e.stdout,
+  );
+  // `blocks/README_md_L36.ts(3,7): error TS…` → `README.md:39:7: error TS…`
+  const byName = new Map(checked.map((b) => [fileName(b), b]));
+  return output
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^blocks\/([^(]+)\((\d+),(\d+)\): (.*)$/.exec(line);
+      const b = m && byName.get(m[1]!);
+      return b ? `${b.file}:${b.firstLine + Number(m![2]) - 1}:${m![3]}: ${m![4]}` : line;
+    });
+}
+
+/** Runs one program with tsx from the scratch project, as `npx tsx file.ts` would. */
+async function runProgram(b: Block) {
+  const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  return run(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, timeout: 30_000 }).then(
+    () => ({ where: b.where, exit: 0 }),
+    (e: { code?: number; signal?: string; stderr?: string }) => ({ where: b.where, exit: e.code ?? e.signal ?? 'failed', stderr: (e.stderr ?? '').slice(0, 2000) }),
+  );
+}
+
+beforeAll(async () => {
+  project = mkdtempSync(join(tmpdir(), 'rx-batcher-pasted-'));
+  // What a user gets: the package as `npm pack` builds it, in a project from `npm init -y`
+  // plus `"type": "module"`, as getting started says.
+  await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
+  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', project], { cwd: root });
+  const tarball = stdout.trim().split('\n').pop()!;
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'pasted', version: '1.0.0', private: true, type: 'module' }, null, 2));
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+      include: ['blocks'],
+    }),
+  );
+  await run(
+    'npm',
+    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', `./${tarball}`,
+      ...['rxjs', 'immer', 'ts-pattern', '@types/node', 'fastify', 'ioredis', '@nats-io/transport-node', '@nats-io/jetstream', 'dataloader'].map(local)],
+    { cwd: project },
+  );
+  mkdirSync(join(project, 'blocks'));
+  for (const b of checked) writeFileSync(join(project, 'blocks', fileName(b)), b.code);
+  // Type-check and run side by side, three programs at a time: each is a process of its own.
+  typeErrors = typeCheck();
+  const lanes = [Promise.resolve(), Promise.resolve(), Promise.resolve()];
+  programs.forEach((b, i) => {
+    const lane = i % lanes.length;
+    const outcome = lanes[lane]!.then(() => runProgram(b));
+    lanes[lane] = outcome.then(() => undefined);
+    outcomes.set(b, outcome);
+  });
+}, 240_000);
+
+afterAll(() => {
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+describe('code blocks of the README and the docs, as pasted', () => {
+  it('finds them, and few are marked as fragments', () => {
+    expect(blocks.length).toBeGreaterThan(20);
+    const fragments = blocks.filter((b) => b.kind === 'fragment');
+    expect(fragments.length).toBeLessThanOrEqual(Math.ceil(blocks.length / 8));
+  });
+
+  it('every block that is not a fragment type-checks with --strict', async () => {
+    expect(await typeErrors).toEqual([]);
+  }, 120_000);
+
+  it.each(programs.map((b) => [b.where, b] as const))('%s runs and exits 0', async (_where, b) => {
+    expect(await outcomes.get(b)).toEqual({ where: b.where, exit: 0 });
+  }, 120_000);
+});
