@@ -4,7 +4,7 @@
  * fields are filled by `defaults` (falsy ones too: `threshold: 0`, `lowercase: false`), and
  * requests for different model variants never share a batch (`partitionBy`).
  */
-import { Batcher, columnar, type Columns } from '../../lib';
+import { Batcher, columnar, type Columns } from 'rx-batcher';
 
 /** One classification request. Only `text` is required. */
 export interface ClassifyRequest {

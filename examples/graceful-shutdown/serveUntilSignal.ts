@@ -1,4 +1,4 @@
-import type { BatcherStats } from '../../lib';
+import type { BatcherStats } from 'rx-batcher';
 import { startHttpModelServer, type HttpModelServer } from '../http-server/server';
 
 /**

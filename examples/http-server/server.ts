@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Batcher, BatcherStoppedError, QueueFullError, RequestTimeoutError, type BatcherStats } from '../../lib';
+import { Batcher, BatcherStoppedError, QueueFullError, RequestTimeoutError, type BatcherStats } from 'rx-batcher';
 import { loadSileroVad, type SileroFrame, type SileroResult, type SileroVad } from '../models';
 import { BINARY_TYPE, BadFrameError, frameFromBinary, frameFromJson, resultToBinary } from './codec';
 import { trackConnections } from './idleConnections';

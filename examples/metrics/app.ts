@@ -3,7 +3,7 @@
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { map, timer, type SchedulerLike } from 'rxjs';
-import { Batcher } from '../../lib';
+import { Batcher } from 'rx-batcher';
 import { exportBatcherMetrics } from './prometheus';
 import { serveMetrics, type MetricsServer } from './server';
 

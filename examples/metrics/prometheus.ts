@@ -14,7 +14,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import type { Batcher, BatcherStats } from '../../lib';
+import type { Batcher, BatcherStats } from 'rx-batcher';
 
 /** The request outcomes counted by `rx_batcher_requests_total`, as its `outcome` label spells them. */
 const OUTCOMES = {

@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { from, lastValueFrom, map, toArray } from 'rxjs';
-import { batchMap, batchMapSettled, type RunBatch } from '../../lib';
+import { batchMap, batchMapSettled, type RunBatch } from 'rx-batcher';
 
 /** What the pipeline reports: one line per reading, in file order, and the batches it formed. */
 export interface PipelineReport {

@@ -1,4 +1,4 @@
-import { Batcher } from '../../lib';
+import { Batcher } from 'rx-batcher';
 import { SimulatedModel } from './simulatedModel';
 
 /** The outcome of one run of the quickstart load. */

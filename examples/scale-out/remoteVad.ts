@@ -1,4 +1,4 @@
-import type { RemoteBatcher } from '../../lib/redis';
+import type { RemoteBatcher } from 'rx-batcher/redis';
 import type { SileroFrame, SileroResult, SileroVad } from '../models';
 
 /**

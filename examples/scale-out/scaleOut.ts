@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { remoteBatcher, redisTransport, type WorkerStats } from '../../lib/redis';
+import { remoteBatcher, redisTransport, type WorkerStats } from 'rx-batcher/redis';
 import { loadSileroVad, scoreSequentially, type SileroFrame, type SileroResult } from '../models';
 import { loadSpeechClip } from '../speech/clip';
 import { startVadServer, streamAudio, type SpeechEvent } from '../vad-server';

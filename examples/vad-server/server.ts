@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { Batcher } from '../../lib';
+import { Batcher } from 'rx-batcher';
 import { loadSileroVad, type SileroFrame, type SileroResult, type SileroVad } from '../models';
 import { decodePcm16, type VadMessage } from './protocol';
 import type { DetectorOptions } from './speechDetector';

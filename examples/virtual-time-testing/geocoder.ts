@@ -6,7 +6,7 @@
  * production code leaves it out, tests pass a `TestScheduler` and control the clock.
  */
 import type { Observable, SchedulerLike } from 'rxjs';
-import { Batcher } from '../../lib';
+import { Batcher } from 'rx-batcher';
 
 /** A point on the map. */
 export interface LatLng {
