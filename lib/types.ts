@@ -41,7 +41,7 @@ export interface BatchContext {
 /**
  * One result per input, matched by position: an array, a typed array, or any array-like
  * object such as `{ length: 2, 0: a, 1: b }` (an object: a string is not taken as its
- * characters). An `Error` in slot *i* fails only caller *i*.
+ * characters). An `Error` at position *i* fails only caller *i*.
  */
 export type BatchResults<O> = ArrayLike<O | Error> & object;
 
