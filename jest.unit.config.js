@@ -15,6 +15,8 @@ module.exports = {
     '<rootDir>/spec/remote/(?!memory)',
     // Examples: all but those that run on virtual time or in memory load models or start servers.
     '<rootDir>/spec/examples/(?!(quickstart|operator-pipeline|caikit-style|virtual-time-testing)\\.spec\\.ts$)',
+    // The docs pasted into a project from `npm pack` (builds, installs, runs ~25 programs and Redis).
+    '<rootDir>/spec/docs/pasted\\.spec\\.ts$',
     // The benchmark's smoke run (every scenario, real models, a worker process).
     '<rootDir>/spec/bench/smoke\\.spec\\.ts$',
   ],

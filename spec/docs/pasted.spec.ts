@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { startRedis, type TestBroker } from '../remote/brokers';
 
 // Every fenced ```ts block of the README and the docs, checked the way a new user reads them:
 // pasted into a file of a fresh ES-module project that installed the package from `npm pack`,
@@ -13,6 +14,8 @@ import { promisify } from 'node:util';
 //   // not run: <why>    a whole program that needs something the test does not start
 //                        (a broker, a server that runs until a signal): type-checked only
 // Blocks included from examples/ (`<<< @/…`) are not here: spec/examples runs those.
+// The scale-out recipe's two sides ("needs a Redis server…") run together against a private
+// redis-server: the worker in the background, then the front end, which must get its answers.
 
 const run = promisify(execFile);
 const root = join(__dirname, '..', '..');
@@ -151,6 +154,32 @@ describe('code blocks of the README and the docs, as pasted', () => {
   it('every block that is not a fragment type-checks with --strict', async () => {
     expect(await typeErrors).toEqual([]);
   }, 120_000);
+
+  it('the scale-out recipe, worker and front end as pasted, works against a private Redis', async () => {
+    const worker = checked.find((b) => b.reason === 'needs a Redis server');
+    const front = checked.find((b) => b.reason === 'needs a Redis server and a running worker');
+    expect({ worker: worker?.where, front: front?.where }).toEqual({ worker: expect.any(String), front: expect.any(String) });
+    const redis: TestBroker = await startRedis();
+    const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const env = { ...process.env, REDIS_URL: redis.url };
+    const child = spawn(process.execPath, [tsx, join('blocks', fileName(worker!))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes('worker ready') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect({ worker: worker!.where, output: output.includes('worker ready') ? 'ready' : output }).toEqual({ worker: worker!.where, output: 'ready' });
+      const { stdout } = await run(process.execPath, [tsx, join('blocks', fileName(front!))], { cwd: project, env, timeout: 30_000 });
+      expect(stdout).toContain('[ 3, 7, 11 ]');
+      child.kill('SIGTERM'); // the worker drains and exits by itself
+      expect({ worker: worker!.where, exit: await exited }).toEqual({ worker: worker!.where, exit: 0 });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await redis.stop();
+    }
+  }, 90_000);
 
   it.each(programs.map((b) => [b.where, b] as const))('%s runs and exits 0', async (_where, b) => {
     expect(await outcomes.get(b)).toEqual({ where: b.where, exit: 0 });
