@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startRedis, type TestBroker } from '../remote/brokers';
 
@@ -154,6 +154,19 @@ describe('code blocks of the README and the docs, as pasted', () => {
   it('every block that is not a fragment type-checks with --strict', async () => {
     expect(await typeErrors).toEqual([]);
   }, 120_000);
+
+  it('the package has its LICENSE, and every source map points at a file the package ships', () => {
+    const pkg = join(project, 'node_modules', 'rx-batcher');
+    expect(existsSync(join(pkg, 'LICENSE'))).toBe(true);
+    const maps = (readdirSync(join(pkg, 'dist'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    const missing = maps.flatMap((m) => {
+      const map = JSON.parse(readFileSync(join(pkg, 'dist', m), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      const dir = dirname(join(pkg, 'dist', m));
+      return map.sources.filter((s, i) => !existsSync(resolve(dir, s)) || !map.sourcesContent?.[i]).map((s) => `${m}: ${s}`);
+    });
+    expect(missing).toEqual([]);
+  });
 
   it('the scale-out recipe, worker and front end as pasted, works against a private Redis', async () => {
     const worker = checked.find((b) => b.reason === 'needs a Redis server');
