@@ -12,7 +12,9 @@ import { startRedis, type TestBroker } from '../remote/brokers';
 // A block may start with one marker line, and few should:
 //   // fragment: <why>   a piece of a larger program: neither type-checked nor run
 //   // not run: <why>    a whole program that needs something the test does not start
-//                        (a broker, a server that runs until a signal): type-checked only
+//                        (a broker): type-checked only
+//   // a server: <why>   a whole program that serves until SIGTERM: started on a free port
+//                        (PORT=0), it must say "listening", then exit 0 after SIGTERM
 // Blocks included from examples/ (`<<< @/…`) are not here: spec/examples runs those.
 // The scale-out recipe's two sides ("needs a Redis server…") run together against a private
 // redis-server: the worker in the background, then the front end, which must get its answers.
@@ -28,7 +30,7 @@ interface Block {
   /** 1-based line in the markdown file of the block's first code line. */
   firstLine: number;
   code: string;
-  kind: 'program' | 'not-run' | 'fragment';
+  kind: 'program' | 'server' | 'not-run' | 'fragment';
   reason?: string;
 }
 
@@ -48,14 +50,14 @@ function blocksOf(path: string): Block[] {
     const start = i;
     const body: string[] = [];
     for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
-    const marker = /^\/\/ (fragment|not run): (.+)$/.exec(body[0] ?? '');
+    const marker = /^\/\/ (fragment|not run|a server): (.+)$/.exec(body[0] ?? '');
     const file = relative(root, path);
     blocks.push({
       where: `${file}:${start + 1}`,
       file,
       firstLine: start + 2,
       code: body.join('\n') + '\n',
-      kind: marker ? (marker[1] === 'fragment' ? 'fragment' : 'not-run') : 'program',
+      kind: !marker ? 'program' : marker[1] === 'fragment' ? 'fragment' : marker[1] === 'a server' ? 'server' : 'not-run',
       ...(marker ? { reason: marker[2]! } : {}),
     });
   }
@@ -65,6 +67,7 @@ function blocksOf(path: string): Block[] {
 const blocks = [join(root, 'README.md'), ...markdownFiles(docs)].flatMap(blocksOf);
 const checked = blocks.filter((b) => b.kind !== 'fragment');
 const programs = blocks.filter((b) => b.kind === 'program');
+const servers = blocks.filter((b) => b.kind === 'server');
 const fileName = (b: Block) => `${b.file.replace(/[/.]/g, '_')}_L${b.firstLine - 1}.ts`;
 
 /**
@@ -193,6 +196,24 @@ describe('code blocks of the README and the docs, as pasted', () => {
       await redis.stop();
     }
   }, 90_000);
+
+  it.each(servers.map((b) => [b.where, b] as const))('%s starts, listens, and exits 0 on SIGTERM', async (_where, b) => {
+    const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes('listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect({ where: b.where, output: output.includes('listening') ? 'listening' : output }).toEqual({ where: b.where, output: 'listening' });
+      child.kill('SIGTERM');
+      expect({ where: b.where, exit: await exited }).toEqual({ where: b.where, exit: 0 });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it.each(programs.map((b) => [b.where, b] as const))('%s runs and exits 0', async (_where, b) => {
     expect(await outcomes.get(b)).toEqual({ where: b.where, exit: 0 });
