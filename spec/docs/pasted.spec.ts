@@ -76,6 +76,7 @@ const fileName = (b: Block) => `${b.file.replace(/[/.]/g, '_')}_L${b.firstLine -
  * registry metadata a by-name install would ask for.
  */
 const local = (name: string) => join(root, 'node_modules', name);
+const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 let project = '';
 let typeErrors: Promise<string[]>;
@@ -102,11 +103,32 @@ async function typeCheck(): Promise<string[]> {
 
 /** Runs one program with tsx from the scratch project, as `npx tsx file.ts` would. */
 async function runProgram(b: Block) {
-  const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   return run(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, timeout: 30_000 }).then(
     () => ({ where: b.where, exit: 0 }),
     (e: { code?: number; signal?: string; stderr?: string }) => ({ where: b.where, exit: e.code ?? e.signal ?? 'failed', stderr: (e.stderr ?? '').slice(0, 2000) }),
   );
+}
+
+/**
+ * Starts a block that keeps running (a server, a worker) and waits until it prints `readyText`
+ * (or exits, or 20 s pass); the test then checks what it printed and stops it.
+ */
+async function startLongRunning(b: Block, env: NodeJS.ProcessEnv, readyText: string) {
+  const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const deadline = Date.now() + 20_000;
+  while (!output.includes(readyText) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return {
+    child,
+    exited,
+    /** `readyText` once it was printed, else everything the block printed (for the failure message). */
+    readiness: output.includes(readyText) ? readyText : output,
+    /** SIGKILL unless it has already exited. */
+    kill: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')),
+  };
 }
 
 beforeAll(async () => {
@@ -176,42 +198,28 @@ describe('code blocks of the README and the docs, as pasted', () => {
     const front = checked.find((b) => b.reason === 'needs a Redis server and a running worker');
     expect({ worker: worker?.where, front: front?.where }).toEqual({ worker: expect.any(String), front: expect.any(String) });
     const redis: TestBroker = await startRedis();
-    const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
     const env = { ...process.env, REDIS_URL: redis.url };
-    const child = spawn(process.execPath, [tsx, join('blocks', fileName(worker!))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    const w = await startLongRunning(worker!, env, 'worker ready');
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes('worker ready') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect({ worker: worker!.where, output: output.includes('worker ready') ? 'ready' : output }).toEqual({ worker: worker!.where, output: 'ready' });
+      expect({ worker: worker!.where, output: w.readiness }).toEqual({ worker: worker!.where, output: 'worker ready' });
       const { stdout } = await run(process.execPath, [tsx, join('blocks', fileName(front!))], { cwd: project, env, timeout: 30_000 });
       expect(stdout).toContain('[ 3, 7, 11 ]');
-      child.kill('SIGTERM'); // the worker drains and exits by itself
-      expect({ worker: worker!.where, exit: await exited }).toEqual({ worker: worker!.where, exit: 0 });
+      w.child.kill('SIGTERM'); // the worker drains and exits by itself
+      expect({ worker: worker!.where, exit: await w.exited }).toEqual({ worker: worker!.where, exit: 0 });
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      w.kill();
       await redis.stop();
     }
   }, 90_000);
 
   it.each(servers.map((b) => [b.where, b] as const))('%s starts, listens, and exits 0 on SIGTERM', async (_where, b) => {
-    const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-    const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    const server = await startLongRunning(b, { ...process.env, PORT: '0' }, 'listening');
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes('listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect({ where: b.where, output: output.includes('listening') ? 'listening' : output }).toEqual({ where: b.where, output: 'listening' });
-      child.kill('SIGTERM');
-      expect({ where: b.where, exit: await exited }).toEqual({ where: b.where, exit: 0 });
+      expect({ where: b.where, output: server.readiness }).toEqual({ where: b.where, output: 'listening' });
+      server.child.kill('SIGTERM');
+      expect({ where: b.where, exit: await server.exited }).toEqual({ where: b.where, exit: 0 });
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      server.kill();
     }
   }, 60_000);
 
