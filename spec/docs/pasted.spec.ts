@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startRedis, type TestBroker } from '../remote/brokers';
+import { markdownFiles } from './markdownFiles';
 
 // Every fenced ```ts block of the README and the docs, checked the way a new user reads them:
 // pasted into a file of a fresh ES-module project that installed the package from `npm pack`,
@@ -32,14 +33,6 @@ interface Block {
   code: string;
   kind: 'program' | 'server' | 'not-run' | 'fragment';
   reason?: string;
-}
-
-function markdownFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name.startsWith('.') || entry.name === 'api' ? [] : markdownFiles(path);
-    return entry.name.endsWith('.md') ? [path] : [];
-  });
 }
 
 function blocksOf(path: string): Block[] {

@@ -1,18 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { markdownFiles } from './markdownFiles';
 
 // The docs site includes recipe code from the example files (VitePress `<<< @/…` imports).
 // VitePress renders a missing snippet as an error message instead of failing the build, so
 // these checks catch a renamed or deleted example before a reader does.
 const docs = join(__dirname, '..', '..', 'docs');
-
-function markdownFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name.startsWith('.') || entry.name === 'api' ? [] : markdownFiles(path);
-    return entry.name.endsWith('.md') ? [path] : [];
-  });
-}
 
 /** `<<< @/../examples/x.ts` or `<<< @/../examples/x.ts#region{1-3}` → the file path, resolved from docs/. */
 function snippetImports(markdown: string): string[] {
