@@ -82,6 +82,9 @@ describe('Provides descriptive error messages for API abuse', () => {
     expect(make({ batchSize: 8 })).toThrow(new TypeError('[rx-batcher] "batcher": unknown option `batchSize`; did you mean `maxBatchSize`?'));
     expect(make({ batch_collect_delay_s: 0.01 })).toThrow('did you mean `maxDelayMs`?');
     expect(make({ concurrency: 2 })).toThrow('did you mean `maxConcurrentBatches`?');
+    // The same wording as run() and stop(): a near miss is named, an inherited name is no hint.
+    expect(make({ maxBatchSze: 8 })).toThrow('unknown option `maxBatchSze`; did you mean `maxBatchSize`?');
+    expect(make({ toString: 1 })).toThrow('unknown option `toString`. Known options: runBatch,');
     expect(make({ colour: 'red' })).toThrow(
       '[rx-batcher] "batcher": unknown option `colour`. Known options: runBatch, maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, name, scheduler.',
     );

@@ -24,10 +24,10 @@ export interface BatchConfig<I, O> {
   readonly deadlineScheduler: SchedulerLike;
 }
 
-const KNOWN_OPTIONS = new Set([
+const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
   'timeoutMs', 'defaults', 'partitionBy', 'name', 'scheduler',
-]);
+];
 
 /** Names people bring from caikit, DataLoader, promise-batcher and friends. */
 const LIKELY_MEANT: Readonly<Record<string, string>> = {
@@ -100,11 +100,8 @@ export function normalizeOptions<I, O>(
   }
   const name = (rawName as string | undefined) ?? defaultName;
 
-  for (const key of Object.keys(o)) {
-    if (KNOWN_OPTIONS.has(key)) continue;
-    const hint = LIKELY_MEANT[key];
-    fail('type', name, `unknown option \`${key}\`${hint ? `; did you mean \`${hint}\`?` : `. Known options: ${[...KNOWN_OPTIONS].join(', ')}.`}`);
-  }
+  const unknown = unknownKey(o, KNOWN_OPTIONS);
+  if (unknown !== undefined) fail('type', name, `unknown option \`${unknown}\`${suggest(unknown, KNOWN_OPTIONS, LIKELY_MEANT)}`);
 
   if (typeof runBatch !== 'function') {
     fail('type', name, `\`runBatch\` must be a function (inputs, ctx) => results, got ${describeValue(runBatch)}.`);
@@ -161,7 +158,7 @@ export function checkRunOptions(name: string, options: unknown, fallbackTimeoutM
   }
   const unknown = unknownKey(options, RUN_OPTIONS);
   if (unknown !== undefined) {
-    return new TypeError(`${prefix(name)} run(input, options): unknown option \`${unknown}\`${suggest(unknown, RUN_OPTIONS)}`);
+    return new TypeError(`${prefix(name)} run(input, options): unknown option \`${unknown}\`${suggest(unknown, RUN_OPTIONS, LIKELY_MEANT_PER_CALL)}`);
   }
   const { signal, timeoutMs } = options as RunOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -188,7 +185,7 @@ export function checkStopOptions(name: string, options: unknown): boolean | Type
   }
   const unknown = unknownKey(options, STOP_OPTIONS);
   if (unknown !== undefined) {
-    return new TypeError(`${prefix(name)} stop(options): unknown option \`${unknown}\`${suggest(unknown, STOP_OPTIONS)} The batcher was not stopped.`);
+    return new TypeError(`${prefix(name)} stop(options): unknown option \`${unknown}\`${suggest(unknown, STOP_OPTIONS, LIKELY_MEANT_PER_CALL)} The batcher was not stopped.`);
   }
   const drain = (options as StopOptions).drain;
   if (drain !== undefined && typeof drain !== 'boolean') {
@@ -215,9 +212,12 @@ function unknownKey(options: object, known: readonly string[]): string | undefin
   return undefined;
 }
 
-/** `; did you mean \`x\`?` for a likely typo or a name from another library, else the known names. */
-function suggest(key: string, known: readonly string[]): string {
-  let hint: string | undefined = LIKELY_MEANT_PER_CALL[key];
+/**
+ * `; did you mean \`x\`?` for a name from another library (`hints`) or a likely typo, else the
+ * known names. One wording for the constructor, `run()` and `stop()`.
+ */
+function suggest(key: string, known: readonly string[], hints: Readonly<Record<string, string>>): string {
+  let hint: string | undefined = Object.prototype.hasOwnProperty.call(hints, key) ? hints[key] : undefined;
   if (hint === undefined || !known.includes(hint)) {
     hint = undefined;
     let best = 3;
