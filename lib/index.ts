@@ -33,8 +33,9 @@ export {
 export type {
   BatchContext,
   BatcherOptions,
-  BatchingOptions,
+  BatchMapOptions,
   BatchOutput,
+  BatchReport,
   BatchResults,
   DispatchReason,
   Fulfilled,
@@ -45,4 +46,3 @@ export type {
   StopOptions,
 } from './types';
 export type { BatcherStats } from './stats/statsSnapshot';
-export type { BatchReport } from './core/counters';

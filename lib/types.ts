@@ -36,14 +36,23 @@ export interface BatchContext {
    * `runBatch` returns later is dropped (`stats().abandonedBatches` counts these).
    */
   readonly signal: AbortSignal;
+  /**
+   * For each input, when its caller gives up: a time on the batcher's scheduler clock (ms since
+   * the epoch with the default scheduler, like `Date.now()`), or `Infinity` for no deadline.
+   * Lets `runBatch` skip or shorten work nobody will wait for; the remote producer sends it
+   * with each request.
+   */
+  readonly deadlines: readonly number[];
 }
 
 /**
  * One result per input, matched by position: an array, a typed array, or any array-like
  * object such as `{ length: 2, 0: a, 1: b }` (an object: a string is not taken as its
- * characters). An `Error` at position *i* fails only caller *i*.
+ * characters). An `Error` at position *i* fails only caller *i*. A promise at position *i*
+ * settles caller *i* when it settles, for items that finish at different times; the batch
+ * keeps its slot until the last of them has.
  */
-export type BatchResults<O> = ArrayLike<O | Error> & object;
+export type BatchResults<O> = ArrayLike<O | Error | PromiseLike<O>> & object;
 
 /**
  * What `runBatch` may return: {@link BatchResults} (one result per input), or a Promise of
@@ -71,10 +80,10 @@ export type RunBatch<I, O> = (inputs: readonly I[], ctx: BatchContext) => BatchO
  *
  * @example
  * ```ts
- * const rules: BatchingOptions<Features> = { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 10_000 };
+ * const rules: BatchMapOptions<Features> = { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 10_000 };
  * ```
  */
-export interface BatchingOptions<I> {
+export interface BatchMapOptions<I> {
   /** The most inputs one `runBatch` call receives; an integer ≥ 1. caikit's `batch_size`. */
   readonly maxBatchSize: number;
   /**
@@ -135,7 +144,7 @@ export interface BatchingOptions<I> {
  * };
  * ```
  */
-export interface BatcherOptions<I, O> extends BatchingOptions<I> {
+export interface BatcherOptions<I, O> extends BatchMapOptions<I> {
   /** Runs one batch. Required. */
   readonly runBatch: RunBatch<I, O>;
 }
@@ -223,4 +232,29 @@ export interface Rejected<I> {
   readonly id: number;
   /** The input, as `runBatch` received it. */
   readonly input: I;
+}
+
+/**
+ * What happened to one finished batch; the newest is `stats().lastBatch`.
+ *
+ * @example
+ * ```ts
+ * batcher.stats$.subscribe(({ lastBatch }) => lastBatch && histogram.observe(lastBatch.durationMs / 1000));
+ * ```
+ */
+export interface BatchReport {
+  /** The batch's `ctx.batchId`. */
+  readonly batchId: number;
+  /** How many requests it held. */
+  readonly size: number;
+  /** Why it was sealed. */
+  readonly reason: DispatchReason;
+  /** Its `partitionBy` key, if any. */
+  readonly partition: string | undefined;
+  /** `runBatch` returned results, failed, or was abandoned because every caller had gone. */
+  readonly outcome: 'succeeded' | 'failed' | 'abandoned';
+  /** From the `runBatch` call to its result, in ms of the batcher's scheduler clock. */
+  readonly durationMs: number;
+  /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
+  readonly queueWaitMs: readonly number[];
 }

@@ -1,4 +1,4 @@
-import type { RemoteBatcher } from 'rx-batcher/redis';
+import type { RemoteBatcher } from 'rx-batcher/remote';
 import type { SileroFrame, SileroResult, SileroVad } from '../models';
 
 /**

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { remoteBatcher, redisTransport, type WorkerStats } from 'rx-batcher/redis';
+import { redisTransport } from 'rx-batcher/redis';
+import { remoteBatcher, type WorkerStats } from 'rx-batcher/remote';
 import { loadSileroVad, scoreSequentially, type SileroFrame, type SileroResult } from '../models';
 import { loadSpeechClip } from '../speech/clip';
 import { startVadServer, streamAudio, type SpeechEvent } from '../vad-server';

@@ -1,7 +1,8 @@
 // One Silero VAD model worker: `REDIS_URL=redis://… npx tsx examples/scale-out/vadWorker.ts`.
 // Start as many as you like, on any machines that reach the Redis server: each pulls batches
 // of frames from the shared `vad` stream when its model is free. SIGTERM drains and exits.
-import { redisTransport, serveBatches } from 'rx-batcher/redis';
+import { redisTransport } from 'rx-batcher/redis';
+import { serveBatches } from 'rx-batcher/remote';
 import { loadSileroVad, type SileroFrame, type SileroResult } from '../models';
 
 /** The stream every VAD front end and worker shares. */

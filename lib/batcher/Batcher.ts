@@ -2,7 +2,8 @@ import { defer, map, Observable, share, startWith, Subject, type Subscriber } fr
 import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { prefix } from '../errors/describe';
-import { checkRunOptions, checkStopOptions, normalizeOptions } from '../options/normalizeOptions';
+import type { BatchConfig } from '../core/config';
+import { BATCHER_FACE, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
 import type { BatcherOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
@@ -61,14 +62,15 @@ export class Batcher<I, O> implements AsyncDisposable {
    * `RangeError` naming the option and the value.
    */
   constructor(options: BatcherOptions<I, O>) {
-    const config = normalizeOptions<I, O>(
-      options,
-      typeof options === 'object' && options !== null ? options.runBatch : undefined,
-      'batcher',
-    );
+    // A face built on Batcher (the remote producer) hands over its own validated config.
+    const config =
+      (options as { [PREBUILT_CONFIG]?: BatchConfig<I, O> } | undefined)?.[PREBUILT_CONFIG] ??
+      normalizeOptions<I, O>(options, typeof options === 'object' && options !== null ? options.runBatch : undefined, BATCHER_FACE);
     this.name = config.name;
-    this.#engine = new BatchEngine<I, O>(config, () => {
-      if (this.#statsChanges.observed) this.#statsChanges.next(this.stats());
+    this.#engine = new BatchEngine<I, O>(config, {
+      changed: () => {
+        if (this.#statsChanges.observed) this.#statsChanges.next(this.stats());
+      },
     });
     this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
 

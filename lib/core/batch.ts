@@ -1,6 +1,7 @@
 import type { Subscriber, Subscription } from 'rxjs';
-import type { BatchContext, DispatchReason } from '../types';
-import type { BatchReport, FinishedBatch } from './counters';
+import type { BatchContext, BatchReport, DispatchReason } from '../types';
+import type { FinishedBatch } from './counters';
+import type { LateResult } from './lateResult';
 import type { EngineRequest } from './request';
 
 /**
@@ -20,6 +21,10 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
   startedAt = 0;
   finishedAt = 0;
   outcome: BatchReport['outcome'] = 'succeeded';
+  /** Result slots that held a promise and have not settled yet (the batch keeps its slot meanwhile). */
+  lateSlots = 0;
+  /** Those promises by position, to tell one that its caller has gone. */
+  late: (LateResult<O> | undefined)[] | undefined = undefined;
   private cachedReport: BatchReport | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private abortReason: unknown = undefined;
@@ -30,8 +35,21 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
     readonly requests: EngineRequest<I, O>[],
     readonly reason: DispatchReason,
     readonly partition: string | undefined,
+    /** The deadline scheduler's reading when the engine started: request deadlines count from it. */
+    private readonly deadlineEpoch: number,
   ) {
     this.live = requests.length;
+  }
+
+  /** For each input, when its caller gives up (scheduler clock, ms), or `Infinity`. Built when read. */
+  get deadlines(): readonly number[] {
+    const rs = this.requests;
+    const out = new Array<number>(rs.length);
+    for (let i = 0; i < rs.length; i++) {
+      const deadline = rs[i].extras?.deadline ?? 0;
+      out[i] = deadline > 0 ? this.deadlineEpoch + deadline : Infinity;
+    }
+    return out;
   }
 
   get size(): number {

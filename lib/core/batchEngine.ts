@@ -3,7 +3,7 @@ import { BatcherStoppedError } from '../errors/BatcherStoppedError';
 import { QueueFullError } from '../errors/QueueFullError';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError';
 import { describeValue, prefix } from '../errors/describe';
-import type { BatchConfig } from '../options/normalizeOptions';
+import type { BatchConfig } from './config';
 import type { DispatchReason } from '../types';
 import { Batch } from './batch';
 import { Counters } from './counters';
@@ -11,7 +11,9 @@ import { DeadlineQueue } from './deadlines';
 import { applyDefaults, Refused } from './defaults';
 import { invokeRunBatch } from './invokeRunBatch';
 import { Partition } from './partition';
+import { CALLER_GONE, isLateResult, type LateResult } from './lateResult';
 import {
+  BATCH_FAILED,
   CANCELLED,
   FAILED,
   QUEUED,
@@ -85,15 +87,20 @@ export class BatchEngine<I, O> {
   private readonly deadlineClock: () => number;
   private resolveStopped: (() => void) | undefined;
 
+  private readonly onChange: () => void;
+  private readonly onSlotFreed: () => void;
+  private readonly deadlineEpoch: number;
+
   constructor(
     readonly config: BatchConfig<I, O>,
-    /** Called after state changes worth a stats update (batch dispatched or finished, a request settled alone). */
-    private readonly onChange: () => void = noop,
+    hooks: EngineHooks = {},
   ) {
+    this.onChange = hooks.changed ?? noop;
+    this.onSlotFreed = hooks.slotFreed ?? noop;
     this.settled$ = this.settled.asObservable();
     const windowScheduler = config.windowScheduler;
     const windowEpoch = windowScheduler.now();
-    const deadlineEpoch = config.deadlineScheduler.now();
+    const deadlineEpoch = (this.deadlineEpoch = config.deadlineScheduler.now());
     // `| 0` keeps ticks small integers (Smis), so V8 stores them in the request object itself
     // instead of boxing a heap number per request. Ticks wrap after 2^31 ms (~24.8 days); every
     // use takes a difference `(a - b) | 0`, which stays right across the wrap.
@@ -118,7 +125,7 @@ export class BatchEngine<I, O> {
     request.id = ++this.lastRequestId;
     counters.submitted++;
     if (this.phase !== OPEN) return this.settleAlone(request, REJECTED, new BatcherStoppedError(config.name));
-    if (counters.queued >= config.maxQueueSize) {
+    if ((config.limitCountsRunning ? counters.queued + counters.inFlight : counters.queued) >= config.maxQueueSize) {
       return this.settleAlone(request, REJECTED, new QueueFullError(config.name, config.maxQueueSize));
     }
     let extras = request.extras;
@@ -165,6 +172,18 @@ export class BatchEngine<I, O> {
       // The first request after idle opens the window: its timer starts now, at this request.
       this.openWindow(partition, config.maxDelayMs);
     }
+  }
+
+  /**
+   * How many more requests could go into batches right now: free slots times `maxBatchSize`,
+   * less what already waits. A worker pulls this many from its broker, so requests it cannot
+   * run soon stay in the broker for other workers (late sealing, across processes).
+   */
+  room(): number {
+    const config = this.config;
+    if (this.phase !== OPEN) return 0;
+    const freeSlots = config.maxConcurrentBatches - this.running.size;
+    return freeSlots === Infinity ? Infinity : freeSlots * config.maxBatchSize - this.counters.queued;
   }
 
   /** Settles a request the facade refused before submitting (bad per-call options). */
@@ -361,7 +380,7 @@ export class BatchEngine<I, O> {
           }
           const requests = partition.take(max);
           this.reconsider(partition);
-          this.dispatch(new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key));
+          this.dispatch(new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key, this.deadlineEpoch));
         }
       } while (this.pumpAgain);
     } finally {
@@ -403,7 +422,11 @@ export class BatchEngine<I, O> {
     });
   }
 
-  /** Settles each caller of the batch from its slot: a value, or the `Error` found there. */
+  /**
+   * Settles each caller of the batch from its slot: a value, the `Error` found there, or, for
+   * a slot holding a promise, whatever that promise settles with (the batch keeps its slot
+   * until the last one has).
+   */
   private batchReturned(batch: Batch<I, O>, results: ArrayLike<unknown>): void {
     if (batch.done) return;
     batch.done = true;
@@ -417,6 +440,10 @@ export class BatchEngine<I, O> {
         // A slot's getter (or a Proxy) may throw: that fails this caller only, like an Error in its slot.
         result = results[i];
         isError = result instanceof Error;
+        if (!isError && typeof result === 'object' && isLateResult(result)) {
+          this.awaitSlot(batch, i, result);
+          continue;
+        }
       } catch (error) {
         result = error;
         isError = true;
@@ -424,7 +451,28 @@ export class BatchEngine<I, O> {
       if (isError) this.settle(r, FAILED, undefined, result);
       else this.settle(r, SUCCEEDED, result as O, undefined);
     }
-    this.finishBatch(batch, 'succeeded');
+    if (batch.lateSlots === 0) this.finishBatch(batch, 'succeeded');
+  }
+
+  /** A result slot holds a promise: its caller settles when it does. */
+  private awaitSlot(batch: Batch<I, O>, index: number, late: LateResult<unknown>): void {
+    batch.lateSlots++;
+    (batch.late ??= [])[index] = late as LateResult<O>;
+    const request = batch.requests[index];
+    const settled = (state: SettledState, value: unknown): void => {
+      // Released already if its caller settled first (see releaseLateSlot).
+      if (batch.late![index] !== late) return;
+      batch.late![index] = undefined;
+      batch.lateSlots--;
+      if (request.state === RUNNING) {
+        if (state === SUCCEEDED && value instanceof Error) state = FAILED;
+        this.settle(request, state, state === SUCCEEDED ? (value as O) : undefined, value);
+      }
+      if (batch.lateSlots === 0) this.finishBatch(batch, 'succeeded');
+      this.onChange();
+      this.finishStopIfIdle();
+    };
+    late.then((value) => settled(SUCCEEDED, value), (error: unknown) => settled(FAILED, error));
   }
 
   private batchFailed(batch: Batch<I, O>, error: unknown): void {
@@ -434,7 +482,7 @@ export class BatchEngine<I, O> {
     const requests = batch.requests;
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
-      if (r.state === RUNNING) this.settle(r, FAILED, undefined, error);
+      if (r.state === RUNNING) this.settle(r, BATCH_FAILED, undefined, error);
     }
     this.finishBatch(batch, 'failed');
   }
@@ -449,6 +497,7 @@ export class BatchEngine<I, O> {
     batch.outcome = outcome;
     counters.lastBatch = batch;
     this.pump();
+    this.onSlotFreed();
     this.onChange();
     this.finishStopIfIdle();
   }
@@ -510,13 +559,32 @@ export class BatchEngine<I, O> {
     // Only after the settlement is out: abandoning may finish the batch and, on a stop, the engine.
     if (previous === RUNNING) {
       const batch = place as Batch<I, O>;
+      if (batch.lateSlots > 0) this.releaseLateSlot(batch, request);
       if (batch.live === 0 && !batch.done) this.abandon(batch);
     }
   }
 
+  /**
+   * A caller whose slot holds a promise settled first (aborted, timed out): stop waiting for
+   * that promise, tell its owner, and finish the batch if it was the last one awaited.
+   */
+  private releaseLateSlot(batch: Batch<I, O>, request: EngineRequest<I, O>): void {
+    const index = batch.requests.indexOf(request);
+    const late = batch.late![index];
+    if (late === undefined) return;
+    batch.late![index] = undefined;
+    batch.lateSlots--;
+    try {
+      late[CALLER_GONE]?.();
+    } catch {
+      // the owner's bookkeeping must not break settlement
+    }
+    if (batch.lateSlots === 0) this.finishBatch(batch, 'succeeded');
+  }
+
   private expire(request: EngineRequest<I, O>): void {
     const phase = request.state === QUEUED ? 'queued' : 'running';
-    this.settleAlone(request, TIMED_OUT, new RequestTimeoutError(this.config.name, request.extras!.timeoutMs, phase));
+    this.settleAlone(request, TIMED_OUT, new RequestTimeoutError(this.config.name, request.extras!.timeoutMs, phase, this.config.timeoutHint));
   }
 
   private rejectQueued(error: BatcherStoppedError): void {
@@ -558,3 +626,11 @@ function abandonedError(): Error {
 }
 
 function noop(): void {}
+
+/** What a face wants to hear from the engine. */
+export interface EngineHooks {
+  /** After state changes worth a stats update (batch dispatched or finished, a request settled alone). */
+  changed?(): void;
+  /** After a batch finished and freed its slot (a worker pulls more then). */
+  slotFreed?(): void;
+}

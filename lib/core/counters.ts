@@ -1,30 +1,5 @@
-import type { DispatchReason } from '../types';
-import { CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
-
-/**
- * What happened to one finished batch; the newest is `stats().lastBatch`.
- *
- * @example
- * ```ts
- * batcher.stats$.subscribe(({ lastBatch }) => lastBatch && histogram.observe(lastBatch.durationMs / 1000));
- * ```
- */
-export interface BatchReport {
-  /** The batch's `ctx.batchId`. */
-  readonly batchId: number;
-  /** How many requests it held. */
-  readonly size: number;
-  /** Why it was sealed. */
-  readonly reason: DispatchReason;
-  /** Its `partitionBy` key, if any. */
-  readonly partition: string | undefined;
-  /** `runBatch` returned results, failed, or was abandoned because every caller had gone. */
-  readonly outcome: 'succeeded' | 'failed' | 'abandoned';
-  /** From the `runBatch` call to its result, in ms of the batcher's scheduler clock. */
-  readonly durationMs: number;
-  /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
-  readonly queueWaitMs: readonly number[];
-}
+import type { BatchReport, DispatchReason } from '../types';
+import { BATCH_FAILED, CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
 
 /** A finished batch that can describe itself; the report is built only if someone reads the stats. */
 export interface FinishedBatch {
@@ -62,7 +37,7 @@ export class Counters {
   count(state: SettledState): void {
     switch (state) {
       case SUCCEEDED: this.succeeded++; break;
-      case FAILED: this.failed++; break;
+      case FAILED: case BATCH_FAILED: this.failed++; break;
       case CANCELLED: this.cancelled++; break;
       case TIMED_OUT: this.timedOut++; break;
       case REJECTED: this.rejected++; break;

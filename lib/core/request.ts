@@ -1,6 +1,3 @@
-import type { Batch } from './batch';
-import type { Partition } from './partition';
-
 /* Request objects are created once per call, so they carry only what the engine needs. */
 
 /** Lifecycle of a request inside the engine. Each request moves forward only. */
@@ -13,16 +10,18 @@ export const FAILED = 4 as const;
 export const CANCELLED = 5 as const;
 export const TIMED_OUT = 6 as const;
 export const REJECTED = 7 as const;
+/** Failed with its whole batch (`runBatch` threw, rejected or broke the result contract), not by its own slot. */
+export const BATCH_FAILED = 8 as const;
 
 /** How a request ended, for stats. */
 export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'timedOut' | 'rejected';
 
 const OUTCOMES: readonly (Outcome | undefined)[] = [
-  undefined, undefined, undefined, 'succeeded', 'failed', 'cancelled', 'timedOut', 'rejected',
+  undefined, undefined, undefined, 'succeeded', 'failed', 'cancelled', 'timedOut', 'rejected', 'failed',
 ];
 
 /** A settled state code. */
-export type SettledState = typeof SUCCEEDED | typeof FAILED | typeof CANCELLED | typeof TIMED_OUT | typeof REJECTED;
+export type SettledState = typeof SUCCEEDED | typeof FAILED | typeof CANCELLED | typeof TIMED_OUT | typeof REJECTED | typeof BATCH_FAILED;
 
 /** What only some calls have (a signal or a deadline), kept off the common path. */
 export class RequestExtras {
@@ -55,7 +54,7 @@ export abstract class EngineRequest<I, O> {
   /** When it was enqueued: the engine's tick (whole ms since it started, a small integer V8 stores unboxed). */
   enqueuedAt = 0;
   /** The partition queue while QUEUED, the batch while RUNNING. */
-  place: Partition<I, O> | Batch<I, O> | undefined = undefined;
+  place: object | undefined = undefined;
   extras: RequestExtras | undefined = undefined;
   /** Once settled: the value when it succeeded, otherwise the reason. */
   result: O | unknown = undefined;

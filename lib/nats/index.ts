@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
- * import { natsTransport, serveBatches } from 'rx-batcher/nats';
+ * import { natsTransport } from 'rx-batcher/nats';
+ * import { serveBatches } from 'rx-batcher/remote';
  * ```
  * @module rx-batcher/nats
  */
 export { natsTransport, type NatsTransportOptions } from './natsTransport';
-export * from '../remote';
+// remoteBatcher, serveBatches and the codecs live in 'rx-batcher/remote'.

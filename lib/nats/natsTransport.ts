@@ -140,32 +140,37 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
       return {
         replyTo,
-        async send(message: RequestMessage): Promise<void> {
-          const h = headers();
-          h.set(ID_HEADER, message.id);
-          h.set(REPLY_HEADER, message.replyTo);
-          if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
-          if (!pubAck) {
-            h.set('Nats-Msg-Id', message.id);
-            nc.publish(target, message.body, { headers: h });
-            return;
-          }
-          // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
-          for (let attempt = 0; ; attempt++) {
-            try {
-              await js.publish(target, message.body, { msgID: message.id, headers: h });
-              return;
-            } catch (error) {
-              if (attempt >= 8 || !isTransient(error)) throw error;
-              await sleep(Math.min(1000, 50 * 2 ** attempt));
-            }
-          }
+        async send(messages: readonly RequestMessage[]): Promise<void> {
+          // Published together; each is acknowledged by JetStream on its own.
+          await Promise.all(messages.map((m) => sendOne(m)));
         },
         async close(): Promise<void> {
           subscription.unsubscribe();
           await release();
         },
       };
+
+      async function sendOne(message: RequestMessage): Promise<void> {
+        const h = headers();
+        h.set(ID_HEADER, message.id);
+        h.set(REPLY_HEADER, message.replyTo);
+        if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
+        if (!pubAck) {
+          h.set('Nats-Msg-Id', message.id);
+          nc.publish(target, message.body, { headers: h });
+          return;
+        }
+        // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await js.publish(target, message.body, { msgID: message.id, headers: h });
+            return;
+          } catch (error) {
+            if (attempt >= 8 || !isTransient(error)) throw error;
+            await sleep(Math.min(1000, 50 * 2 ** attempt));
+          }
+        }
+      }
     },
 
     async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {

@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { toSettlement } from '../core/toSettlement';
-import { normalizeOptions } from '../options/normalizeOptions';
-import type { BatchingOptions, RunBatch, Settlement } from '../types';
+import { BATCH_MAP_FACE, normalizeOptions } from '../options/normalizeOptions';
+import type { BatchMapOptions, RunBatch, Settlement } from '../types';
 import { orderedBatching } from './orderedBatching';
 
 /**
@@ -28,8 +28,8 @@ import { orderedBatching } from './orderedBatching';
  * @param runBatch - called once per batch with its inputs; returns one result per input.
  * @param options - the batching rules (`maxBatchSize` is required).
  */
-export function batchMap<T, R>(runBatch: RunBatch<T, R>, options: BatchingOptions<T>): OperatorFunction<T, R> {
-  const config = normalizeOptions<T, R>(options, runBatch, 'batchMap');
+export function batchMap<T, R>(runBatch: RunBatch<T, R>, options: BatchMapOptions<T>): OperatorFunction<T, R> {
+  const config = normalizeOptions<T, R>(options, runBatch, BATCH_MAP_FACE);
   return (source) =>
     orderedBatching<T, R, R>(source, config, (subscriber, request) => {
       if (request.outcome === 'succeeded') subscriber.next(request.result as R);
@@ -52,9 +52,9 @@ export function batchMap<T, R>(runBatch: RunBatch<T, R>, options: BatchingOption
  */
 export function batchMapSettled<T, R>(
   runBatch: RunBatch<T, R>,
-  options: BatchingOptions<T>,
+  options: BatchMapOptions<T>,
 ): OperatorFunction<T, Settlement<T, R>> {
-  const config = normalizeOptions<T, R>(options, runBatch, 'batchMap');
+  const config = normalizeOptions<T, R>(options, runBatch, BATCH_MAP_FACE);
   return (source) =>
     orderedBatching<T, R, Settlement<T, R>>(source, config, (subscriber, request) => {
       subscriber.next(toSettlement(request));

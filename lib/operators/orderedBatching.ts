@@ -1,7 +1,7 @@
 import { Observable, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest } from '../core/request';
-import type { BatchConfig } from '../options/normalizeOptions';
+import type { BatchConfig } from '../core/config';
 
 /** Receives settled requests in source order. */
 type OrderedEmit<I, O, R> = (subscriber: Subscriber<R>, request: EngineRequest<I, O>) => void;

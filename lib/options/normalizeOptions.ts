@@ -1,28 +1,8 @@
 import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
 import { MAX_TIMER_MS } from '../core/deadlines';
 import { describeValue, prefix } from '../errors/describe';
-import type { BatchingOptions, RunBatch, RunOptions, StopOptions } from '../types';
-
-/**
- * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
- * `batchMap` subscription is created; the engine reads nothing else.
- */
-export interface BatchConfig<I, O> {
-  readonly name: string;
-  readonly runBatch: RunBatch<I, O>;
-  readonly maxBatchSize: number;
-  readonly maxDelayMs: number;
-  readonly maxConcurrentBatches: number;
-  readonly maxQueueSize: number;
-  readonly timeoutMs: number;
-  readonly defaults: Readonly<Record<string, unknown>> | undefined;
-  readonly defaultKeys: readonly string[];
-  readonly partitionBy: ((input: I) => string) | undefined;
-  /** Times batch windows. */
-  readonly windowScheduler: SchedulerLike;
-  /** Times request deadlines. */
-  readonly deadlineScheduler: SchedulerLike;
-}
+import type { BatchConfig } from '../core/config';
+import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
@@ -39,12 +19,12 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
 
-function fail(kind: 'type' | 'range', name: string, message: string): never {
+export function fail(kind: 'type' | 'range', name: string, message: string): never {
   const text = `${prefix(name)} ${message}`;
   throw kind === 'type' ? new TypeError(text) : new RangeError(text);
 }
 
-function integerAtLeast(name: string, option: string, value: unknown, min: number, allowInfinity: boolean): number {
+export function integerAtLeast(name: string, option: string, value: unknown, min: number, allowInfinity: boolean): number {
   const rule = `\`${option}\` must be an integer ≥ ${min}${allowInfinity ? ' or Infinity' : ''}, got ${describeValue(value)}.`;
   if (typeof value !== 'number') fail('type', name, rule);
   if (value === Infinity && allowInfinity) return value;
@@ -52,7 +32,7 @@ function integerAtLeast(name: string, option: string, value: unknown, min: numbe
   return value;
 }
 
-function milliseconds(name: string, option: string, value: unknown, allowZero: boolean): number {
+export function milliseconds(name: string, option: string, value: unknown, allowZero: boolean): number {
   const rule = `\`${option}\` must be a number of milliseconds ${allowZero ? '≥ 0' : '> 0 (or Infinity for none)'}, got ${describeValue(value)}.`;
   if (typeof value !== 'number') fail('type', name, rule);
   if (Number.isNaN(value) || value < 0 || (!allowZero && value === 0) || (allowZero && value === Infinity)) {
@@ -82,14 +62,48 @@ function isScheduler(value: unknown): value is SchedulerLike {
 }
 
 /**
+ * What one face (Batcher, batchMap, a remote worker or producer) accepts: its option names,
+ * the hints for names people bring from elsewhere, and the defaults that differ by face.
+ * Every face goes through {@link normalizeOptions}, so a rule and its message exist once.
+ */
+export interface FaceRules {
+  /** Names the face in messages until the options give a `name`. */
+  readonly defaultName: string;
+  /** Every option key the face accepts (its own ones included). */
+  readonly keys: readonly string[];
+  /** Extra "did you mean" hints for this face. */
+  readonly hints?: Readonly<Record<string, string>>;
+  /** Without one, `maxBatchSize` is required. */
+  readonly maxBatchSizeDefault?: number;
+  /** @default 1 */
+  readonly maxConcurrentBatchesDefault?: number;
+  /** See {@link BatchConfig.limitCountsRunning}. */
+  readonly limitCountsRunning?: boolean;
+  /** See {@link BatchConfig.timeoutHint}. */
+  readonly timeoutHint?: string;
+}
+
+/**
+ * A face that runs on `Batcher` (the remote producer) passes its config, already validated
+ * with its own {@link FaceRules}, under this key instead of public options. Not exported.
+ */
+export const PREBUILT_CONFIG: unique symbol = Symbol('rx-batcher.prebuiltConfig');
+
+/** The options of `new Batcher(…)`. */
+export const BATCHER_FACE: FaceRules = { defaultName: 'batcher', keys: KNOWN_OPTIONS };
+/** The options of `batchMap(runBatch, …)` and `batchMapSettled`. */
+export const BATCH_MAP_FACE: FaceRules = { defaultName: 'batchMap', keys: KNOWN_OPTIONS.filter((k) => k !== 'runBatch') };
+
+/**
  * Checks every option and fills in defaults. Throws a `TypeError` (wrong type) or `RangeError`
  * (right type, bad value) that names the option and the value given.
  */
 export function normalizeOptions<I, O>(
   options: unknown,
   runBatch: unknown,
-  defaultName: string,
+  face: FaceRules,
 ): BatchConfig<I, O> {
+  const defaultName = face.defaultName;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     fail('type', defaultName, `expected an options object such as { maxBatchSize: 32, maxDelayMs: 5 }, got ${describeValue(options)}.`);
   }
@@ -100,19 +114,21 @@ export function normalizeOptions<I, O>(
   }
   const name = (rawName as string | undefined) ?? defaultName;
 
-  const unknown = unknownKey(o, KNOWN_OPTIONS);
-  if (unknown !== undefined) fail('type', name, `unknown option \`${unknown}\`${suggest(unknown, KNOWN_OPTIONS, LIKELY_MEANT)}`);
+  const unknown = unknownKey(o, face.keys);
+  if (unknown !== undefined) {
+    fail('type', name, `unknown option \`${unknown}\`${suggest(unknown, face.keys, face.hints === undefined ? LIKELY_MEANT : { ...LIKELY_MEANT, ...face.hints })}`);
+  }
 
   if (typeof runBatch !== 'function') {
     fail('type', name, `\`runBatch\` must be a function (inputs, ctx) => results, got ${describeValue(runBatch)}.`);
   }
-  if (o.maxBatchSize === undefined) {
+  if (o.maxBatchSize === undefined && face.maxBatchSizeDefault === undefined) {
     fail('type', name, '`maxBatchSize` is required: the most inputs one runBatch call may receive (an integer ≥ 1).');
   }
-  const maxBatchSize = integerAtLeast(name, 'maxBatchSize', o.maxBatchSize, 1, false);
+  const maxBatchSize = o.maxBatchSize === undefined ? face.maxBatchSizeDefault! : integerAtLeast(name, 'maxBatchSize', o.maxBatchSize, 1, false);
   const maxDelayMs = o.maxDelayMs === undefined ? 0 : delayMs(name, o.maxDelayMs);
   const maxConcurrentBatches =
-    o.maxConcurrentBatches === undefined ? 1 : integerAtLeast(name, 'maxConcurrentBatches', o.maxConcurrentBatches, 1, true);
+    o.maxConcurrentBatches === undefined ? (face.maxConcurrentBatchesDefault ?? 1) : integerAtLeast(name, 'maxConcurrentBatches', o.maxConcurrentBatches, 1, true);
   const maxQueueSize = o.maxQueueSize === undefined ? Infinity : integerAtLeast(name, 'maxQueueSize', o.maxQueueSize, 1, true);
   const timeoutMs = o.timeoutMs === undefined ? Infinity : milliseconds(name, 'timeoutMs', o.timeoutMs, false);
 
@@ -147,6 +163,8 @@ export function normalizeOptions<I, O>(
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),
     deadlineScheduler: scheduler ?? asyncScheduler,
+    limitCountsRunning: face.limitCountsRunning === true,
+    timeoutHint: face.timeoutHint,
   });
 }
 

@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
- * import { redisTransport, remoteBatcher } from 'rx-batcher/redis';
+ * import { redisTransport } from 'rx-batcher/redis';
+ * import { remoteBatcher } from 'rx-batcher/remote';
  * ```
  * @module rx-batcher/redis
  */
 export { redisTransport, type RedisTransportOptions } from './redisTransport';
-export * from '../remote';
+// remoteBatcher, serveBatches and the codecs live in 'rx-batcher/remote'.

@@ -95,10 +95,21 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       }
       return {
         replyTo,
-        async send(message: RequestMessage): Promise<void> {
+        async send(messages: readonly RequestMessage[]): Promise<void> {
           if (gate !== undefined) await gate.closed;
-          const deadline = message.deadline === undefined ? [] : ['d', String(message.deadline)];
-          await commands.xadd(key, '*', 'i', message.id, 'r', message.replyTo, ...deadline, 'b', toBuffer(message.body));
+          if (messages.length === 1) {
+            const m = messages[0];
+            const deadline = m.deadline === undefined ? [] : ['d', String(m.deadline)];
+            await commands.xadd(key, '*', 'i', m.id, 'r', m.replyTo, ...deadline, 'b', toBuffer(m.body));
+            return;
+          }
+          // One round trip for the whole tick's requests.
+          const pipeline = commands.pipeline();
+          for (const m of messages) {
+            if (m.deadline === undefined) pipeline.xadd(key, '*', 'i', m.id, 'r', m.replyTo, 'b', toBuffer(m.body));
+            else pipeline.xadd(key, '*', 'i', m.id, 'r', m.replyTo, 'd', String(m.deadline), 'b', toBuffer(m.body));
+          }
+          await execOrThrow(pipeline);
         },
         async close(): Promise<void> {
           linkClosed = true;

@@ -12,7 +12,7 @@ export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type Remo
 export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches';
 export { v8Codec, jsonCodec, type Codec } from './codec';
 export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError';
-export { memoryTransport } from './memoryTransport';
+export { memoryTransport, type MemoryTransportOptions } from './memoryTransport';
 export type {
   Backlog,
   BatchTransport,

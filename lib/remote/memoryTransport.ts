@@ -1,5 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from './transport';
+
+/**
+ * Options of {@link memoryTransport}.
+ *
+ * @example
+ * ```ts
+ * const transport = memoryTransport({ scheduler: testScheduler });
+ * ```
+ */
+export interface MemoryTransportOptions {
+  /** The clock and timers of claims and long polls. @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
 
 /** How long a waiting `pull` waits before returning empty, like a broker's long poll. */
 const LONG_POLL_MS = 1000;
@@ -22,7 +36,8 @@ interface Subject {
  * A broker in this process's memory, for unit tests of workers and producers without Redis
  * or NATS. It keeps the semantics that matter: one shared stream per subject, at-least-once
  * delivery, reclaim of requests idle for `claimIdleMs`, delivery counts, touch and release.
- * Its timers are `setTimeout`s, so jest fake timers drive it. Messages do not leave the process.
+ * Its clock and timers are the `scheduler`'s (default `asyncScheduler`), so a virtual-time
+ * scheduler, or jest fake timers, drive claims and long polls. Messages do not leave the process.
  *
  * @example
  * ```ts
@@ -32,7 +47,9 @@ interface Subject {
  * await doubler.run(21); // 42
  * ```
  */
-export function memoryTransport(): BatchTransport {
+export function memoryTransport(options: MemoryTransportOptions = {}): BatchTransport {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const now = (): number => scheduler.now();
   const subjects = new Map<string, Subject>();
   const producers = new Map<string, (frame: Uint8Array) => void>();
 
@@ -57,8 +74,8 @@ export function memoryTransport(): BatchTransport {
       producers.set(replyTo, onReplies);
       return {
         replyTo,
-        async send(message: RequestMessage): Promise<void> {
-          s.waiting.push({ message, deliveries: 0, touchedAt: 0 });
+        async send(messages: readonly RequestMessage[]): Promise<void> {
+          for (const message of messages) s.waiting.push({ message, deliveries: 0, touchedAt: 0 });
           wake(s);
         },
         async close(): Promise<void> {
@@ -73,20 +90,20 @@ export function memoryTransport(): BatchTransport {
       let closed = false;
 
       const take = (max: number): Delivery[] => {
-        const now = Date.now();
+        const at = now();
         const out: Delivery[] = [];
         for (const entry of s.pending) {
           if (out.length >= max) break;
-          if (now - entry.touchedAt >= s.claimIdleMs) {
+          if (at - entry.touchedAt >= s.claimIdleMs) {
             entry.deliveries++;
-            entry.touchedAt = now;
+            entry.touchedAt = at;
             out.push({ ...entry.message, deliveries: entry.deliveries, reclaimed: true, handle: entry });
           }
         }
         while (out.length < max && s.waiting.length > 0) {
           const entry = s.waiting.shift()!;
           entry.deliveries++;
-          entry.touchedAt = now;
+          entry.touchedAt = at;
           s.pending.add(entry);
           out.push({ ...entry.message, deliveries: entry.deliveries, reclaimed: false, handle: entry });
         }
@@ -97,14 +114,14 @@ export function memoryTransport(): BatchTransport {
       const nextChance = (signal?: AbortSignal): Promise<void> =>
         new Promise((resolve) => {
           let soonest = LONG_POLL_MS;
-          for (const entry of s.pending) soonest = Math.min(soonest, Math.max(0, entry.touchedAt + s.claimIdleMs - Date.now()));
+          for (const entry of s.pending) soonest = Math.min(soonest, Math.max(0, entry.touchedAt + s.claimIdleMs - now()));
           const done = (): void => {
-            clearTimeout(timer);
+            timer.unsubscribe();
             s.wakers.delete(done);
             signal?.removeEventListener('abort', done);
             resolve();
           };
-          const timer = setTimeout(done, soonest);
+          const timer = scheduler.schedule(done, soonest);
           s.wakers.add(done);
           signal?.addEventListener('abort', done);
         });
@@ -127,8 +144,8 @@ export function memoryTransport(): BatchTransport {
           for (const d of deliveries) s.pending.delete(d.handle as Entry);
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          const now = Date.now();
-          for (const d of deliveries) (d.handle as Entry).touchedAt = now;
+          const at = now();
+          for (const d of deliveries) (d.handle as Entry).touchedAt = at;
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
           for (const d of deliveries) (d.handle as Entry).touchedAt = -Infinity;

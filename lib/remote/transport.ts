@@ -10,7 +10,7 @@
  * ```ts
  * const transport: BatchTransport = redisTransport({ url: 'redis://127.0.0.1:6379' });
  * const producer = await transport.openProducer('scorer', (frame) => handle(frame));
- * await producer.send({ id: 'p1-1', replyTo: producer.replyTo, body: v8Codec.encode(42) });
+ * await producer.send([{ id: 'p1-1', replyTo: producer.replyTo, body: v8Codec.encode(42) }]);
  * ```
  */
 export interface BatchTransport {
@@ -54,7 +54,7 @@ export interface RequestMessage {
   readonly replyTo: string;
   /** The codec-encoded input. */
   readonly body: Uint8Array;
-  /** When the caller gives up (ms since the epoch); absent when it waits forever. */
+  /** When the caller gives up (ms on the producer's scheduler clock: since the epoch by default); absent when it waits forever. */
   readonly deadline?: number;
 }
 
@@ -63,14 +63,18 @@ export interface RequestMessage {
  *
  * @example
  * ```ts
- * await link.send({ id, replyTo: link.replyTo, body });
+ * await link.send([{ id, replyTo: link.replyTo, body }]);
  * ```
  */
 export interface ProducerLink {
   /** The address replies to this producer go to. */
   readonly replyTo: string;
-  /** Appends a request to the subject's stream; resolves when the broker has it. */
-  send(message: RequestMessage): Promise<void>;
+  /**
+   * Appends requests to the subject's stream, in order, in as few round trips as the broker
+   * allows (the producer sends everything issued in one tick at once); resolves when the
+   * broker has them all.
+   */
+  send(messages: readonly RequestMessage[]): Promise<void>;
   /** Closes the connections; no more replies arrive. */
   close(): Promise<void>;
 }

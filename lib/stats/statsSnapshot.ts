@@ -1,6 +1,6 @@
 import { freeze } from 'immer';
-import type { BatchReport, Counters } from '../core/counters';
-import type { DispatchReason } from '../types';
+import type { Counters } from '../core/counters';
+import type { BatchReport, DispatchReason } from '../types';
 
 /**
  * An immutable (frozen) picture of a batcher at one moment. Successive snapshots share

@@ -1,5 +1,5 @@
 import { BatcherStoppedError, QueueFullError } from '../../lib';
-import { remoteBatcher, RemoteBatchError, serveBatches, type BatchTransport, type BatchWorker, type RemoteBatcher } from '../../lib/remote';
+import { remoteBatcher, RemoteBatchError, serveBatches, type BatchTransport, type BatchWorker, type RemoteBatcher, type ServeBatchesOptions } from '../../lib/remote';
 import { waitFor, type TestBroker } from './brokers';
 import { startChildWorker, type ChildWorker } from './childWorkers';
 import type { BrokerKind } from './fixtures/makeTransport';
@@ -42,7 +42,7 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await Promise.all(producers.splice(0).map((p) => p.stop()));
     });
 
-    const serve = async (subject: string, run: Parameters<typeof serveBatches<number, number>>[2], options: Partial<Parameters<typeof serveBatches>[3]> = {}): Promise<BatchWorker> => {
+    const serve = async (subject: string, run: Parameters<typeof serveBatches<number, number>>[2], options: Partial<ServeBatchesOptions<number>> = {}): Promise<BatchWorker> => {
       const w = await serveBatches<number, number>(target().transport(), subject, run, {
         maxBatchSize: 16, claimIdleMs: CLAIM_IDLE_MS, onError: () => undefined, ...options,
       });
@@ -100,14 +100,14 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(subject);
     });
 
-    it('maxInFlight: refuses at once with QueueFullError, not a hang; a stopped producer refuses with BatcherStoppedError', async () => {
+    it('maxQueueSize: refuses at once with QueueFullError, not a hang; a stopped producer refuses with BatcherStoppedError', async () => {
       const subject = freshSubject();
-      const p = produce(subject, { maxInFlight: 3, timeoutMs: 10_000 });
+      const p = produce(subject, { maxQueueSize: 3, timeoutMs: 10_000 });
       const waiting = [1, 2, 3].map((x) => p.run(x));
       const refused = await p.run(4).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(QueueFullError);
-      expect(refused).toMatchObject({ option: 'maxInFlight', limit: 3 });
-      expect((refused as Error).message).toContain('(maxInFlight 3 requests in flight)');
+      expect(refused).toMatchObject({ option: 'maxQueueSize', limit: 3 });
+      expect((refused as Error).message).toContain('(maxQueueSize 3 requests waiting)');
       await serve(subject, double);
       await expect(Promise.all(waiting)).resolves.toEqual([3, 5, 7]);
       await expect(p.run(5)).resolves.toBe(11);

@@ -79,7 +79,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
 
   it('rejects like the local Batcher: timeout, abort, full, stopped, bad options', async () => {
     const t = memoryTransport();
-    const p = remoteBatcher<number, number>(t, 'nobody-serves', { timeoutMs: 100, maxInFlight: 2 });
+    const p = remoteBatcher<number, number>(t, 'nobody-serves', { timeoutMs: 100, maxQueueSize: 2 });
     const timedOut = outcome(p.run(1));
     const aborter = new AbortController();
     const aborted = outcome(p.run(2, { signal: aborter.signal }));
@@ -151,7 +151,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     await jest.advanceTimersByTimeAsync(298);
     expect(calls.every((c) => !c.settled)).toBe(true);
     await jest.advanceTimersByTimeAsync(1);
-    expect(calls.map((c) => c.value)).toEqual([2, 4, 6]);
+    expect(calls.map((c) => c.value ?? c.error)).toEqual([2, 4, 6]);
     expect(healthy.stats()).toMatchObject({ reclaimed: 3, redeliveries: 3 });
     hang.resolve();
     await jest.advanceTimersByTimeAsync(0);
@@ -231,23 +231,26 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     await expect(t.backlog('stale')).resolves.toEqual({ waiting: 0, pending: 0 });
   });
 
-  it('a broker error while topping up a batch runs what was already pulled', async () => {
+  it('a broker error while pulling is reported, retried after a back-off, and loses nothing', async () => {
     const inner = memoryTransport();
+    let failures = 1;
     const flaky: typeof inner = {
       ...inner,
       openWorker: async (subject, options) => {
         const link = await inner.openWorker(subject, options);
-        return { ...link, pull: (max, wait, signal) => (wait ? link.pull(max, wait, signal) : Promise.reject(new Error('connection reset'))) };
+        return { ...link, pull: (max, wait, signal) => (failures-- > 0 ? Promise.reject(new Error('connection reset')) : link.pull(max, wait, signal)) };
       },
     };
     const errors: string[] = [];
-    const w = await serve(flaky, 'flaky', double, { maxBatchSize: 8, maxDelayMs: 5, onError: (e) => errors.push(e.message) });
     const p = remoteBatcher<number, number>(inner, 'flaky');
-    const call = p.run(3);
-    await jest.advanceTimersByTimeAsync(5);
-    await expect(call).resolves.toBe(6);
+    const call = outcome(p.run(3));
+    const w = await serve(flaky, 'flaky', double, { maxBatchSize: 8, maxDelayMs: 5, onError: (e) => errors.push(e.message) });
+    await jest.advanceTimersByTimeAsync(49);
     expect(errors).toEqual(['connection reset']);
-    expect(w.stats()).toMatchObject({ brokerErrors: 1, succeeded: 1 });
+    expect(call.settled).toBe(false); // backing off: 50 ms after the first failure
+    await jest.advanceTimersByTimeAsync(1 + 5);
+    expect(call.value).toBe(6);
+    expect(w.stats()).toMatchObject({ brokerErrors: 1, succeeded: 1, pulled: 1 });
   });
 
   it('carries a Float32Array intact with the default codec', async () => {
@@ -262,8 +265,8 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
   it('refuses bad options with messages that name the option', async () => {
     const t = memoryTransport();
     expect(() => remoteBatcher(t, '')).toThrow(/subject/);
-    expect(() => remoteBatcher(t, 's', { maxQueueSize: 3 } as never)).toThrow(/did you mean `maxInFlight`/);
-    expect(() => remoteBatcher(t, 's', { maxInFlight: 0 })).toThrow(RangeError);
+    expect(() => remoteBatcher(t, 's', { maxInFlight: 3 } as never)).toThrow(/did you mean `maxQueueSize`/);
+    expect(() => remoteBatcher(t, 's', { maxQueueSize: 0 })).toThrow(RangeError);
     await expect(serveBatches(t, 's', double, {} as never)).rejects.toThrow(/maxBatchSize` is required/);
     await expect(serveBatches(t, 's', double, { maxBatchSize: 4, maxWaitMs: 2 } as never)).rejects.toThrow(/did you mean `maxDelayMs`/);
     await expect(serveBatches(t, 's', double, { maxBatchSize: 4, claimIdleMs: 100, touchEveryMs: 100 })).rejects.toThrow(/touchEveryMs/);

@@ -1,4 +1,5 @@
-import { natsTransport, remoteBatcher, serveBatches } from '../../lib/nats';
+import { natsTransport } from '../../lib/nats';
+import { remoteBatcher, serveBatches } from '../../lib/remote';
 import { startNats, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 

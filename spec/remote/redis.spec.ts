@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { redisTransport, remoteBatcher, serveBatches } from '../../lib/redis';
+import { redisTransport } from '../../lib/redis';
+import { remoteBatcher, serveBatches } from '../../lib/remote';
 import { startRedis, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 

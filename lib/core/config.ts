@@ -1,0 +1,31 @@
+import type { SchedulerLike } from 'rxjs';
+import type { RunBatch } from '../types';
+
+/**
+ * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
+ * `batchMap` subscription is created; the engine reads nothing else.
+ */
+export interface BatchConfig<I, O> {
+  readonly name: string;
+  readonly runBatch: RunBatch<I, O>;
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly maxConcurrentBatches: number;
+  readonly maxQueueSize: number;
+  readonly timeoutMs: number;
+  readonly defaults: Readonly<Record<string, unknown>> | undefined;
+  readonly defaultKeys: readonly string[];
+  readonly partitionBy: ((input: I) => string) | undefined;
+  /** Times batch windows. */
+  readonly windowScheduler: SchedulerLike;
+  /** Times request deadlines. */
+  readonly deadlineScheduler: SchedulerLike;
+  /**
+   * `maxQueueSize` counts running requests too: a remote producer's "queue" is every request
+   * sent and not yet answered (its batches run in the workers, not here).
+   */
+  readonly limitCountsRunning: boolean;
+  /** What a `RequestTimeoutError` advises; the face knows where capacity comes from. */
+  readonly timeoutHint: string | undefined;
+}
+

@@ -1,0 +1,126 @@
+import { hostname } from 'node:os';
+import type { BatchConfig } from '../core/config';
+import { describeValue, prefix } from '../errors/describe';
+import { v8Codec, type Codec } from '../remote/codec';
+import type { RunBatch } from '../types';
+import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from './normalizeOptions';
+
+/* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
+   options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
+
+const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'name', 'scheduler'];
+const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply'];
+const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'codec', 'scheduler'];
+
+/** A producer has no window and no slots of its own: the capacity is in the workers. */
+export const REMOTE_TIMEOUT_HINT = 'Raise timeoutMs, check that workers are running, or add workers (serveBatches) or their maxConcurrentBatches.';
+
+/** What a worker needs beyond the batching rules. */
+export interface WorkerRules {
+  readonly claimIdleMs: number;
+  readonly touchEveryMs: number;
+  readonly maxDeliveries: number;
+  readonly expiredGraceMs: number;
+  readonly codec: Codec;
+  readonly onError: (error: Error) => void;
+  readonly afterReply: ((deliveries: readonly never[]) => void | Promise<void>) | undefined;
+}
+
+/** What a producer needs beyond the request lifecycle. */
+export interface ProducerRules {
+  readonly codec: Codec;
+}
+
+function checkSubject(face: string, subject: unknown, call: string): string {
+  if (typeof subject !== 'string' || subject.length === 0) {
+    fail('type', face, `${call}: \`subject\` must be a non-empty string such as 'scorer', got ${describeValue(subject)}.`);
+  }
+  return subject;
+}
+
+function checkObject(name: string, options: unknown, example: string): Record<string, unknown> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail('type', name, `options must be an object like ${example}, got ${describeValue(options)}.`);
+  }
+  return options as Record<string, unknown>;
+}
+
+function checkCodec(name: string, value: unknown): Codec {
+  if (value === undefined) return v8Codec;
+  const codec = value as Codec;
+  if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    fail('type', name, `\`codec\` must be an object with encode(value) and decode(bytes), got ${describeValue(value)}.`);
+  }
+  return codec;
+}
+
+/**
+ * Validates `serveBatches(transport, subject, runBatch, options)`: the batching rules through
+ * the same {@link normalizeOptions} as every face, then the worker's own options.
+ */
+export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options: unknown): { config: BatchConfig<I, O>; rules: WorkerRules } {
+  const face = checkSubject('serveBatches', subject, 'serveBatches(transport, subject, runBatch, options)');
+  const o = checkObject(face, options, '{ maxBatchSize: 32 }');
+  const rules: FaceRules = {
+    defaultName: `${face}@${hostname()}:${process.pid}`,
+    keys: WORKER_KEYS,
+    hints: { maxDeliver: 'maxDeliveries', ackWaitMs: 'claimIdleMs', ackWait: 'claimIdleMs', visibilityTimeoutMs: 'claimIdleMs' },
+  };
+  const config = normalizeOptions<I, O>(o, runBatch, rules);
+  const name = config.name;
+  const claimIdleMs = o.claimIdleMs === undefined ? 10_000 : finiteMs(name, 'claimIdleMs', o.claimIdleMs, 10);
+  const touchEveryMs = o.touchEveryMs === undefined ? Math.max(1, Math.floor(claimIdleMs / 3)) : finiteMs(name, 'touchEveryMs', o.touchEveryMs, 0);
+  if (touchEveryMs >= claimIdleMs) {
+    fail('range', name, `\`touchEveryMs\` (${touchEveryMs}) must be below \`claimIdleMs\` (${claimIdleMs}), or held requests get reclaimed and answered twice; claimIdleMs / 3 is a good value.`);
+  }
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    fail('type', name, `\`onError\` must be a function (error) => void, got ${describeValue(o.onError)}.`);
+  }
+  if (o.afterReply !== undefined && typeof o.afterReply !== 'function') {
+    fail('type', name, `\`afterReply\` must be a function (deliveries) => void, got ${describeValue(o.afterReply)}.`);
+  }
+  let expiredGraceMs = Infinity;
+  if (o.expiredGraceMs === undefined) expiredGraceMs = 1000;
+  else if (o.expiredGraceMs !== Infinity) expiredGraceMs = milliseconds(name, 'expiredGraceMs', o.expiredGraceMs, true);
+  return {
+    config,
+    rules: {
+      claimIdleMs,
+      touchEveryMs,
+      maxDeliveries: o.maxDeliveries === undefined ? 5 : integerAtLeast(name, 'maxDeliveries', o.maxDeliveries, 1, false),
+      expiredGraceMs,
+      codec: checkCodec(name, o.codec),
+      onError: (o.onError as ((error: Error) => void) | undefined) ?? ((error) => console.warn(`${prefix(name)} ${error.message}`)),
+      afterReply: o.afterReply as WorkerRules['afterReply'],
+    },
+  };
+}
+
+/**
+ * Validates `remoteBatcher(transport, subject, options)`: the request lifecycle's options
+ * (`timeoutMs`, `maxQueueSize`, `scheduler`, `name`) through {@link normalizeOptions}, then the
+ * codec. `runBatch` is the producer's own sender.
+ */
+export function producerOptions<I, O>(subject: unknown, options: unknown, send: RunBatch<I, O>): { config: BatchConfig<I, O>; rules: ProducerRules } {
+  const face = checkSubject('remoteBatcher', subject, 'remoteBatcher(transport, subject, options)');
+  const o = checkObject(face, options, '{ timeoutMs: 2000 }');
+  const rules: FaceRules = {
+    defaultName: face,
+    keys: PRODUCER_KEYS,
+    hints: { maxInFlight: 'maxQueueSize', maxPending: 'maxQueueSize' },
+    // Requests issued in one tick leave in one pipelined send; a send is not limited by slots.
+    maxBatchSizeDefault: 1024,
+    maxConcurrentBatchesDefault: Infinity,
+    limitCountsRunning: true,
+    timeoutHint: REMOTE_TIMEOUT_HINT,
+  };
+  const config = normalizeOptions<I, O>(o, send, rules);
+  return { config, rules: { codec: checkCodec(config.name, o.codec) } };
+}
+
+function finiteMs(name: string, option: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    fail(typeof value === 'number' ? 'range' : 'type', name, `\`${option}\` must be a finite number of milliseconds ≥ ${min}, got ${describeValue(value)}.`);
+  }
+  return value;
+}
