@@ -346,7 +346,7 @@ describe('Batcher: backpressure, deadlines and cancellation', () => {
     expect(refused.error).toBeInstanceOf(QueueFullError);
     expect(refused.error).toMatchObject({ batcher: 'q', option: 'maxQueueSize', limit: 3 });
     expect((refused.error as Error).message).toBe(
-      '[rx-batcher] "q": the queue is full (maxQueueSize 3 requests waiting), so this request was refused. Retry later, shed load upstream, or raise maxQueueSize.',
+      '[rx-batcher] "q": the queue is full (maxQueueSize 3 requests waiting), so this request was refused. Retry later, shed load upstream, add capacity, or raise maxQueueSize.',
     );
     batches[0].done.resolve([1, 2]);
     await settleMicrotasks();

@@ -1,21 +1,11 @@
 import { prefix } from './describe';
 
-/** Which limit was reached: the local `Batcher`'s queue, or a remote producer's in-flight requests. */
-export type QueueLimit = 'maxQueueSize' | 'maxInFlight';
-
-const WAITING: Record<QueueLimit, string> = {
-  maxQueueSize: 'the queue is full',
-  maxInFlight: 'too many requests are already waiting for workers',
-};
-
-const ADVICE: Record<QueueLimit, string> = {
-  maxQueueSize: 'Retry later, shed load upstream, or raise maxQueueSize.',
-  maxInFlight: 'Retry later, shed load upstream, add workers, or raise maxInFlight.',
-};
+/** The option whose limit was reached: one name for every face. */
+export type QueueLimit = 'maxQueueSize';
 
 /**
- * `run()` was refused at once because the batcher's limit was reached: `maxQueueSize`
- * requests waiting in a local `Batcher`, or `maxInFlight` requests sent by a remote producer.
+ * `run()` was refused at once because `maxQueueSize` requests were already waiting: in a
+ * local `Batcher`, queued for a batch; in a remote producer, sent and not yet answered.
  * Servers usually answer it with HTTP 503 and a `Retry-After` header.
  *
  * @example
@@ -35,8 +25,7 @@ export class QueueFullError extends Error {
   readonly limit: number;
 
   constructor(batcher: string, limit: number, option: QueueLimit = 'maxQueueSize') {
-    const counted = option === 'maxQueueSize' ? 'waiting' : 'in flight';
-    super(`${prefix(batcher)} ${WAITING[option]} (${option} ${limit} requests ${counted}), so this request was refused. ${ADVICE[option]}`);
+    super(`${prefix(batcher)} the queue is full (${option} ${limit} requests waiting), so this request was refused. Retry later, shed load upstream, add capacity, or raise ${option}.`);
     this.batcher = batcher;
     this.option = option;
     this.limit = limit;
