@@ -98,10 +98,9 @@ export class Batcher<I, O> implements AsyncDisposable {
    */
   run(input: I, options?: RunOptions): Promise<O> {
     const request = new PromiseRequest<I, O>(input);
-    const promise = new Promise<O>((resolve, reject) => {
-      request.resolve = resolve;
-      request.reject = reject;
-    });
+    // One shared executor, no closure per call: it hands the resolvers to `opening`.
+    opening = request as PromiseRequest<unknown, unknown>;
+    const promise = new Promise<O>(captureResolvers as (resolve: (value: O) => void, reject: (reason: unknown) => void) => void);
     this.#admit(request, options);
     return promise;
   }
@@ -204,6 +203,15 @@ class PromiseRequest<I, O> extends EngineRequest<I, O> {
 }
 
 function noop(): void {}
+
+/** The request whose promise is being created (set just before `new Promise`). */
+let opening: PromiseRequest<unknown, unknown> | undefined;
+
+function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  opening!.resolve = resolve;
+  opening!.reject = reject;
+  opening = undefined;
+}
 
 /** A `run$()` subscription: emits and completes, or errors. */
 class SubscriberRequest<I, O> extends EngineRequest<I, O> {

@@ -9,9 +9,12 @@ import { SUCCEEDED, type EngineRequest } from './request';
  * skipped when a batch is taken, while {@link live} counts the requests still waiting.
  */
 export class Partition<I, O> {
-  /** Requests in arrival order; entries before {@link head} are gone. */
-  private items: EngineRequest<I, O>[] = [];
-  private head = 0;
+  /**
+   * Requests in arrival order, linked through `EngineRequest.nextInQueue`: pushing never copies or
+   * grows an array, so a backlog of 100k requests costs no reallocation garbage.
+   */
+  private first: EngineRequest<I, O> | undefined = undefined;
+  private last: EngineRequest<I, O> | undefined = undefined;
   /** Requests still waiting (not settled, not taken into a batch). */
   live = 0;
   /** The open window's timer: at most one per partition, only while requests wait. */
@@ -28,7 +31,9 @@ export class Partition<I, O> {
   ) {}
 
   push(request: EngineRequest<I, O>): void {
-    this.items.push(request);
+    if (this.last === undefined) this.first = request;
+    else this.last.nextInQueue = request;
+    this.last = request;
     this.live++;
   }
 
@@ -40,34 +45,37 @@ export class Partition<I, O> {
 
   /** The oldest request still waiting. */
   oldest(): EngineRequest<I, O> | undefined {
-    const items = this.items;
-    while (this.head < items.length && items[this.head].state >= SUCCEEDED) this.head++;
-    return items[this.head];
+    let r = this.first;
+    while (r !== undefined && r.state >= SUCCEEDED) r = this.unlinkFirst(r);
+    return r;
   }
 
   /** Takes up to `max` of the oldest waiting requests, in arrival order. */
   take(max: number): EngineRequest<I, O>[] {
-    const items = this.items;
     const count = Math.min(max, this.live);
     const taken = new Array<EngineRequest<I, O>>(count);
-    let i = this.head;
+    let r = this.first;
     let n = 0;
     while (n < count) {
-      const r = items[i++];
-      if (r.state < SUCCEEDED) taken[n++] = r;
+      if (r!.state < SUCCEEDED) taken[n++] = r!;
+      r = this.unlinkFirst(r!);
     }
-    this.head = i;
     this.live -= count;
     if (this.live === 0) this.reset();
-    else if (this.head > 1024 && this.head * 2 > items.length) {
-      this.items = items.slice(this.head);
-      this.head = 0;
-    }
     return taken;
   }
 
+  /** Drops `r` (the first) from the list and returns the new first. */
+  private unlinkFirst(r: EngineRequest<I, O>): EngineRequest<I, O> | undefined {
+    const next = r.nextInQueue;
+    r.nextInQueue = undefined;
+    this.first = next;
+    if (next === undefined) this.last = undefined;
+    return next;
+  }
+
   private reset(): void {
-    this.items = [];
-    this.head = 0;
+    let r = this.first;
+    while (r !== undefined) r = this.unlinkFirst(r); // settled leftovers: let them go
   }
 }

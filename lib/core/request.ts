@@ -58,6 +58,8 @@ export abstract class EngineRequest<I, O> {
   extras: RequestExtras | undefined = undefined;
   /** Once settled: the value when it succeeded, otherwise the reason. */
   result: O | unknown = undefined;
+  /** The next request in its partition's queue, while queued. */
+  nextInQueue: EngineRequest<I, O> | undefined = undefined;
 
   constructor(
     /** The input; with `defaults`, the filled-in copy that `runBatch` receives. */
