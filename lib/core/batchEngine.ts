@@ -433,7 +433,10 @@ export class BatchEngine<I, O> {
     const requests = batch.requests;
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i];
-      if (r.state !== RUNNING) continue;
+      if (r.state !== RUNNING) {
+        letGoOfSlot(results, i); // its caller left while the batch ran
+        continue;
+      }
       let result: unknown;
       let isError: boolean;
       try {
@@ -626,6 +629,21 @@ function abandonedError(): Error {
 }
 
 function noop(): void {}
+
+/**
+ * The slot of a caller that left while its batch ran: a promise there is told its caller has
+ * gone and observed, so its rejection is not reported as unhandled.
+ */
+function letGoOfSlot(results: ArrayLike<unknown>, index: number): void {
+  try {
+    const slot = results[index];
+    if (typeof slot !== 'object' || !isLateResult(slot)) return;
+    slot.then(undefined, noop);
+    slot[CALLER_GONE]?.();
+  } catch {
+    // a throwing getter in the slot of a caller who is gone: nothing to deliver
+  }
+}
 
 /** What a face wants to hear from the engine. */
 export interface EngineHooks {
