@@ -173,6 +173,8 @@ class Worker<I, O> implements BatchWorker {
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> = Promise.resolve();
   private snapshot: BatcherStats | undefined;
+  /** `counters.batches` when the open window was last topped up; -1 when it was not. */
+  private toppedUpBefore = -1;
   /** When a window is open, top it up this long after: just before it closes. */
   private readonly topUpAfterMs: number;
 
@@ -184,7 +186,10 @@ class Worker<I, O> implements BatchWorker {
     this.name = config.name;
     this.scheduler = config.deadlineScheduler;
     this.topUpAfterMs = Math.max(0, config.maxDelayMs - 1);
-    this.engine = new BatchEngine<I, O>(config, { slotFreed: () => this.wakePuller?.() });
+    // The puller sleeps while no slot is free or while a topped-up window waits to be sealed:
+    // wake it when a batch is sealed or finishes (or anything else changed).
+    const wake = (): void => this.wakePuller?.();
+    this.engine = new BatchEngine<I, O>(config, { slotFreed: wake, changed: wake });
     this.engine.settled$.subscribe({ next: (request) => request.deliver() });
   }
 
@@ -251,11 +256,19 @@ class Worker<I, O> implements BatchWorker {
       // is outstanding when the batch is sealed and the slot taken.
       const gathering = this.engine.counters.queued > 0;
       if (gathering) {
+        if (this.toppedUpBefore === this.engine.counters.batches) {
+          // Topped up already: wait for this window to be sealed (or anything else to change),
+          // not for another top-up delay that would hold up the next window's first pull.
+          await new Promise<void>((resolve) => (this.wakePuller = resolve));
+          this.wakePuller = undefined;
+          continue;
+        }
         // A zero window seals on the microtask queue (asap): let it, before any timer.
         if (this.topUpAfterMs === 0) await null;
         if (this.engine.counters.queued > 0 && this.engine.room() > 0) await this.delay(this.topUpAfterMs);
         if (this.stopping !== undefined) return;
         if (this.engine.counters.queued === 0 || this.engine.room() <= 0) continue; // sealed meanwhile
+        this.toppedUpBefore = this.engine.counters.batches;
       }
       let deliveries: Delivery[];
       try {
