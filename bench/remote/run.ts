@@ -1,11 +1,19 @@
-// Scale-out benchmark (npm run bench:remote [-- --quick] [-- --out DIR]): what a broker costs
+// Scale-out benchmark (npm run bench:remote [-- --quick] [-- --per-worker] [-- --out DIR]): what a broker costs
 // per request, and how one and two worker processes batch a simulated model, on Redis Streams
 // and NATS JetStream, against the in-process Batcher. Starts private brokers (temp folder, unix
 // socket or free port), one process per worker, stops everything by PID; writes remote.json to
 // bench/results/ (a full run: the committed results) or .cache/bench/quick/ (--quick), or DIR.
+// --per-worker runs only the sim-model rows below (to .cache/bench/per-worker/ unless --out);
+// --open-loop-nats adds the open-loop rows on NATS (off by default: see OPEN_LOOP_TRANSPORTS).
+//
+// Per-worker overhead: the simulated model costs time but no CPU (an accelerator), so worker
+// processes sharing this machine scale as they would on separate GPUs. Open-loop arrivals at
+// 1.8x one worker's full-batch capacity keep the workers' stream full: one worker should serve
+// ≥ 0.9 of the model's capacity, two ≥ 1.8x one. The closed loop with 64 callers measures the
+// round trip only (one worker takes all 64 in one batch): remote ≥ 0.85x the in-process Batcher.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Batcher } from '../../lib';
@@ -13,17 +21,43 @@ import { natsTransport } from '../../lib/nats';
 import { redisTransport } from '../../lib/redis';
 import { remoteBatcher, type BatchTransport, type WorkerStats } from '../../lib/remote';
 import { startNats, startRedis, type TestBroker } from '../../spec/remote/brokers';
-import { benchModel, type BenchModelKind } from './model';
+import { openLoop, uniformArrivals } from '../harness/openLoop';
+import { benchModel, SIM_MODEL, simCapacityPerSec, type BenchModelKind } from './model';
 
 const ROOT = resolve(__dirname, '../..');
 const quick = process.argv.includes('--quick');
+/** Only the sim-model rows (closed loop, open loop): a subset, so never into bench/results/ by default. */
+const perWorkerOnly = process.argv.includes('--per-worker');
 const outArg = process.argv.indexOf('--out');
 if (outArg !== -1 && process.argv[outArg + 1] === undefined) throw new TypeError('--out needs a folder');
 const outDir =
-  outArg !== -1 ? (isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])) : quick ? join(ROOT, '.cache', 'bench', 'quick') : join(ROOT, 'bench', 'results');
+  outArg !== -1
+    ? isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])
+    : quick ? join(ROOT, '.cache', 'bench', 'quick') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
 const plan = quick
-  ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1 }
-  : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3 };
+  ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1, drainMs: 2000 }
+  : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3, drainMs: 5000 };
+/** Open-loop producers' timeoutMs: what is not answered this long after the last arrival counts as unanswered. */
+const OPEN_LOOP_TIMEOUT_MS = plan.warmupMs + plan.measureMs + plan.drainMs;
+
+/** Offered load of the open-loop rows, as a multiple of one worker's full-batch capacity. */
+const OPEN_LOOP_LOAD = 1.8;
+/** The sim model's full-batch capacity (64 items per 8.2 ms ≈ 7805/s) and the open-loop arrival rate (≈ 14,049/s). */
+const SIM_CAPACITY = simCapacityPerSec(64);
+const OPEN_LOOP_RATE = Math.round(OPEN_LOOP_LOAD * SIM_CAPACITY);
+/**
+ * Transports the open-loop rows run on. Not NATS by default: on a 2-core machine its producer
+ * could not keep up with ~14,000 requests/s (one core busy, memory growing by GBs, answers
+ * stalled: 0 requests/s served in the window), so the rows measured the producer, not the
+ * workers, and took minutes. `--open-loop-nats` adds them.
+ */
+const OPEN_LOOP_TRANSPORTS: readonly string[] = process.argv.includes('--open-loop-nats') ? ['redis', 'nats'] : ['redis'];
+/** The goals of the per-worker overhead rows (issue "One engine for every face", performance). */
+const GOALS = { capacityFraction: 0.9, twoWorkers: 1.8, vsInProcess: 0.85 } as const;
+const SCENARIO = {
+  closed: 'sim model, 64 callers (closed loop: round-trip cost only)',
+  open: `sim model, open loop at ${OPEN_LOOP_LOAD}× one worker's capacity`,
+} as const;
 
 /** One line of the results table. */
 interface Row {
@@ -62,8 +96,15 @@ async function idle(run: Run, n: number): Promise<{ p50: number; p99: number; pe
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), perSecond: (n / elapsed) * 1000 };
 }
 
+/** Called when the measuring window opens and when it closes (to read CPU time or worker stats). */
+interface WindowHooks {
+  atStart(): Promise<void>;
+  atEnd(): Promise<void>;
+}
+const NO_HOOKS: WindowHooks = { atStart: async () => undefined, atEnd: async () => undefined };
+
 /** `concurrency` callers in closed loops; counts and times only what finishes inside the measuring window. */
-async function closedLoop(run: Run, hooks: { atStart(): Promise<void>; atEnd(): Promise<void> }): Promise<{ perSecond: number; p50: number; p99: number; done: number }> {
+async function closedLoop(run: Run, hooks: WindowHooks): Promise<{ perSecond: number; p50: number; p99: number; done: number }> {
   let phase: 'warmup' | 'measure' | 'over' = 'warmup';
   const latencies: number[] = [];
   let next = 0;
@@ -92,7 +133,73 @@ async function closedLoop(run: Run, hooks: { atStart(): Promise<void>; atEnd(): 
   return { perSecond: (latencies.length / elapsed) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99), done: latencies.length };
 }
 
+/**
+ * Open loop: requests issued at `ratePerSec` whether or not earlier ones were answered, for the
+ * warm-up and the measuring window, each awaited for its latency. Served/s counts the answers
+ * that arrive inside the window; offered/s the requests issued in it (below the rate when this
+ * process falls behind); latencies are those of requests issued in it, however late they are
+ * answered (a request that times out counts as unanswered, with an infinite latency). Returns
+ * once every request is settled (a backlog drains first). Any other failure throws.
+ */
+async function openLoopRun(run: Run, ratePerSec: number, hooks: WindowHooks): Promise<{ offeredPerSec: number; servedPerSec: number; p50: number; p99: number; unanswered: number }> {
+  const totalMs = plan.warmupMs + plan.measureMs;
+  const arrivals = uniformArrivals(ratePerSec, Math.floor((ratePerSec * totalMs) / 1000));
+  const latencies: number[] = [];
+  const answers: Promise<void>[] = [];
+  let issuedInWindow = 0;
+  let answeredInWindow = 0;
+  let failures = 0;
+  let firstFailure: unknown;
+  let unanswered = 0;
+  const windowStart = performance.now() + plan.warmupMs;
+  const windowEnd = windowStart + plan.measureMs;
+  const atStart = sleep(plan.warmupMs).then(() => hooks.atStart());
+  const atEnd = sleep(totalMs).then(() => hooks.atEnd());
+  await openLoop(arrivals, (x) => {
+    const t = performance.now();
+    const counted = t >= windowStart && t < windowEnd;
+    if (counted) issuedInWindow++;
+    answers.push(
+      run(x).then(
+        (y) => {
+          if (y !== 2 * x + 1) throw new Error(`wrong answer for ${x}: ${y}`);
+          const done = performance.now();
+          if (done >= windowStart && done < windowEnd) answeredInWindow++;
+          if (counted) latencies.push(done - t);
+        },
+      ).catch((error: unknown) => {
+        if (error instanceof Error && error.name === 'RequestTimeoutError') {
+          unanswered++;
+          if (counted) latencies.push(Infinity);
+          return;
+        }
+        failures++;
+        firstFailure ??= error;
+      }),
+    );
+  });
+  await Promise.all([atStart, atEnd]);
+  await Promise.all(answers);
+  if (failures > 0) throw new Error(`${failures} of ${arrivals.length} open-loop requests failed; the first: ${String(firstFailure)}`);
+  latencies.sort((a, b) => a - b);
+  return {
+    offeredPerSec: (issuedInWindow / plan.measureMs) * 1000,
+    servedPerSec: (answeredInWindow / plan.measureMs) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    unanswered,
+  };
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Batches run and requests they held, summed over workers' stats (only fields every version of the worker keeps). */
+function batchTotals(stats: readonly { batches: number; meanBatchSize: number }[]): { batches: number; items: number } {
+  return { batches: stats.reduce((a, s) => a + s.batches, 0), items: stats.reduce((a, s) => a + s.meanBatchSize * s.batches, 0) };
+}
+/** Mean batch size between two readings of {@link batchTotals}. */
+const meanBatchBetween = (start: { batches: number; items: number }, end: { batches: number; items: number }): number =>
+  end.batches > start.batches ? (end.items - start.items) / (end.batches - start.batches) : NaN;
 
 // --- CPU accounting: this process, the worker processes (over IPC), the broker (/proc) ---
 
@@ -108,16 +215,23 @@ const ownCpuMicros = (): number => {
 
 // --- worker processes ---
 
+/** A worker's answer to { type: 'report' }: its CPU time so far (µs), when it read it (its own performance.now()), its stats. */
+interface WorkerReport {
+  cpuMicros: number;
+  at: number;
+  stats: WorkerStats;
+}
+
 interface WorkerProcess {
   child: ChildProcess;
-  report(): Promise<{ cpuMicros: number; stats: WorkerStats }>;
+  report(): Promise<WorkerReport>;
   stop(): Promise<void>;
 }
 
 async function startWorker(kind: 'redis' | 'nats', url: string, subject: string, model: BenchModelKind, maxDelayMs: number): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'worker.ts')], {
     cwd: ROOT,
-    env: { ...process.env, RXB_TRANSPORT: kind, RXB_URL: url, RXB_SUBJECT: subject, RXB_MODEL: model, RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: String(maxDelayMs) },
+    env: { ...process.env, RXB_TRANSPORT: kind, RXB_URL: url, RXB_SUBJECT: subject, RXB_MODEL: model, RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: String(maxDelayMs), RXB_MAX_CONCURRENT: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -129,7 +243,7 @@ async function startWorker(kind: 'redis' | 'nats', url: string, subject: string,
     child,
     report: () =>
       new Promise((r) => {
-        child.once('message', (m: { cpuMicros: number; stats: WorkerStats }) => r(m));
+        child.once('message', (m: WorkerReport) => r(m));
         child.send({ type: 'report' });
       }),
     async stop() {
@@ -144,6 +258,11 @@ async function startWorker(kind: 'redis' | 'nats', url: string, subject: string,
 // --- scenarios ---
 
 async function inProcessRows(): Promise<Row[]> {
+  return [...(perWorkerOnly ? [] : await inProcessTrivialRows()), ...(await inProcessSimRows())];
+}
+
+/** Idle round trip and 64 callers on the trivial model, in this process. */
+async function inProcessTrivialRows(): Promise<Row[]> {
   const rows: Row[] = [];
   const trivial = new Batcher<number, number>({ runBatch: benchModel('trivial'), maxBatchSize: 64 });
   const i = await idle((x) => trivial.run(x), plan.idleRequests);
@@ -153,11 +272,68 @@ async function inProcessRows(): Promise<Row[]> {
   const loadCpu = ownCpuMicros() - cpu0;
   rows.push({ transport: 'in-process', scenario: 'trivial, 64 callers', workers: 1, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 3), 'p99 ms': round(load.p99, 3), 'mean batch': round(trivial.stats().meanBatchSize, 1), 'CPU µs/request': round(loadCpu / load.done, 1) });
   await trivial.stop();
-  const sim = new Batcher<number, number>({ runBatch: benchModel('sim'), maxBatchSize: 64, maxDelayMs: 2 });
-  const s = await closedLoop((x) => sim.run(x), { atStart: async () => undefined, atEnd: async () => undefined });
-  rows.push({ transport: 'in-process', scenario: 'sim model, 64 callers', workers: 1, 'requests/s': round(s.perSecond, 0), 'p50 ms': round(s.p50, 2), 'p99 ms': round(s.p99, 2), 'mean batch': round(sim.stats().meanBatchSize, 1), 'CPU µs/request': null });
-  await sim.stop();
   return rows;
+}
+
+/** The sim model through one in-process Batcher: the references of the per-worker overhead rows. */
+async function inProcessSimRows(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const sim = new Batcher<number, number>({ runBatch: benchModel('sim'), maxBatchSize: 64, maxDelayMs: 2 });
+  const s = await closedLoop((x) => sim.run(x), NO_HOOKS);
+  rows.push({ transport: 'in-process', scenario: SCENARIO.closed, workers: 1, 'requests/s': round(s.perSecond, 0), 'p50 ms': round(s.p50, 2), 'p99 ms': round(s.p99, 2), 'mean batch': round(sim.stats().meanBatchSize, 1), 'CPU µs/request': null });
+  await sim.stop();
+  // The same open loop as the workers get, on one in-process Batcher: the model's own ceiling
+  // (timers fire late by a fraction of a ms), a reference for the workers' capacity fraction.
+  const open = new Batcher<number, number>({ runBatch: benchModel('sim'), maxBatchSize: 64, maxDelayMs: 2 });
+  const read = (): Reading => ({ ...batchTotals([open.stats()]), producer: { cpuMicros: ownCpuMicros(), at: performance.now() }, workers: [], broker: undefined });
+  let start: Reading | undefined;
+  let end: Reading | undefined;
+  const o = await openLoopRun((x) => open.run(x), OPEN_LOOP_RATE, { atStart: async () => void (start = read()), atEnd: async () => void (end = read()) });
+  rows.push(openLoopRow('in-process', 1, o, start!, end!));
+  await open.stop();
+  return rows;
+}
+
+/** One process's CPU time (µs) and when it was read, on that process's own clock (ms). */
+interface CpuSample {
+  cpuMicros: number;
+  at: number;
+}
+
+/** Worker batch totals and the CPU time of every process involved (this one, workers, broker) at the start or end of a window. */
+interface Reading {
+  batches: number;
+  items: number;
+  producer: CpuSample;
+  workers: CpuSample[];
+  broker: CpuSample | undefined;
+}
+
+/** CPU µs per second of one process between two samples; NaN when they are too close to tell (this process was blocked). */
+function cpuRate(start: CpuSample | undefined, end: CpuSample | undefined): number {
+  if (start === undefined || end === undefined || end.at - start.at < 0.5 * plan.measureMs) return NaN;
+  return ((end.cpuMicros - start.cpuMicros) / (end.at - start.at)) * 1000;
+}
+
+/**
+ * A row of the open-loop scenario; its ratios and goals are added per pass by {@link addRatios}.
+ * CPU: each process's CPU rate over the window (its own clock); CPU cores is their sum (near
+ * the machine's core count, the processes starved each other), the µs columns each rate ÷ the
+ * requests answered per second.
+ */
+function openLoopRow(transport: string, workers: number, o: Awaited<ReturnType<typeof openLoopRun>>, start: Reading, end: Reading): Row {
+  const producer = cpuRate(start.producer, end.producer);
+  const worker = start.workers.reduce((a, s, i) => a + cpuRate(s, end.workers[i]), 0);
+  const broker = start.broker === undefined ? 0 : cpuRate(start.broker, end.broker);
+  const perRequest = (rate: number): number => round(rate / o.servedPerSec, 1);
+  const row: Row = {
+    transport, scenario: SCENARIO.open, workers, 'requests/s': round(o.servedPerSec, 0), 'p50 ms': round(o.p50, 2), 'p99 ms': round(o.p99, 2),
+    'mean batch': round(meanBatchBetween(start, end), 1), 'CPU µs/request': perRequest(producer + worker + broker), 'offered/s': round(o.offeredPerSec, 0),
+    unanswered: o.unanswered,
+    'CPU cores': round((producer + worker + broker) / 1e6, 2),
+  };
+  if (start.broker !== undefined) Object.assign(row, { 'CPU producer µs': perRequest(producer), 'CPU worker µs': perRequest(worker), 'CPU broker µs': perRequest(broker) });
+  return row;
 }
 
 async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport: () => BatchTransport): Promise<Row[]> {
@@ -166,7 +342,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
   const subject = (): string => `bench-${Date.now().toString(36)}-${++subjects}`;
 
   // Idle round trip and CPU per request: one worker process, trivial model.
-  {
+  if (!perWorkerOnly) {
     const s = subject();
     const worker = await startWorker(kind, broker.url, s, 'trivial', 0);
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
@@ -190,23 +366,119 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
     }
   }
 
-  // Throughput and batch size on the simulated model: one, then two worker processes.
+  // Throughput and batch size on the simulated model, 64 callers in closed loops: one, then two
+  // worker processes. One worker already takes all 64 callers in one batch, so a second one has
+  // nothing to add: these rows measure the round trip through the broker, not scale-out.
   for (const count of [1, 2]) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
     try {
-      const load = await closedLoop((x) => producer.run(x), { atStart: async () => undefined, atEnd: async () => undefined });
-      const stats = await Promise.all(workers.map((w) => w.report()));
-      const batches = stats.reduce((a, r) => a + r.stats.batches, 0);
-      const pulled = stats.reduce((a, r) => a + r.stats.pulled, 0);
-      rows.push({ transport: kind, scenario: 'sim model, 64 callers', workers: count, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 2), 'p99 ms': round(load.p99, 2), 'mean batch': round(pulled / batches, 1), 'CPU µs/request': null });
+      const load = await closedLoop((x) => producer.run(x), NO_HOOKS);
+      const totals = batchTotals((await Promise.all(workers.map((w) => w.report()))).map((r) => r.stats));
+      rows.push({ transport: kind, scenario: SCENARIO.closed, workers: count, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 2), 'p99 ms': round(load.p99, 2), 'mean batch': round(totals.items / totals.batches, 1), 'CPU µs/request': null });
+    } finally {
+      await producer.stop();
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  }
+
+  // Per-worker overhead: open-loop arrivals at 1.8x one worker's full-batch capacity keep the
+  // stream full, so each worker should pull full batches back to back. One worker, then two.
+  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) ? [1, 2] : []) {
+    const s = subject();
+    const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
+    const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: OPEN_LOOP_TIMEOUT_MS });
+    try {
+      const read = async (): Promise<Reading> => {
+        const reports = await Promise.all(workers.map((w) => w.report()));
+        const at = performance.now();
+        return {
+          ...batchTotals(reports.map((r) => r.stats)),
+          producer: { cpuMicros: ownCpuMicros(), at },
+          workers: reports.map((r) => ({ cpuMicros: r.cpuMicros, at: r.at })),
+          broker: { cpuMicros: brokerCpuMicros(broker.pid()), at },
+        };
+      };
+      let start: Reading | undefined;
+      let end: Reading | undefined;
+      const o = await openLoopRun((x) => producer.run(x), OPEN_LOOP_RATE, { atStart: async () => void (start = await read()), atEnd: async () => void (end = await read()) });
+      rows.push(openLoopRow(kind, count, o, start!, end!));
     } finally {
       await producer.stop();
       await Promise.all(workers.map((w) => w.stop()));
     }
   }
   return rows;
+}
+
+/**
+ * Adds, within one pass, the ratios the goals are about: the open-loop rows' capacity fraction
+ * (served ÷ the model's full-batch capacity) and, for two workers, × one worker; the closed-loop
+ * rows' × in-process (remote throughput ÷ the in-process Batcher's).
+ */
+function addRatios(rows: Row[]): Row[] {
+  const find = (transport: string, scenario: string, workers: number): Row | undefined =>
+    rows.find((r) => r.transport === transport && r.scenario === scenario && r.workers === workers);
+  const inProcess = find('in-process', SCENARIO.closed, 1);
+  return rows.map((row) => {
+    if (row.scenario === SCENARIO.open) {
+      const one = find(row.transport, SCENARIO.open, 1)!;
+      return { ...row, 'capacity fraction': round(row['requests/s'] / SIM_CAPACITY, 3), '× 1 worker': row.workers === 1 ? null : round(row['requests/s'] / one['requests/s'], 2) };
+    }
+    if (row.scenario === SCENARIO.closed && row.transport !== 'in-process' && inProcess !== undefined) {
+      return { ...row, '× in-process': round(row['requests/s'] / inProcess['requests/s'], 2) };
+    }
+    return row;
+  });
+}
+
+/** One goal of the per-worker overhead rows, judged on the medians. */
+interface Target {
+  [column: string]: string | number | null;
+  transport: string;
+  target: string;
+  measured: string;
+  met: 'yes' | 'no' | 'n/a';
+}
+
+/**
+ * Writes each goal into its row (`goal`, `met`) and lists them as targets, the way
+ * `latest.json` lists the in-process benchmark's.
+ */
+function judge(rows: Row[]): { rows: Row[]; targets: Target[] } {
+  const targets: Target[] = [];
+  const judged = rows.map((row) => {
+    const goal = goalOf(row);
+    if (goal === undefined) return row;
+    const value = row[goal.column];
+    const met = typeof value === 'number' && Number.isFinite(value) ? (value >= goal.atLeast ? 'yes' : 'no') : 'n/a';
+    targets.push({
+      transport: row.transport,
+      target: `${goal.text}: ${goal.column} ≥ ${goal.atLeast}`,
+      measured: `${show(value)} (${show(row['requests/s'])} requests/s, mean batch ${show(row['mean batch'])}, p50 ${show(row['p50 ms'])} ms, p99 ${show(row['p99 ms'])} ms)`,
+      met,
+    });
+    return { ...row, goal: `${goal.column} ≥ ${goal.atLeast}`, met };
+  });
+  return { rows: judged, targets };
+}
+
+/** A number for the targets' text; '–' for one not measured (NaN) or a latency never reached (unanswered requests). */
+const show = (x: string | number | null | undefined): string => (typeof x === 'number' && !Number.isFinite(x) ? '–' : String(x ?? '–'));
+
+function goalOf(row: Row): { column: string; atLeast: number; text: string } | undefined {
+  if (row.transport === 'in-process') return undefined;
+  if (row.scenario === SCENARIO.open && row.workers === 1) {
+    return { column: 'capacity fraction', atLeast: GOALS.capacityFraction, text: `1 worker, open loop at ${OPEN_LOOP_LOAD}× its capacity, serves` };
+  }
+  if (row.scenario === SCENARIO.open && row.workers === 2) {
+    return { column: '× 1 worker', atLeast: GOALS.twoWorkers, text: `2 workers, open loop at ${OPEN_LOOP_LOAD}× one worker's capacity, serve` };
+  }
+  if (row.scenario === SCENARIO.closed && row.workers === 1) {
+    return { column: '× in-process', atLeast: GOALS.vsInProcess, text: '1 worker, 64 closed-loop callers (round-trip cost only), serves' };
+  }
+  return undefined;
 }
 
 /** One pass over every scenario, each broker started fresh. */
@@ -224,7 +496,7 @@ async function onePass(): Promise<Row[]> {
   } finally {
     await nats.stop();
   }
-  return rows;
+  return addRatios(rows);
 }
 
 /** The median of each numeric column over the passes, plus the range of requests/s. */
@@ -236,6 +508,7 @@ function medianRows(passes: Row[][]): Row[] {
   return passes[0].map((first, i) => {
     const same = passes.map((pass) => pass[i]);
     const row: Row = { ...first };
+    // Ratio columns too: the median of ratios each taken within one pass, not a ratio of medians.
     for (const [column, value] of Object.entries(first)) {
       if (typeof value === 'number' && column !== 'workers') row[column] = median(same.map((r) => r[column] as number));
     }
@@ -246,8 +519,9 @@ function medianRows(passes: Row[][]): Row[] {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0].toFixed(2);
   console.log(
-    `scale-out benchmark${quick ? ' (quick)' : ''}: ${plan.concurrency} closed-loop callers, batch 64, ` +
+    `scale-out benchmark${quick ? ' (quick)' : ''}: ${plan.concurrency} closed-loop callers or open-loop arrivals at ${OPEN_LOOP_RATE}/s, batch 64, ` +
       `${plan.measureMs} ms windows after ${plan.warmupMs} ms warm-up, median of ${plan.runs} pass(es)`,
   );
   const passes: Row[][] = [];
@@ -255,21 +529,28 @@ async function main(): Promise<void> {
     passes.push(await onePass());
     if (plan.runs > 1) console.log(`pass ${pass}/${plan.runs} done`);
   }
-  const rows = medianRows(passes);
+  const { rows, targets } = judge(medianRows(passes));
   console.table(rows);
+  console.table(targets);
   mkdirSync(outDir, { recursive: true });
   const results = {
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
+    ...(perWorkerOnly ? { subset: 'per-worker overhead rows only (--per-worker)' } : {}),
     passes: plan.runs,
-    machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+    // Load averages: other work on a shared machine shows here, and in every number.
+    machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0].toFixed(2) },
     notes: [
-      'Brokers, producer and worker processes share this machine: the numbers measure per-request overhead, not scale-out.',
-      'sim model: one call at a time, 5 ms + 0.05 ms per item; workers use maxDelayMs 2. trivial: 2x+1 at once.',
+      'Brokers, producer and worker processes share this machine: the trivial-model rows measure per-request overhead, not scale-out. The sim model costs time but no CPU, so its open-loop rows can show scale-out across worker processes, as long as the machine has CPU to spare (see CPU cores).',
+      `sim model: a simulated accelerator (a timer, no CPU), one call at a time, ${SIM_MODEL.overheadMs} ms + ${SIM_MODEL.perItemMs} ms per item; workers use maxBatchSize 64, maxDelayMs 2, maxConcurrentBatches 1. trivial: 2x+1 at once.`,
+      `Per-worker overhead (open loop): requests issued at ${OPEN_LOOP_RATE}/s (${OPEN_LOOP_LOAD}× one worker's full-batch capacity, 64 per ${SIM_MODEL.overheadMs + 64 * SIM_MODEL.perItemMs} ms = ${Math.round(SIM_CAPACITY)}/s) without waiting for answers, each awaited for its latency. requests/s counts answers inside the ${plan.measureMs} ms window; capacity fraction = that ÷ ${Math.round(SIM_CAPACITY)}; × 1 worker = 2 workers ÷ 1 worker in the same pass; offered/s = requests issued in the window. One worker is overloaded, so its latencies include a growing backlog. unanswered: requests not answered ${plan.drainMs / 1000} s after the last arrival (their producer timeoutMs); p50/p99 are empty when more than half / 1% of the window's requests went unanswered. CPU cores: CPU time of producer, workers and broker over the window ÷ its length (this machine has ${availableParallelism()}); CPU µs columns: each process's CPU rate ÷ requests answered per second (the producer also pays for the requests still queued).`,
+      'Closed loop (64 callers): one worker already takes all 64 callers in one batch, so these rows measure the round trip through the broker, not scale-out; × in-process = remote ÷ the in-process Batcher on the same model in the same pass.',
+      'goal/met and targets: the goals of the per-worker overhead rows, judged on the medians.',
       'CPU µs/request: producer + worker + broker CPU time during the measuring window, divided by requests answered in it.',
       'Each number is the median over the passes; requests/s range is the lowest and highest pass.',
     ],
     rows,
+    targets,
   };
   const file = join(outDir, 'remote.json');
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');

@@ -53,7 +53,8 @@ export async function runRemoteBench(
 
 /**
  * Finds printable rows in the remote results: the first array of flat objects, at the top or
- * one level down.
+ * one level down. Every row gets every column any row has (null where it has none), in order of
+ * first appearance, so a table built from the first row's columns shows them all.
  *
  * @example
  * ```ts
@@ -65,12 +66,39 @@ export function remoteRows(results: unknown): Array<Record<string, string | numb
     typeof x === 'object' && x !== null && !Array.isArray(x) && Object.values(x).every((v) => v === null || ['string', 'number', 'boolean'].includes(typeof v));
   const asRows = (x: unknown): Array<Record<string, string | number | boolean | null>> | undefined =>
     Array.isArray(x) && x.length > 0 && x.every(isFlat) ? x : undefined;
-  if (asRows(results) !== undefined) return asRows(results);
+  const withEveryColumn = (rows: Array<Record<string, string | number | boolean | null>>): Array<Record<string, string | number | boolean | null>> => {
+    const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+    return rows.map((row) => Object.fromEntries(columns.map((c) => [c, row[c] ?? null])));
+  };
+  if (asRows(results) !== undefined) return withEveryColumn(asRows(results)!);
   if (typeof results === 'object' && results !== null) {
     for (const value of Object.values(results)) {
       const rows = asRows(value);
-      if (rows !== undefined) return rows;
+      if (rows !== undefined) return withEveryColumn(rows);
     }
   }
   return undefined;
+}
+
+/**
+ * The goals `bench/remote/run.ts` judged (its `targets`: transport, target, measured, met) as
+ * rows of the main Targets table, scenario `remote <transport>`; none when it wrote none.
+ *
+ * @example
+ * ```ts
+ * remoteTargets({ targets: [{ transport: 'redis', target: '…', measured: '0.93', met: 'yes' }] });
+ * // [{ scenario: 'remote redis', target: '…', measured: '0.93', met: 'yes' }]
+ * ```
+ */
+export function remoteTargets(results: unknown): Array<{ scenario: string; target: string; measured: string; met: 'yes' | 'no' | 'n/a' }> {
+  const list = typeof results === 'object' && results !== null ? (results as { targets?: unknown }).targets : undefined;
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null && typeof (t as Record<string, unknown>).target === 'string')
+    .map((t) => ({
+      scenario: `remote ${String(t.transport ?? '')}`.trim(),
+      target: String(t.target),
+      measured: String(t.measured ?? ''),
+      met: t.met === 'yes' || t.met === 'no' ? t.met : 'n/a',
+    }));
 }

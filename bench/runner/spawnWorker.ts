@@ -6,6 +6,7 @@ import type { CaseRunner } from './runScenarios';
 /**
  * Measures each case in a fresh `node --expose-gc` process on the compiled worker, with the
  * case's own node flags plus `extraNodeFlags` (e.g. `--cpu-prof`): how full and quick runs measure.
+ * `nodeBinary` picks the Node (`--node 24`); this process's by default.
  *
  * @example
  * ```ts
@@ -16,15 +17,16 @@ export function workerCaseRunner(
   workerPath: string,
   repoRoot: string,
   extraNodeFlags: (benchCase: BenchCase, repetition: number) => readonly string[] = () => [],
+  nodeBinary: string = process.execPath,
 ): CaseRunner {
   return (benchCase, repetition) =>
-    runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeFlags: [...(benchCase.nodeFlags ?? []), ...extraNodeFlags(benchCase, repetition)] });
+    runWorker(workerPath, benchCase.task, { cwd: repoRoot, nodeBinary, nodeFlags: [...(benchCase.nodeFlags ?? []), ...extraNodeFlags(benchCase, repetition)] });
 }
 
 /**
- * Runs one task in a fresh `node --expose-gc` process on the compiled worker and returns its
- * metrics. Rejects with the worker's stderr when it fails or prints no result, and kills it
- * (by its PID) when it exceeds `timeoutMs`.
+ * Runs one task in a fresh `node --expose-gc` process (`nodeBinary`, this process's Node by
+ * default) on the compiled worker and returns its metrics. Rejects with the worker's stderr
+ * when it fails or prints no result, and kills it (by its PID) when it exceeds `timeoutMs`.
  *
  * @example
  * ```ts
@@ -34,10 +36,10 @@ export function workerCaseRunner(
 export function runWorker(
   workerPath: string,
   task: Task,
-  options: { readonly cwd: string; readonly nodeFlags?: readonly string[]; readonly timeoutMs?: number },
+  options: { readonly cwd: string; readonly nodeFlags?: readonly string[]; readonly timeoutMs?: number; readonly nodeBinary?: string },
 ): Promise<Metrics> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', ...(options.nodeFlags ?? []), workerPath, JSON.stringify(task)], {
+    const child = spawn(options.nodeBinary ?? process.execPath, ['--expose-gc', ...(options.nodeFlags ?? []), workerPath, JSON.stringify(task)], {
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
