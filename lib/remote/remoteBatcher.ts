@@ -6,7 +6,7 @@ import { CALLER_GONE, type LateResult } from '../core/lateResult';
 import { BatchResultError } from '../errors';
 import { prefix } from '../errors/describe';
 import { PREBUILT_CONFIG } from '../options/normalizeOptions';
-import { producerOptions } from '../options/remoteOptions';
+import { producerOptions } from './remoteOptions';
 import type { BatcherStats } from '../stats/statsSnapshot';
 import type { BatchContext, BatcherOptions, StopOptions } from '../types';
 import type { Codec } from './codec';

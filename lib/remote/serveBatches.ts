@@ -3,7 +3,7 @@ import { BatchEngine } from '../core/batchEngine';
 import { BATCH_FAILED, EngineRequest, REJECTED, SUCCEEDED } from '../core/request';
 import { BatchResultError, BatcherStoppedError } from '../errors';
 import { checkStopOptions } from '../options/normalizeOptions';
-import { workerOptions, type WorkerRules } from '../options/remoteOptions';
+import { workerOptions, type WorkerRules } from './remoteOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
 import type { BatchMapOptions, RunBatch, StopOptions } from '../types';
 import type { Codec } from './codec';

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type { BatchConfig } from '../core/config';
 import { describeValue, prefix } from '../errors/describe';
-import { v8Codec, type Codec } from '../remote/codec';
+import { v8Codec, type Codec } from './codec';
 import type { RunBatch } from '../types';
-import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from './normalizeOptions';
+import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from '../options/normalizeOptions';
 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
