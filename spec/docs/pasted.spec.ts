@@ -104,23 +104,33 @@ async function runProgram(b: Block) {
 
 /**
  * Starts a block that keeps running (a server, a worker) and waits until it prints `readyText`
- * (or exits, or 20 s pass); the test then checks what it printed and stops it.
+ * (or exits, or 60 s pass: tsx compiles on start, slowly on a loaded machine); the test then
+ * checks what it printed and stops it. The block runs in a process group of its own, so a hard
+ * kill reaches the program and not only the tsx launcher (which would leave it running and hold
+ * jest open on its output).
  */
 async function startLongRunning(b: Block, env: NodeJS.ProcessEnv, readyText: string) {
-  const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   while (!output.includes(readyText) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   return {
     child,
     exited,
     /** `readyText` once it was printed, else everything the block printed (for the failure message). */
     readiness: output.includes(readyText) ? readyText : output,
-    /** SIGKILL unless it has already exited. */
-    kill: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')),
+    /** SIGKILL to the block's whole process group (tsx and the program), unless it has exited. */
+    kill: () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is gone already
+      }
+    },
   };
 }
 
@@ -203,7 +213,7 @@ describe('code blocks of the README and the docs, as pasted', () => {
       w.kill();
       await redis.stop();
     }
-  }, 90_000);
+  }, 150_000);
 
   it.each(servers.map((b) => [b.where, b] as const))('%s starts, listens, and exits 0 on SIGTERM', async (_where, b) => {
     const server = await startLongRunning(b, { ...process.env, PORT: '0' }, 'listening');
@@ -214,7 +224,7 @@ describe('code blocks of the README and the docs, as pasted', () => {
     } finally {
       server.kill();
     }
-  }, 60_000);
+  }, 120_000);
 
   it.each(programs.map((b) => [b.where, b] as const))('%s runs and exits 0', async (_where, b) => {
     expect(await outcomes.get(b)).toEqual({ where: b.where, exit: 0 });
