@@ -173,8 +173,9 @@ class Worker<I, O> implements BatchWorker {
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> = Promise.resolve();
   private snapshot: BatcherStats | undefined;
-  /** `counters.batches` when the open window was last topped up; -1 when it was not. */
-  private toppedUpBefore = -1;
+  /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
+  private windowOf = -1;
+  private topUps = 0;
   /** When a window is open, top it up this long after: just before it closes. */
   private readonly topUpAfterMs: number;
 
@@ -252,23 +253,29 @@ class Worker<I, O> implements BatchWorker {
         continue;
       }
       // Nothing waiting here: wait at the broker for the first request. A window is open (some
-      // requests wait for more): top it up without blocking just before it closes, so no pull
-      // is outstanding when the batch is sealed and the slot taken.
+      // requests wait for more): top it up without blocking, at once (what a producer sent in
+      // the same breath, e.g. the rest of a pipeline) and once more just before it closes. No
+      // pull is outstanding when the batch is sealed and the slot taken.
       const gathering = this.engine.counters.queued > 0;
       if (gathering) {
-        if (this.toppedUpBefore === this.engine.counters.batches) {
-          // Topped up already: wait for this window to be sealed (or anything else to change),
-          // not for another top-up delay that would hold up the next window's first pull.
+        const batches = this.engine.counters.batches;
+        if (this.windowOf !== batches) {
+          this.windowOf = batches;
+          this.topUps = 0;
+        }
+        if (this.engine.config.maxDelayMs === 0 || this.topUps >= 2) {
+          // A zero window seals on its own (same tick); otherwise both top-ups are done: wait for
+          // the seal (or anything else to change), not for another delay.
           await new Promise<void>((resolve) => (this.wakePuller = resolve));
           this.wakePuller = undefined;
           continue;
         }
-        // A zero window seals on the microtask queue (asap): let it, before any timer.
-        if (this.topUpAfterMs === 0) await null;
-        if (this.engine.counters.queued > 0 && this.engine.room() > 0) await this.delay(this.topUpAfterMs);
-        if (this.stopping !== undefined) return;
-        if (this.engine.counters.queued === 0 || this.engine.room() <= 0) continue; // sealed meanwhile
-        this.toppedUpBefore = this.engine.counters.batches;
+        if (this.topUps === 1) {
+          await this.delay(this.topUpAfterMs);
+          if (this.stopping !== undefined) return;
+          if (this.engine.counters.queued === 0 || this.engine.room() <= 0 || this.engine.counters.batches !== batches) continue; // sealed meanwhile
+        }
+        this.topUps++;
       }
       let deliveries: Delivery[];
       try {
