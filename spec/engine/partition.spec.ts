@@ -27,7 +27,7 @@ function filled(n: number, owner = { windowExpired: jest.fn() }): { p: Partition
 }
 
 /** What the engine does when a queued request leaves on its own (aborted, timed out). */
-function leave(p: Partition<number, number>, r: Req, state = CANCELLED): void {
+function leave(p: Partition<number, number>, r: Req, state: number = CANCELLED): void {
   r.state = state;
   p.removed();
 }
