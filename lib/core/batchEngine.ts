@@ -428,7 +428,11 @@ export class BatchEngine<I, O> {
    * until the last one has).
    */
   private batchReturned(batch: Batch<I, O>, results: ArrayLike<unknown>): void {
-    if (batch.done) return;
+    if (batch.done) {
+      // Abandoned (every caller left): nobody is waiting, but promises in its slots are still let go of.
+      for (let i = 0; i < batch.requests.length; i++) letGoOfSlot(results, i);
+      return;
+    }
     batch.done = true;
     const requests = batch.requests;
     for (let i = 0; i < requests.length; i++) {

@@ -293,14 +293,10 @@ describe('late result slots: a promise in a slot settles its own caller', () => 
     expect(batcher.stats()).toMatchObject({ failed: 1, succeeded: 1, batchesInFlight: 0, failedBatches: 0 });
   });
 
-  // lib bug (reported): a slot promise whose caller settled before the batch's results came
-  // back (it aborted or timed out while runBatch's own promise was pending, or the whole batch
-  // was abandoned) is skipped without being looked at: its owner never hears CALLER_GONE, and
-  // if it is a real promise that later rejects, the rejection is unhandled (by default Node
-  // then ends the process). The dropped result of an abandoned batch is itself observed; its
-  // slots should be too. A recording thenable shows it without an unhandled rejection here.
-  // Remove `.failing` once lib/core/batchEngine.ts (batchReturned) handles such slots.
-  it.failing('a slot promise for a caller that left before the results came is still observed and told CALLER_GONE', async () => {
+  // A caller can settle before the batch's results come back (it aborted or timed out while
+  // runBatch's own promise was pending, or the whole batch was abandoned): its slot promise is
+  // still observed (no unhandled rejection) and its owner hears CALLER_GONE.
+  it('a slot promise for a caller that left before the results came is still observed and told CALLER_GONE', async () => {
     const scheduler = new ManualScheduler();
     const results = deferred<unknown[]>();
     const batcher = new Batcher<number, number>({ maxBatchSize: 2, scheduler, runBatch: () => results.promise as never });

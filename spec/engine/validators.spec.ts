@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { asapScheduler, asyncScheduler } from 'rxjs';
 import { BATCH_MAP_FACE, BATCHER_FACE, normalizeOptions } from '../../lib/options/normalizeOptions';
-import { producerOptions, REMOTE_TIMEOUT_HINT, workerOptions } from '../../lib/options/remoteOptions';
+import { producerOptions, REMOTE_TIMEOUT_HINT, workerOptions } from '../../lib/remote/remoteOptions';
 import { jsonCodec, v8Codec } from '../../lib/remote';
 import { ManualScheduler } from '../helpers/manualScheduler';
 

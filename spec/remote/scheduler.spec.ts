@@ -18,7 +18,7 @@ import {
   type RequestMessage,
   type ServeBatchesOptions,
 } from '../../lib/remote';
-import { REMOTE_TIMEOUT_HINT } from '../../lib/options/remoteOptions';
+import { REMOTE_TIMEOUT_HINT } from '../../lib/remote/remoteOptions';
 import type { BatchContext } from '../../lib';
 import { outcome } from '../helpers/recording';
 
@@ -103,13 +103,9 @@ describe('remote timing on the scheduler option (one VirtualTimeScheduler for pr
     expect([first, ...later].map((o) => o.value)).toEqual([2, 4, 6]);
   });
 
-  // lib bug (reported): after topping up an open window (at maxDelayMs - 1) the worker's pull
-  // loop sleeps another maxDelayMs - 1 on the clock before it pulls again, although the window
-  // closes 1 ms later. A request sent just after a batch was sealed is not pulled until that
-  // sleep ends: here sent at 12, pulled at 18, run at 28 instead of 22 (up to maxDelayMs - 1
-  // extra latency per window, and a stop() waits for the sleep too). See Worker.pullLoop in
-  // lib/remote/serveBatches.ts. Remove `.failing` once fixed.
-  it.failing('after a window closes, the next request gets a window of its own, no longer', async () => {
+  // After topping up an open window the worker waits for the seal, not for another delay: a
+  // request sent just after a batch was sealed gets a window of its own, starting when it is sent.
+  it('after a window closes, the next request gets a window of its own, no longer', async () => {
     const batches: { inputs: number[]; at: number }[] = [];
     await serve((xs) => (batches.push({ inputs: [...xs], at: clock.now() }), double(xs)), { maxBatchSize: 8, maxDelayMs: 10 });
     const p = producer();
@@ -122,11 +118,9 @@ describe('remote timing on the scheduler option (one VirtualTimeScheduler for pr
     expect(second.value).toBe(4);
   });
 
-  // lib bug (reported), the same loop: with maxDelayMs 1 the top-up delay is 0 ms, and while
-  // the window is open the worker re-arms a 0 ms timer after every top-up. On a real clock
-  // that polls the broker about once a millisecond; on a virtual one time never reaches the
-  // window's end (the clock is stuck at 0). Remove `.failing` once fixed.
-  it.failing('a worker with maxDelayMs 1 lets the virtual clock reach the end of its window', async () => {
+  // With maxDelayMs 1 the last top-up comes at once (0 ms before the window closes) and the
+  // worker then waits for the seal: it never re-arms a 0 ms timer, so virtual time moves on.
+  it('a worker with maxDelayMs 1 lets the virtual clock reach the end of its window', async () => {
     const batches: { inputs: number[]; at: number }[] = [];
     await serve((xs) => (batches.push({ inputs: [...xs], at: clock.now() }), double(xs)), { maxBatchSize: 8, maxDelayMs: 1 });
     const p = producer();
