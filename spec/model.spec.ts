@@ -18,6 +18,7 @@
  * Deterministic: the clock is a ManualScheduler and every `runBatch` outcome is a command.
  */
 import fc from 'fast-check';
+import { Abort as SharedAbort, Advance as SharedAdvance, Run as SharedRun, Step as SharedStep } from './helpers/modelCommands';
 import { Subject } from 'rxjs';
 import {
   Batcher,
@@ -317,34 +318,10 @@ function classify(error: unknown, x: number, controller: AbortController | undef
 
 // Commands: each one acts on the world, then checks it.
 
-abstract class Step implements fc.AsyncCommand<object, World> {
-  check(): boolean {
-    return true;
-  }
-  async run(_: object, world: World): Promise<void> {
-    world.step++;
-    this.act(world);
-    await world.check();
-  }
-  abstract act(world: World): void;
-  abstract toString(): string;
-}
-
-class Run extends Step {
-  constructor(readonly timeoutMs: number | undefined, readonly withSignal: boolean) { super(); }
-  act(w: World): void { w.run(this.timeoutMs, this.withSignal); }
-  toString(): string { return `run(${this.timeoutMs ?? '-'}${this.withSignal ? ', signal' : ''})`; }
-}
-class Abort extends Step {
-  constructor(readonly pick: number) { super(); }
-  act(w: World): void { w.abort(this.pick); }
-  toString(): string { return `abort(${this.pick})`; }
-}
-class Advance extends Step {
-  constructor(readonly ms: number) { super(); }
-  act(w: World): void { w.advance(this.ms); }
-  toString(): string { return `advance(${this.ms})`; }
-}
+abstract class Step extends SharedStep<World> {}
+class Run extends SharedRun<World> {}
+class Abort extends SharedAbort<World> {}
+class Advance extends SharedAdvance<World> {}
 class Finish extends Step {
   constructor(readonly pick: number, readonly mode: FinishMode) { super(); }
   act(w: World): void { w.finish(this.pick, this.mode); }

@@ -21,6 +21,8 @@
  * run between its actions, and the seed is fixed unless REMOTE_MODEL_SEED says otherwise.
  */
 import fc from 'fast-check';
+import { Abort as SharedAbort, Advance as SharedAdvance, Run as SharedRun, Step as SharedStep } from '../helpers/modelCommands';
+import { advanceVirtualClock, quiet } from '../helpers/virtualClock';
 import { VirtualTimeScheduler } from 'rxjs';
 import { BatcherStoppedError, QueueFullError, RequestTimeoutError, type BatcherStats } from '../../lib';
 import {
@@ -33,8 +35,6 @@ import {
   type RemoteBatcher,
 } from '../../lib/remote';
 
-/** Lets every promise callback run: an immediate comes after the whole microtask queue. */
-const quiet = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 type Behaviour = 'healthy' | 'slow' | 'throws' | 'errorSlots' | 'hangs';
 /** How a call may end. */
@@ -205,22 +205,8 @@ class World {
   }
 
   /** Moves the clock `ms` forward, one due action at a time, letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const clock = this.clock;
-    const end = clock.now() + ms;
-    await quiet();
-    for (let ran = 0; ; ran++) {
-      const next = clock.actions[0];
-      if (next === undefined || next.delay > end) break;
-      if (ran > 20_000) throw new Error(`the clock is stuck at ${clock.now()}: actions keep falling due at once`);
-      clock.actions.shift();
-      clock.frame = next.delay;
-      const error: unknown = next.execute(next.state, next.delay);
-      if (error) throw error;
-      await quiet();
-    }
-    clock.frame = end;
-    await quiet();
+  advance(ms: number): Promise<void> {
+    return advanceVirtualClock(this.clock, ms);
   }
 
   // Judging each settlement against the model.
@@ -366,34 +352,10 @@ function show(value: unknown): string {
 
 // Commands: each one acts on the world, then checks it.
 
-abstract class Step implements fc.AsyncCommand<object, World> {
-  check(): boolean {
-    return true;
-  }
-  async run(_: object, world: World): Promise<void> {
-    world.step++;
-    await this.act(world);
-    await world.check();
-  }
-  abstract act(world: World): void | Promise<void>;
-  abstract toString(): string;
-}
-
-class Run extends Step {
-  constructor(readonly timeoutMs: number | undefined, readonly withSignal: boolean) { super(); }
-  act(w: World): void { w.run(this.timeoutMs, this.withSignal); }
-  toString(): string { return `run(${this.timeoutMs ?? '-'}${this.withSignal ? ', signal' : ''})`; }
-}
-class Abort extends Step {
-  constructor(readonly pick: number) { super(); }
-  act(w: World): void { w.abort(this.pick); }
-  toString(): string { return `abort(${this.pick})`; }
-}
-class Advance extends Step {
-  constructor(readonly ms: number) { super(); }
-  act(w: World): Promise<void> { return w.advance(this.ms); }
-  toString(): string { return `advance(${this.ms})`; }
-}
+abstract class Step extends SharedStep<World> {}
+class Run extends SharedRun<World> {}
+class Abort extends SharedAbort<World> {}
+class Advance extends SharedAdvance<World> {}
 class StartWorker extends Step {
   constructor(readonly spec: WorkerSpec) { super(); }
   act(w: World): Promise<void> { return w.startWorker(this.spec); }

@@ -21,31 +21,9 @@ import {
 import { REMOTE_TIMEOUT_HINT } from '../../lib/remote/remoteOptions';
 import type { BatchContext } from '../../lib';
 import { outcome } from '../helpers/recording';
+import { advanceVirtualClock, quiet } from '../helpers/virtualClock';
 
-/** Lets every promise callback run: an immediate comes after the whole microtask queue. */
-const quiet = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
-
-/**
- * Moves the virtual clock `ms` forward, one due action at a time, letting promises settle
- * after each. Throws if actions keep falling due without the clock moving.
- */
-async function advance(clock: VirtualTimeScheduler, ms: number): Promise<void> {
-  const end = clock.now() + ms;
-  await quiet();
-  for (let ran = 0, at = clock.now(); ; ran++) {
-    const next = clock.actions[0];
-    if (next === undefined || next.delay > end) break;
-    if (next.delay !== at) [at, ran] = [next.delay, 0];
-    if (ran > 2_000) throw new Error(`the virtual clock is stuck at ${at}: actions keep falling due at once`);
-    clock.actions.shift();
-    clock.frame = next.delay;
-    const error: unknown = next.execute(next.state, next.delay);
-    if (error) throw error;
-    await quiet();
-  }
-  clock.frame = end;
-  await quiet();
-}
+const advance = advanceVirtualClock;
 
 const double = (xs: readonly number[]): number[] => xs.map((x) => 2 * x);
 
