@@ -43,6 +43,8 @@ export interface BatchContext {
    * with each request.
    */
   readonly deadlines: readonly number[];
+  /** The batch's total weight: the sum of `weigh(input)` over its inputs (its size without `weigh`). */
+  readonly weight: number;
 }
 
 /**
@@ -120,6 +122,21 @@ export interface BatchMapOptions<I> {
   readonly defaults?: Partial<I>;
   /** Inputs with different keys never share a batch; FIFO order holds within a key. */
   readonly partitionBy?: (input: I) => string;
+  /**
+   * What one input costs the model (tokens of a text, pixels of an image, bytes): a finite
+   * number ≥ 0, read once when the call arrives. With {@link maxBatchWeight}, a batch never
+   * weighs more than the budget. Throwing or returning anything else fails that call alone.
+   * Ray Serve's `batch_size_fn`.
+   * @default every input weighs 1
+   */
+  readonly weigh?: (input: I) => number;
+  /**
+   * The most a batch may weigh in total (needs {@link weigh}). Inputs that do not fit wait
+   * for the next batch, in order; an input heavier than the whole budget fails at `run()`
+   * with a `RangeError`. `maxBatchSize` still applies.
+   * @default Infinity
+   */
+  readonly maxBatchWeight?: number;
   /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)

@@ -21,6 +21,8 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
   startedAt = 0;
   finishedAt = 0;
   outcome: BatchReport['outcome'] = 'succeeded';
+  /** The batch's total weight (its size without `weigh`); set when it is cut. */
+  weight = 0;
   /** Result slots that held a promise and have not settled yet (the batch keeps its slot meanwhile). */
   lateSlots = 0;
   /** Those promises by position, to tell one that its caller has gone. */

@@ -150,6 +150,12 @@ export class BatchEngine<I, O> {
       if (key instanceof Error) return this.settleAlone(request, REJECTED, key);
       partition = this.partitionFor(key);
     }
+    if (config.weigh !== undefined) {
+      const weight = this.weighOf(request);
+      if (typeof weight !== 'number') return this.settleAlone(request, REJECTED, weight);
+      if (extras === undefined) extras = request.extras = new RequestExtras(undefined, 0);
+      extras.weight = weight;
+    }
 
     request.place = partition;
     request.state = QUEUED;
@@ -160,10 +166,11 @@ export class BatchEngine<I, O> {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }
-    if (partition.live >= config.maxBatchSize) {
-      // Full: due now, whatever its window says. (Beyond full it is in `ready` already, and
-      // while every slot is busy there is nothing to pump: the backlog waits, cheaply.)
-      if (partition.live === config.maxBatchSize) {
+    if (partition.live >= config.maxBatchSize || partition.liveWeight >= config.maxBatchWeight) {
+      // Full (or at its weight budget): due now, whatever its window says. (Beyond full it is
+      // in `ready` already, and while every slot is busy there is nothing to pump: the
+      // backlog waits, cheaply.)
+      if (partition.live === config.maxBatchSize || config.weigh !== undefined) {
         this.closeWindow(partition);
         this.ready.add(partition);
       }
@@ -279,6 +286,25 @@ export class BatchEngine<I, O> {
     return key;
   }
 
+  /** What `weigh` says the request costs, or the error that refuses it (bad weight, or heavier than the whole budget). */
+  private weighOf(request: EngineRequest<I, O>): number | Error {
+    const config = this.config;
+    let weight: unknown;
+    try {
+      weight = config.weigh!(request.input);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return new TypeError(`${prefix(config.name)} run(input): \`weigh(input)\` threw: ${message}`, { cause: error });
+    }
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+      return new TypeError(`${prefix(config.name)} run(input): \`weigh(input)\` must return a finite number ≥ 0, returned ${describeValue(weight)}.`);
+    }
+    if (weight > config.maxBatchWeight) {
+      return new RangeError(`${prefix(config.name)} run(input): this input weighs ${weight}, more than the whole \`maxBatchWeight\` of ${config.maxBatchWeight}, so no batch can take it. Split the input, or raise maxBatchWeight.`);
+    }
+    return weight;
+  }
+
   private partitionFor(key: string): Partition<I, O> {
     let partition = this.partitions.get(key);
     if (partition === undefined) {
@@ -320,7 +346,7 @@ export class BatchEngine<I, O> {
   private reconsider(partition: Partition<I, O>): void {
     partition.due = null;
     if (partition.live === 0) return this.emptied(partition);
-    if (partition.live >= this.config.maxBatchSize) {
+    if (partition.isFull(this.config.maxBatchSize, this.config.maxBatchWeight)) {
       this.ready.add(partition);
       return;
     }
@@ -369,7 +395,7 @@ export class BatchEngine<I, O> {
           const partition: Partition<I, O> = this.ready.values().next().value!;
           this.ready.delete(partition);
           let reason: DispatchReason;
-          if (partition.live >= max) reason = 'full';
+          if (partition.isFull(max, this.config.maxBatchWeight)) reason = 'full';
           else if (partition.live > 0 && partition.due !== null) reason = partition.due;
           else {
             // It was queued here as full, then lost a request (aborted, timed out) while every
@@ -378,9 +404,11 @@ export class BatchEngine<I, O> {
             this.reconsider(partition);
             continue;
           }
-          const requests = partition.take(max);
+          const requests = partition.take(max, this.config.maxBatchWeight);
+          const batch = new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key, this.deadlineEpoch);
+          batch.weight = this.config.weigh === undefined ? requests.length : partition.takenWeight;
           this.reconsider(partition);
-          this.dispatch(new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key, this.deadlineEpoch));
+          this.dispatch(batch);
         }
       } while (this.pumpAgain);
     } finally {
@@ -544,7 +572,7 @@ export class BatchEngine<I, O> {
     if (previous === QUEUED) {
       counters.queued--;
       const partition = request.place as Partition<I, O>;
-      partition.removed();
+      partition.removed(request);
       if (partition.live === 0) this.emptied(partition);
     } else if (previous === RUNNING) {
       counters.inFlight--;

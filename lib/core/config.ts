@@ -16,6 +16,10 @@ export interface BatchConfig<I, O> {
   readonly defaults: Readonly<Record<string, unknown>> | undefined;
   readonly defaultKeys: readonly string[];
   readonly partitionBy: ((input: I) => string) | undefined;
+  /** What one input costs; undefined: every input weighs 1 and only counts matter. */
+  readonly weigh: ((input: I) => number) | undefined;
+  /** A batch's weight budget (Infinity: none). */
+  readonly maxBatchWeight: number;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */

@@ -17,6 +17,8 @@ export class Partition<I, O> {
   private last: EngineRequest<I, O> | undefined = undefined;
   /** Requests still waiting (not settled, not taken into a batch). */
   live = 0;
+  /** Their total weight (`weigh`); 0 without `weigh`. */
+  liveWeight = 0;
   /** The open window's timer: at most one per partition, only while requests wait. */
   timer: Subscription | null = null;
   /** Why this partition may dispatch a batch smaller than `maxBatchSize`, once a slot is free. */
@@ -35,11 +37,13 @@ export class Partition<I, O> {
     else this.last.nextInQueue = request;
     this.last = request;
     this.live++;
+    this.liveWeight += weightOf(request);
   }
 
   /** A request left the queue without being taken (aborted, timed out, rejected on stop). */
-  removed(): void {
+  removed(request: EngineRequest<I, O>): void {
     this.live--;
+    this.liveWeight -= weightOf(request);
     if (this.live === 0) this.reset();
   }
 
@@ -50,19 +54,54 @@ export class Partition<I, O> {
     return r;
   }
 
-  /** Takes up to `max` of the oldest waiting requests, in arrival order. */
-  take(max: number): EngineRequest<I, O>[] {
-    const count = Math.min(max, this.live);
-    const taken = new Array<EngineRequest<I, O>>(count);
+  /**
+   * Takes up to `max` of the oldest waiting requests, in arrival order, and, with a budget,
+   * only while the next one fits in it (never skipping ahead: the first that does not fit
+   * starts the next batch). `takenWeight` is then the batch's weight.
+   */
+  take(max: number, budget = Infinity): EngineRequest<I, O>[] {
+    let count = Math.min(max, this.live);
+    let taken: EngineRequest<I, O>[];
     let r = this.first;
-    let n = 0;
-    while (n < count) {
-      if (r!.state < SUCCEEDED) taken[n++] = r!;
-      r = this.unlinkFirst(r!);
+    if (budget === Infinity) {
+      taken = new Array<EngineRequest<I, O>>(count);
+      let n = 0;
+      let weight = 0;
+      while (n < count) {
+        if (r!.state < SUCCEEDED) {
+          taken[n++] = r!;
+          weight += weightOf(r!);
+        }
+        r = this.unlinkFirst(r!);
+      }
+      this.takenWeight = weight;
+    } else {
+      taken = [];
+      let weight = 0;
+      while (taken.length < count && r !== undefined) {
+        if (r.state < SUCCEEDED) {
+          const w = weightOf(r);
+          if (taken.length > 0 && weight + w > budget) break;
+          taken.push(r);
+          weight += w;
+        }
+        r = this.unlinkFirst(r);
+      }
+      count = taken.length;
+      this.takenWeight = weight;
     }
     this.live -= count;
+    this.liveWeight -= this.takenWeight;
     if (this.live === 0) this.reset();
     return taken;
+  }
+
+  /** The weight of what the last {@link take} returned. */
+  takenWeight = 0;
+
+  /** Whether a batch cut now would be as full as it can get: `max` requests, or the weight budget reached. */
+  isFull(max: number, budget: number): boolean {
+    return this.live >= max || this.liveWeight >= budget;
   }
 
   /** Drops `r` (the first) from the list and returns the new first. */
@@ -77,5 +116,11 @@ export class Partition<I, O> {
   private reset(): void {
     let r = this.first;
     while (r !== undefined) r = this.unlinkFirst(r); // settled leftovers: let them go
+    this.liveWeight = 0;
   }
+}
+
+function weightOf(request: EngineRequest<unknown, unknown>): number {
+  const extras = request.extras;
+  return extras === undefined ? 0 : extras.weight;
 }

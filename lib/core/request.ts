@@ -29,6 +29,8 @@ export class RequestExtras {
   onAbort: (() => void) | undefined = undefined;
   /** The deadline in ms since the engine started (deadline scheduler clock); 0 until queued. */
   deadline = 0;
+  /** What `weigh(input)` said this input costs; 0 without `weigh`. */
+  weight = 0;
 
   constructor(
     readonly signal: AbortSignal | undefined,

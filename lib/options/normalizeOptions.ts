@@ -6,7 +6,7 @@ import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'name', 'scheduler',
 ];
 
 /** Names people bring from caikit, DataLoader, promise-batcher and friends. */
@@ -16,6 +16,8 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   windowMs: 'maxDelayMs', maxWaitMs: 'maxDelayMs', maxDelayMS: 'maxDelayMs', wait: 'maxDelayMs',
   concurrency: 'maxConcurrentBatches', maxConcurrency: 'maxConcurrentBatches',
   maxQueue: 'maxQueueSize', queueSize: 'maxQueueSize', timeout: 'timeoutMs',
+  batch_size_fn: 'weigh', batchSizeFn: 'weigh', weight: 'weigh', weightOf: 'weigh', cost: 'weigh',
+  maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
 
@@ -143,6 +145,19 @@ export function normalizeOptions<I, O>(
   if (o.partitionBy !== undefined && typeof o.partitionBy !== 'function') {
     fail('type', name, `\`partitionBy\` must be a function (input) => string, got ${describeValue(o.partitionBy)}.`);
   }
+  if (o.weigh !== undefined && typeof o.weigh !== 'function') {
+    fail('type', name, `\`weigh\` must be a function (input) => number (what one input costs), got ${describeValue(o.weigh)}.`);
+  }
+  let maxBatchWeight = Infinity;
+  if (o.maxBatchWeight !== undefined) {
+    const rule = `\`maxBatchWeight\` must be a number > 0 (or Infinity for no budget), got ${describeValue(o.maxBatchWeight)}.`;
+    if (typeof o.maxBatchWeight !== 'number') fail('type', name, rule);
+    if (!(o.maxBatchWeight > 0)) fail('range', name, rule);
+    if (o.weigh === undefined && o.maxBatchWeight !== Infinity) {
+      fail('type', name, `\`maxBatchWeight\` needs \`weigh\`: a function (input) => number that says what one input costs (e.g. its token count).`);
+    }
+    maxBatchWeight = o.maxBatchWeight;
+  }
   if (o.scheduler !== undefined && !isScheduler(o.scheduler)) {
     fail('type', name, `\`scheduler\` must be an RxJS SchedulerLike (with schedule() and now()), got ${describeValue(o.scheduler)}.`);
   }
@@ -159,6 +174,8 @@ export function normalizeOptions<I, O>(
     defaults,
     defaultKeys: defaults ? Object.keys(defaults) : [],
     partitionBy: o.partitionBy as ((input: I) => string) | undefined,
+    weigh: o.weigh as ((input: I) => number) | undefined,
+    maxBatchWeight,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),

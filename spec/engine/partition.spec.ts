@@ -29,7 +29,7 @@ function filled(n: number, owner = { windowExpired: jest.fn() }): { p: Partition
 /** What the engine does when a queued request leaves on its own (aborted, timed out). */
 function leave(p: Partition<number, number>, r: Req, state: number = CANCELLED): void {
   r.state = state;
-  p.removed();
+  p.removed(r);
 }
 
 /** What the engine does with taken requests: they run, so they are no longer waiting. */
