@@ -26,6 +26,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Getting started', link: '/guide/getting-started' },
       { text: 'How a batch is formed', link: '/guide/batch-formation' },
       { text: 'Partitions and defaults', link: '/guide/partitions-and-defaults' },
+      { text: 'Cost budgets', link: '/guide/cost-budgets' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },
       { text: 'Backpressure', link: '/guide/backpressure' },
