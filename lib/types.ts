@@ -45,6 +45,8 @@ export interface BatchContext {
   readonly deadlines: readonly number[];
   /** The batch's total weight: the sum of `weigh(input)` over its inputs (its size without `weigh`). */
   readonly weight: number;
+  /** For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`. */
+  readonly contexts: readonly unknown[];
 }
 
 /**
@@ -182,6 +184,12 @@ export interface RunOptions {
    * (longer or shorter); `Infinity` for no deadline even when the batcher has one.
    */
   readonly timeoutMs?: number;
+  /**
+   * An opaque value of this call (a trace id, a user, a tenant) that `runBatch` sees for each
+   * input in `ctx.contexts` and that `results$` carries in the call's settlement. Across a
+   * broker it travels with the request, encoded by the codec.
+   */
+  readonly context?: unknown;
 }
 
 /**
@@ -229,6 +237,8 @@ export interface Fulfilled<I, O> {
   readonly id: number;
   /** The input, as `runBatch` received it. */
   readonly input: I;
+  /** The call's `context` (`run(x, { context })`); absent when it gave none. */
+  readonly context?: unknown;
 }
 
 /**
@@ -249,6 +259,8 @@ export interface Rejected<I> {
   readonly id: number;
   /** The input, as `runBatch` received it. */
   readonly input: I;
+  /** The call's `context` (`run(x, { context })`); absent when it gave none. */
+  readonly context?: unknown;
 }
 
 /**

@@ -179,7 +179,11 @@ export class Batcher<I, O> implements AsyncDisposable {
     const timeoutMs = checkRunOptions(this.name, options, 0);
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
     const signal = options?.signal;
-    if (signal !== undefined || timeoutMs !== 0) request.extras = new RequestExtras(signal, timeoutMs);
+    const context = options?.context;
+    if (signal !== undefined || timeoutMs !== 0 || context !== undefined) {
+      const extras = (request.extras = new RequestExtras(signal, timeoutMs));
+      extras.context = context;
+    }
     // After stop() the request subject is complete; the engine itself refuses the request.
     if (this.#stopCalled) this.#engine.submit(request);
     else this.#requests.next(request);

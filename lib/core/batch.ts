@@ -43,6 +43,14 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
     this.live = requests.length;
   }
 
+  /** For each input, its caller's `context`. Built when read. */
+  get contexts(): readonly unknown[] {
+    const rs = this.requests;
+    const out = new Array<unknown>(rs.length);
+    for (let i = 0; i < rs.length; i++) out[i] = rs[i].extras?.context;
+    return out;
+  }
+
   /** For each input, when its caller gives up (scheduler clock, ms), or `Infinity`. Built when read. */
   get deadlines(): readonly number[] {
     const rs = this.requests;

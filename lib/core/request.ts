@@ -31,6 +31,8 @@ export class RequestExtras {
   deadline = 0;
   /** What `weigh(input)` said this input costs; 0 without `weigh`. */
   weight = 0;
+  /** The call's `context` option, passed through to `runBatch` and `results$`. */
+  context: unknown = undefined;
 
   constructor(
     readonly signal: AbortSignal | undefined,

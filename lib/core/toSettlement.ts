@@ -3,7 +3,9 @@ import type { EngineRequest } from './request';
 
 /** The public `Promise.allSettled`-style view of a settled request. */
 export function toSettlement<I, O>(request: EngineRequest<I, O>): Settlement<I, O> {
-  return request.outcome === 'succeeded'
+  const settlement: Settlement<I, O> = request.outcome === 'succeeded'
     ? { status: 'fulfilled', value: request.result as O, id: request.id, input: request.input }
     : { status: 'rejected', reason: request.result, id: request.id, input: request.input };
+  const context = request.extras?.context;
+  return context === undefined ? settlement : { ...settlement, context };
 }

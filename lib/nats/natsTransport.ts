@@ -40,6 +40,8 @@ function deliveriesOf(ackSubject: string | undefined): number {
 const ID_HEADER = 'Rxb-Id';
 const REPLY_HEADER = 'Rxb-Reply';
 const DEADLINE_HEADER = 'Rxb-Deadline';
+/** The codec-encoded `context` of the call, base64 (headers carry text). */
+const CONTEXT_HEADER = 'Rxb-Context';
 
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
@@ -155,6 +157,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         h.set(ID_HEADER, message.id);
         h.set(REPLY_HEADER, message.replyTo);
         if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
+        if (message.context !== undefined) h.set(CONTEXT_HEADER, Buffer.from(message.context).toString('base64'));
         if (!pubAck) {
           h.set('Nats-Msg-Id', message.id);
           nc.publish(target, message.body, { headers: h });
@@ -209,8 +212,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const toDelivery = (msg: Msg): Delivery => {
         const deliveries = deliveriesOf(msg.reply);
         const deadline = msg.headers?.get(DEADLINE_HEADER);
+        const context = msg.headers?.get(CONTEXT_HEADER);
         return {
           ...(deadline ? { deadline: Number(deadline) } : {}),
+          ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),
           id: msg.headers?.get(ID_HEADER) ?? '',
           replyTo: msg.headers?.get(REPLY_HEADER) ?? '',
           body: msg.data,

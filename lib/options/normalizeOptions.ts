@@ -229,13 +229,14 @@ export function checkStopOptions(name: string, options: unknown): boolean | Type
   return drain === true;
 }
 
-const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
+const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'context'];
 const STOP_OPTIONS: readonly string[] = ['drain'];
 
 /** Per-call names people bring from other libraries. */
 const LIKELY_MEANT_PER_CALL: Readonly<Record<string, string>> = {
   timeout: 'timeoutMs', deadline: 'timeoutMs', deadlineMs: 'timeoutMs', ttl: 'timeoutMs',
   abortSignal: 'signal', abort: 'signal', cancel: 'signal',
+  ctx: 'context', meta: 'context', metadata: 'context', traceId: 'context', trace: 'context',
   graceful: 'drain', wait: 'drain', flush: 'drain',
 };
 

@@ -98,17 +98,12 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         async send(messages: readonly RequestMessage[]): Promise<void> {
           if (gate !== undefined) await gate.closed;
           if (messages.length === 1) {
-            const m = messages[0];
-            const deadline = m.deadline === undefined ? [] : ['d', String(m.deadline)];
-            await commands.xadd(key, '*', 'i', m.id, 'r', m.replyTo, ...deadline, 'b', toBuffer(m.body));
+            await commands.xadd(key, '*', ...entryFields(messages[0]));
             return;
           }
           // One round trip for the whole tick's requests.
           const pipeline = commands.pipeline();
-          for (const m of messages) {
-            if (m.deadline === undefined) pipeline.xadd(key, '*', 'i', m.id, 'r', m.replyTo, 'b', toBuffer(m.body));
-            else pipeline.xadd(key, '*', 'i', m.id, 'r', m.replyTo, 'd', String(m.deadline), 'b', toBuffer(m.body));
-          }
+          for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
           await execOrThrow(pipeline);
         },
         async close(): Promise<void> {
@@ -157,14 +152,20 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           let replyTo = '';
           let body: Uint8Array = EMPTY;
           let deadline: number | undefined;
+          let context: Uint8Array | undefined;
           for (let i = 0; i + 1 < fields.length; i += 2) {
             const f = fields[i].toString();
             if (f === 'i') id = fields[i + 1].toString();
             else if (f === 'r') replyTo = fields[i + 1].toString();
             else if (f === 'b') body = fields[i + 1];
             else if (f === 'd') deadline = Number(fields[i + 1].toString());
+            else if (f === 'c') context = fields[i + 1];
           }
-          out.push({ id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle, ...(deadline !== undefined ? { deadline } : {}) });
+          out.push({
+            id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle,
+            ...(deadline !== undefined ? { deadline } : {}),
+            ...(context !== undefined ? { context } : {}),
+          });
         }
         return out;
       };
@@ -310,6 +311,15 @@ async function withDeadline(operation: () => Promise<void>, ms: number): Promise
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A request as stream entry fields: i(d), r(eply to), d(eadline), c(ontext), b(ody). */
+function entryFields(m: RequestMessage): (string | Buffer)[] {
+  const fields: (string | Buffer)[] = ['i', m.id, 'r', m.replyTo];
+  if (m.deadline !== undefined) fields.push('d', String(m.deadline));
+  if (m.context !== undefined) fields.push('c', toBuffer(m.context));
+  fields.push('b', toBuffer(m.body));
+  return fields;
 }
 
 async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {

@@ -161,16 +161,26 @@ class Sender<I, O> {
    */
   send(inputs: readonly I[], ctx: BatchContext): LateResult<O>[] {
     const deadlines = ctx.deadlines;
+    const contexts = ctx.contexts;
     const slots = new Array<LateResult<O>>(inputs.length);
     const messages: RequestMessage[] = [];
     const ids: string[] = [];
     for (let i = 0; i < inputs.length; i++) {
       let body: Uint8Array;
+      let context: Uint8Array | undefined;
       try {
         body = this.codec.encode(inputs[i]);
       } catch (error) {
         slots[i] = Promise.reject(new TypeError(`${prefix(this.name)} the codec could not encode this input: ${error instanceof Error ? error.message : String(error)}`));
         continue;
+      }
+      if (contexts[i] !== undefined) {
+        try {
+          context = this.codec.encode(contexts[i]);
+        } catch (error) {
+          slots[i] = Promise.reject(new TypeError(`${prefix(this.name)} the codec could not encode this call's \`context\`: ${error instanceof Error ? error.message : String(error)}`));
+          continue;
+        }
       }
       const id = this.idPrefix + (++this.sequence).toString(36);
       const slot = new Promise<O>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })) as LateResult<O>;
@@ -178,7 +188,10 @@ class Sender<I, O> {
       slots[i] = slot;
       ids.push(id);
       const deadline = deadlines[i];
-      messages.push(deadline === Infinity ? { id, replyTo: this.replyTo, body } : { id, replyTo: this.replyTo, body, deadline });
+      const message: { id: string; replyTo: string; body: Uint8Array; deadline?: number; context?: Uint8Array } = { id, replyTo: this.replyTo, body };
+      if (deadline !== Infinity) message.deadline = deadline;
+      if (context !== undefined) message.context = context;
+      messages.push(message);
     }
     // A non-draining stop aborts the batch: its callers get the stop's reason, not a late reply.
     ctx.signal.addEventListener('abort', () => {

@@ -1,6 +1,6 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
-import { BATCH_FAILED, EngineRequest, REJECTED, SUCCEEDED } from '../core/request';
+import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request';
 import { BatchResultError, BatcherStoppedError } from '../errors';
 import { checkStopOptions } from '../options/normalizeOptions';
 import { workerOptions, type WorkerRules } from './remoteOptions';
@@ -301,15 +301,21 @@ class Worker<I, O> implements BatchWorker {
     let input: unknown;
     if (d.deliveries > this.rules.maxDeliveries) refusal = EXHAUSTED;
     else if (d.deadline !== undefined && this.scheduler.now() > d.deadline + this.rules.expiredGraceMs) refusal = EXPIRED;
-    else {
+    let context: unknown;
+    if (refusal === 0) {
       try {
         input = this.rules.codec.decode(d.body);
+        if (d.context !== undefined) context = this.rules.codec.decode(d.context);
       } catch (error) {
         refusal = UNDECODABLE;
         input = error;
       }
     }
     const request = new PulledRequest<I, O>(refusal === 0 ? (input as I) : (undefined as I), d, this);
+    if (context !== undefined) {
+      const extras = (request.extras = new RequestExtras(undefined, 0));
+      extras.context = context;
+    }
     this.held.add(request);
     if (refusal === 0) return this.engine.submit(request);
     request.refusal = refusal;

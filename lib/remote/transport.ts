@@ -54,6 +54,8 @@ export interface RequestMessage {
   readonly replyTo: string;
   /** The codec-encoded input. */
   readonly body: Uint8Array;
+  /** The codec-encoded `context` of the call (`run(x, { context })`); absent when it gave none. */
+  readonly context?: Uint8Array;
   /** When the caller gives up (ms on the producer's scheduler clock: since the epoch by default); absent when it waits forever. */
   readonly deadline?: number;
 }

@@ -163,6 +163,16 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(subject);
     });
 
+    it('carries each call’s context to the worker (ctx.contexts), encoded by the codec', async () => {
+      const subject = freshSubject();
+      const seen: unknown[] = [];
+      await serve(subject, (xs, ctx) => (seen.push(...ctx.contexts), double(xs)));
+      const p = produce(subject);
+      await expect(Promise.all([p.run(1, { context: { traceId: 't-1', tenant: 7 } }), p.run(2)])).resolves.toEqual([3, 5]);
+      expect(seen).toEqual([{ traceId: 't-1', tenant: 7 }, undefined]);
+      await expectDrained(subject);
+    });
+
     it('after maxDeliveries runs the caller gets an error, not a timeout', async () => {
       const subject = freshSubject();
       const runs: number[] = [];
