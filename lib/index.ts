@@ -36,6 +36,7 @@ export type {
   BatchMapOptions,
   BatchOutput,
   BatchReport,
+  BatchSettings,
   BatchResults,
   DispatchReason,
   Fulfilled,
@@ -44,5 +45,6 @@ export type {
   RunOptions,
   Settlement,
   StopOptions,
+  ConfigureOptions,
 } from './types';
 export type { BatcherStats } from './stats/statsSnapshot';

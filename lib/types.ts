@@ -287,3 +287,30 @@ export interface BatchReport {
   /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
   readonly queueWaitMs: readonly number[];
 }
+
+/**
+ * The batching rules a batcher or worker applies now: what `configure()` can change.
+ *
+ * @example
+ * ```ts
+ * const { maxBatchSize, maxDelayMs } = batcher.stats().settings;
+ * ```
+ */
+export interface BatchSettings {
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly maxConcurrentBatches: number;
+  readonly maxQueueSize: number;
+  readonly maxBatchWeight: number;
+}
+
+/**
+ * What `batcher.configure(options)` (and a worker's) can change at run time: the batching
+ * rules, validated like the constructor's, applied from the next batch formed.
+ *
+ * @example
+ * ```ts
+ * batcher.configure({ maxBatchSize: 64, maxDelayMs: 2 });
+ * ```
+ */
+export type ConfigureOptions = Partial<BatchSettings>;

@@ -3,9 +3,9 @@ import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { prefix } from '../errors/describe';
 import type { BatchConfig } from '../core/config';
-import { BATCHER_FACE, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG } from '../options/normalizeOptions';
+import { BATCHER_FACE, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
-import type { BatcherOptions, RunOptions, Settlement, StopOptions } from '../types';
+import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
 import { LeanSubject } from '../util/LeanSubject';
 
@@ -54,6 +54,8 @@ export class Batcher<I, O> implements AsyncDisposable {
   /** The request stream of the design card; completed by `stop()`. */
   readonly #requests = new LeanSubject<EngineRequest<I, O>>();
   readonly #statsChanges = new Subject<BatcherStats>();
+  /** Validates `configure()` changes into new rules (the constructor's checks). */
+  readonly #rebuild: (changes: unknown) => BatchConfig<I, O>;
   #snapshot: BatcherStats | undefined;
   #stopCalled = false;
 
@@ -63,9 +65,12 @@ export class Batcher<I, O> implements AsyncDisposable {
    */
   constructor(options: BatcherOptions<I, O>) {
     // A face built on Batcher (the remote producer) hands over its own validated config.
+    const prebuilt = (options as { [PREBUILT_CONFIG]?: Prebuilt<I, O> } | undefined)?.[PREBUILT_CONFIG];
     const config =
-      (options as { [PREBUILT_CONFIG]?: BatchConfig<I, O> } | undefined)?.[PREBUILT_CONFIG] ??
+      prebuilt?.config ??
       normalizeOptions<I, O>(options, typeof options === 'object' && options !== null ? options.runBatch : undefined, BATCHER_FACE);
+    this.#rebuild = prebuilt?.rebuild ??
+      ((changes) => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, config.runBatch, BATCHER_FACE));
     this.name = config.name;
     this.#engine = new BatchEngine<I, O>(config, {
       changed: () => {
@@ -155,6 +160,23 @@ export class Batcher<I, O> implements AsyncDisposable {
     return this.#engine.stop(drain);
   }
 
+  /**
+   * Changes the batching rules at run time, from the next batch formed: `maxBatchSize`,
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxQueueSize`, `maxBatchWeight`. Checked like the
+   * constructor's options (a bad value throws and changes nothing). Requests already waiting
+   * are never lost or reordered: each queue is looked at afresh under the new rules (full now,
+   * or a window counted from its oldest request), and running batches keep their slots.
+   * `stats().settings` shows the rules in force.
+   *
+   * @example
+   * ```ts
+   * batcher.configure({ maxBatchSize: 64, maxDelayMs: 2 }); // e.g. after a model upgrade
+   * ```
+   */
+  configure(options: ConfigureOptions): void {
+    this.#engine.reconfigure(this.#rebuild(options));
+  }
+
   /** `await using batcher = new Batcher(…)` stops it (without draining) at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
@@ -169,7 +191,7 @@ export class Batcher<I, O> implements AsyncDisposable {
    * ```
    */
   stats(): BatcherStats {
-    this.#snapshot = takeSnapshot(this.#snapshot, this.name, this.#engine.counters, this.#stopCalled);
+    this.#snapshot = takeSnapshot(this.#snapshot, this.name, this.#engine.counters, this.#stopCalled, this.#engine.settings);
     return this.#snapshot;
   }
 

@@ -4,7 +4,7 @@ import { QueueFullError } from '../errors/QueueFullError';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError';
 import { describeValue, prefix } from '../errors/describe';
 import type { BatchConfig } from './config';
-import type { DispatchReason } from '../types';
+import type { BatchSettings, DispatchReason } from '../types';
 import { Batch } from './batch';
 import { Counters } from './counters';
 import { DeadlineQueue } from './deadlines';
@@ -65,8 +65,9 @@ export class BatchEngine<I, O> {
 
   private readonly settled = new LeanSubject<EngineRequest<I, O>>();
   /** Sealed batches; emitted only when a slot is free, so `mergeMap` never buffers. */
-  private readonly sealed = new Subject<Batch<I, O>>();
-  private readonly runner: Subscription;
+  private sealed = new Subject<Batch<I, O>>();
+  /** The slot pipelines: one, plus one more for each change of `maxConcurrentBatches` while older batches finish. */
+  private readonly runners = new Set<Subscription>();
   private readonly deadlines: DeadlineQueue<I, O>;
   /** The only partition when there is no `partitionBy`. */
   private readonly single: Partition<I, O>;
@@ -91,10 +92,30 @@ export class BatchEngine<I, O> {
   private readonly onSlotFreed: () => void;
   private readonly deadlineEpoch: number;
 
+  /** The batching rules in force; {@link reconfigure} replaces them. */
+  get config(): BatchConfig<I, O> {
+    return this.rules;
+  }
+
+  /** The configurable part of the rules in force, frozen (one object per configuration, for stats). */
+  get settings(): BatchSettings {
+    const c = this.rules;
+    return (this.cachedSettings ??= Object.freeze({
+      maxBatchSize: c.maxBatchSize,
+      maxDelayMs: c.maxDelayMs,
+      maxConcurrentBatches: c.maxConcurrentBatches,
+      maxQueueSize: c.maxQueueSize,
+      maxBatchWeight: c.maxBatchWeight,
+    }));
+  }
+
+  private cachedSettings: BatchSettings | undefined;
+
   constructor(
-    readonly config: BatchConfig<I, O>,
+    private rules: BatchConfig<I, O>,
     hooks: EngineHooks = {},
   ) {
+    const config = rules;
     this.onChange = hooks.changed ?? noop;
     this.onSlotFreed = hooks.slotFreed ?? noop;
     this.settled$ = this.settled.asObservable();
@@ -109,9 +130,47 @@ export class BatchEngine<I, O> {
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
     this.single = new Partition<I, O>(undefined, this);
     this.partitions.set(undefined, this.single);
-    this.runner = this.sealed
-      .pipe(mergeMap((batch) => this.execute(batch), config.maxConcurrentBatches))
-      .subscribe();
+    this.openSlots(config.maxConcurrentBatches);
+  }
+
+  /** `sealed` → `mergeMap(execute, slots)`: the design card's `concatMap` at one slot. */
+  private openSlots(slots: number): void {
+    const runner = this.sealed.pipe(mergeMap((batch) => this.execute(batch), slots)).subscribe({
+      complete: () => this.runners.delete(runner),
+    });
+    if (!runner.closed) this.runners.add(runner);
+  }
+
+  /**
+   * Applies new rules (already validated by the face) from the next batch formed. Nothing
+   * waiting is lost or reordered: each queue is looked at afresh (full now? its window, from its
+   * oldest request, under the new `maxDelayMs`), and batches running keep their slots.
+   */
+  reconfigure(config: BatchConfig<I, O>): void {
+    const previous = this.rules;
+    this.rules = config;
+    this.cachedSettings = undefined;
+    if (this.phase === STOPPED) return;
+    if (config.maxConcurrentBatches !== previous.maxConcurrentBatches) {
+      // Batches from now on go through a pipeline with the new width; running ones finish on the
+      // old one, which completes once they have.
+      const old = this.sealed;
+      this.sealed = new Subject<Batch<I, O>>();
+      this.openSlots(config.maxConcurrentBatches);
+      old.complete();
+    }
+    for (const partition of [...this.partitions.values()]) {
+      if (partition.live === 0) continue;
+      this.closeWindow(partition);
+      const due = partition.due;
+      this.reconsider(partition);
+      if (due === 'drain' || due === 'flush') {
+        partition.due ??= due;
+        this.ready.add(partition);
+      }
+    }
+    this.pump();
+    this.onChange();
   }
 
   /**
@@ -266,7 +325,7 @@ export class BatchEngine<I, O> {
       batch.abort(reason);
     }
     this.running.clear();
-    this.runner.unsubscribe();
+    for (const runner of this.runners) runner.unsubscribe();
     this.settledClosed = true;
     this.settled.complete();
   }
@@ -637,7 +696,7 @@ export class BatchEngine<I, O> {
     this.phase = STOPPED;
     for (const partition of this.partitions.values()) this.closeWindow(partition);
     this.deadlines.clear();
-    this.runner.unsubscribe();
+    for (const runner of this.runners) runner.unsubscribe();
     this.sealed.complete();
     this.onChange();
     this.settledClosed = true;

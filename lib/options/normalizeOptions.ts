@@ -91,6 +91,13 @@ export interface FaceRules {
  */
 export const PREBUILT_CONFIG: unique symbol = Symbol('rx-batcher.prebuiltConfig');
 
+/** What a face built on `Batcher` hands over under {@link PREBUILT_CONFIG}. */
+export interface Prebuilt<I, O> {
+  readonly config: BatchConfig<I, O>;
+  /** Validates `configure()` changes with the face's own rules. */
+  readonly rebuild: (changes: unknown) => BatchConfig<I, O>;
+}
+
 /** The options of `new Batcher(…)`. */
 export const BATCHER_FACE: FaceRules = { defaultName: 'batcher', keys: KNOWN_OPTIONS };
 /** The options of `batchMap(runBatch, …)` and `batchMapSettled`. */
@@ -230,6 +237,33 @@ export function checkStopOptions(name: string, options: unknown): boolean | Type
 }
 
 const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'context'];
+
+/** What `configure()` can change at run time (the rest is fixed at construction). */
+export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight'];
+
+/**
+ * Validates `configure(changes)` and returns the new rules: the face's options with the changes
+ * over them, through {@link normalizeOptions} (so every rule and message is the constructor's).
+ * Throws like the constructor; `changes` naming something fixed at construction is a `TypeError`.
+ */
+export function reconfigured<I, O>(
+  name: string,
+  options: Readonly<Record<string, unknown>>,
+  changes: unknown,
+  runBatch: unknown,
+  face: FaceRules,
+): BatchConfig<I, O> {
+  if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) {
+    fail('type', name, `configure(options): \`options\` must be an object like { maxBatchSize: 64 }, got ${describeValue(changes)}.`);
+  }
+  const allowed = CONFIGURABLE.filter((key) => face.keys.includes(key));
+  for (const key in changes) {
+    if (!Object.prototype.hasOwnProperty.call(changes, key) || allowed.includes(key)) continue;
+    const fixed = face.keys.includes(key) ? ' is fixed at construction' : `: unknown option${suggest(key, allowed, LIKELY_MEANT)}`;
+    fail('type', name, `configure(options): \`${key}\`${fixed} (what can change: ${allowed.join(', ')}). Nothing was changed.`);
+  }
+  return normalizeOptions<I, O>({ ...options, ...(changes as Record<string, unknown>) }, runBatch, face);
+}
 const STOP_OPTIONS: readonly string[] = ['drain'];
 
 /** Per-call names people bring from other libraries. */

@@ -5,10 +5,10 @@ import type { BatchConfig } from '../core/config';
 import { CALLER_GONE, type LateResult } from '../core/lateResult';
 import { BatchResultError } from '../errors';
 import { prefix } from '../errors/describe';
-import { PREBUILT_CONFIG } from '../options/normalizeOptions';
+import { PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
 import { producerOptions } from './remoteOptions';
 import type { BatcherStats } from '../stats/statsSnapshot';
-import type { BatchContext, BatcherOptions, StopOptions } from '../types';
+import type { BatchContext, BatcherOptions, RunBatch, StopOptions } from '../types';
 import type { Codec } from './codec';
 import { RemoteBatchError } from './RemoteBatchError';
 import type { BatchTransport, ProducerLink, RequestMessage } from './transport';
@@ -95,9 +95,11 @@ export interface RemoteBatcher<I, O> extends Batcher<I, O> {
  */
 export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, options: RemoteBatcherOptions = {}): RemoteBatcher<I, O> {
   const sender = new Sender<I, O>(transport, subject);
-  const { config, rules } = producerOptions<I, O>(subject, options, (inputs, ctx) => sender.send(inputs, ctx));
+  const send: RunBatch<I, O> = (inputs, ctx) => sender.send(inputs, ctx);
+  const { config, rules, face } = producerOptions<I, O>(subject, options, send);
   sender.open(config, rules.codec);
-  return new Producer<I, O>(config, sender);
+  const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as Record<string, unknown>, changes, send, face);
+  return new Producer<I, O>({ config, rebuild }, sender);
 }
 
 /** The producer as a Batcher: its `runBatch` is the broker. */
@@ -105,8 +107,8 @@ class Producer<I, O> extends Batcher<I, O> implements RemoteBatcher<I, O> {
   readonly #sender: Sender<I, O>;
   #closing: Promise<void> | undefined;
 
-  constructor(config: BatchConfig<I, O>, sender: Sender<I, O>) {
-    super({ [PREBUILT_CONFIG]: config } as unknown as BatcherOptions<I, O>);
+  constructor(prebuilt: Prebuilt<I, O>, sender: Sender<I, O>) {
+    super({ [PREBUILT_CONFIG]: prebuilt } as unknown as BatcherOptions<I, O>);
     this.#sender = sender;
   }
 

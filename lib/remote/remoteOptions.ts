@@ -58,7 +58,7 @@ function checkCodec(name: string, value: unknown): Codec {
  * Validates `serveBatches(transport, subject, runBatch, options)`: the batching rules through
  * the same {@link normalizeOptions} as every face, then the worker's own options.
  */
-export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options: unknown): { config: BatchConfig<I, O>; rules: WorkerRules } {
+export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options: unknown): { config: BatchConfig<I, O>; rules: WorkerRules; face: FaceRules } {
   const face = checkSubject('serveBatches', subject, 'serveBatches(transport, subject, runBatch, options)');
   const o = checkObject(face, options, '{ maxBatchSize: 32 }');
   const rules: FaceRules = {
@@ -84,6 +84,7 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
   else if (o.expiredGraceMs !== Infinity) expiredGraceMs = milliseconds(name, 'expiredGraceMs', o.expiredGraceMs, true);
   return {
     config,
+    face: rules,
     rules: {
       claimIdleMs,
       touchEveryMs,
@@ -101,7 +102,7 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
  * (`timeoutMs`, `maxQueueSize`, `scheduler`, `name`) through {@link normalizeOptions}, then the
  * codec. `runBatch` is the producer's own sender.
  */
-export function producerOptions<I, O>(subject: unknown, options: unknown, send: RunBatch<I, O>): { config: BatchConfig<I, O>; rules: ProducerRules } {
+export function producerOptions<I, O>(subject: unknown, options: unknown, send: RunBatch<I, O>): { config: BatchConfig<I, O>; rules: ProducerRules; face: FaceRules } {
   const face = checkSubject('remoteBatcher', subject, 'remoteBatcher(transport, subject, options)');
   const o = checkObject(face, options, '{ timeoutMs: 2000 }');
   const rules: FaceRules = {
@@ -115,7 +116,7 @@ export function producerOptions<I, O>(subject: unknown, options: unknown, send: 
     timeoutHint: REMOTE_TIMEOUT_HINT,
   };
   const config = normalizeOptions<I, O>(o, send, rules);
-  return { config, rules: { codec: checkCodec(config.name, o.codec) } };
+  return { config, face: rules, rules: { codec: checkCodec(config.name, o.codec) } };
 }
 
 function finiteMs(name: string, option: string, value: unknown, min: number): number {

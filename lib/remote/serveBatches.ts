@@ -2,10 +2,11 @@ import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request';
 import { BatchResultError, BatcherStoppedError } from '../errors';
-import { checkStopOptions } from '../options/normalizeOptions';
+import { checkStopOptions, reconfigured } from '../options/normalizeOptions';
 import { workerOptions, type WorkerRules } from './remoteOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
-import type { BatchMapOptions, RunBatch, StopOptions } from '../types';
+import type { BatchConfig } from '../core/config';
+import type { BatchMapOptions, ConfigureOptions, RunBatch, StopOptions } from '../types';
 import type { Codec } from './codec';
 import type { BatchTransport, Delivery, ReplyFrame, WorkerLink } from './transport';
 import { encodeReplies, toWireError, type WireReply } from './wire';
@@ -94,6 +95,16 @@ export interface BatchWorker extends AsyncDisposable {
   stop(options?: StopOptions): Promise<void>;
   /** The current stats, as an immutable snapshot. */
   stats(): WorkerStats;
+  /**
+   * Changes the batching rules at run time, like `Batcher.configure()`: `maxBatchSize`,
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`; it then pulls by the new rules.
+   *
+   * @example
+   * ```ts
+   * worker.configure({ maxConcurrentBatches: 2 }); // a second model session came up
+   * ```
+   */
+  configure(options: ConfigureOptions): void;
 }
 
 /**
@@ -125,9 +136,10 @@ export async function serveBatches<I, O>(
   runBatch: RunBatch<I, O>,
   options: ServeBatchesOptions<I>,
 ): Promise<BatchWorker> {
-  const { config, rules } = workerOptions<I, O>(subject, runBatch, options);
+  const { config, rules, face } = workerOptions<I, O>(subject, runBatch, options);
   const link = await transport.openWorker(subject, { claimIdleMs: rules.claimIdleMs, maxDeliveries: rules.maxDeliveries });
-  return new Worker<I, O>(link, config, rules).start();
+  const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, runBatch, face);
+  return new Worker<I, O>(link, config, rules, rebuild).start();
 }
 
 /** Why a pulled request was settled without running. */
@@ -177,12 +189,13 @@ class Worker<I, O> implements BatchWorker {
   private windowOf = -1;
   private topUps = 0;
   /** When a window is open, top it up this long after: just before it closes. */
-  private readonly topUpAfterMs: number;
+  private topUpAfterMs: number;
 
   constructor(
     private readonly link: WorkerLink,
-    config: ConstructorParameters<typeof BatchEngine<I, O>>[0],
+    config: BatchConfig<I, O>,
     private readonly rules: WorkerRules,
+    private readonly rebuild: (changes: unknown) => BatchConfig<I, O>,
   ) {
     this.name = config.name;
     this.scheduler = config.deadlineScheduler;
@@ -203,7 +216,7 @@ class Worker<I, O> implements BatchWorker {
   }
 
   stats(): WorkerStats {
-    this.snapshot = takeSnapshot(this.snapshot, this.name, this.engine.counters, this.stopping !== undefined);
+    this.snapshot = takeSnapshot(this.snapshot, this.name, this.engine.counters, this.stopping !== undefined, this.engine.settings);
     return Object.freeze({ ...this.snapshot, ...this.counts });
   }
 
@@ -226,6 +239,12 @@ class Worker<I, O> implements BatchWorker {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
+  }
+
+  configure(options: ConfigureOptions): void {
+    this.engine.reconfigure(this.rebuild(options));
+    this.topUpAfterMs = Math.max(0, this.engine.config.maxDelayMs - 1);
+    this.wakePuller?.(); // more room, perhaps
   }
 
   /** Renews the claim on everything held, then schedules the next renewal. */

@@ -1,6 +1,6 @@
 import { freeze } from 'immer';
 import type { Counters } from '../core/counters';
-import type { BatchReport, DispatchReason } from '../types';
+import type { BatchReport, BatchSettings, DispatchReason } from '../types';
 
 /**
  * An immutable (frozen) picture of a batcher at one moment. Successive snapshots share
@@ -54,9 +54,12 @@ export interface BatcherStats {
   readonly dispatchReasons: Readonly<Record<DispatchReason, number>>;
   /** The most recently finished batch. */
   readonly lastBatch: BatchReport | undefined;
+  /** The batching rules in force (they change with `configure()`). */
+  readonly settings: BatchSettings;
   /** `stop()` was called. */
   readonly stopped: boolean;
 }
+
 
 const REASONS = ['full', 'delay', 'flush', 'drain'] as const;
 /**
@@ -67,6 +70,7 @@ export function takeSnapshot(
   name: string,
   counters: Counters,
   stopped: boolean,
+  settings: BatchSettings,
 ): BatcherStats {
   const base = previous ?? EMPTY;
   // Parts that did not change are shared with `previous`; new parts are built once and frozen
@@ -100,6 +104,7 @@ export function takeSnapshot(
     batchSizes: sizesChanged ? freeze(histogram(sizes)) : base.batchSizes,
     dispatchReasons: REASONS.some((r) => base.dispatchReasons[r] !== reasons[r]) ? freeze({ ...reasons }) : base.dispatchReasons,
     lastBatch: counters.lastBatch?.report(),
+    settings,
     stopped,
   };
   return previous !== undefined && sameStats(previous, next) ? previous : freeze(next);
@@ -116,12 +121,14 @@ function sameStats(a: BatcherStats, b: BatcherStats): boolean {
   return true;
 }
 
+const NO_SETTINGS: BatchSettings = Object.freeze({ maxBatchSize: 0, maxDelayMs: 0, maxConcurrentBatches: 0, maxQueueSize: 0, maxBatchWeight: 0 });
+
 const EMPTY: BatcherStats = freeze(
   {
     name: '',
     queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
     timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, meanBatchSize: 0, batchSizes: {},
-    dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, stopped: false,
+    dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, settings: NO_SETTINGS, stopped: false,
   },
   true,
 );

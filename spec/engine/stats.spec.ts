@@ -13,18 +13,20 @@ import { takeSnapshot } from '../../lib/stats/statsSnapshot';
 import { ManualScheduler } from '../helpers/manualScheduler';
 import { deferred, outcome, settleMicrotasks, type Deferred } from '../helpers/recording';
 
+const SETTINGS = Object.freeze({ maxBatchSize: 8, maxDelayMs: 0, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity });
+
 function addsUp(s: BatcherStats): boolean {
   return s.submitted === s.queued + s.inFlight + s.succeeded + s.failed + s.cancelled + s.timedOut + s.rejected;
 }
 
 describe('takeSnapshot', () => {
   it('starts all zero, and is frozen through and through', () => {
-    const s = takeSnapshot(undefined, 'ranker', new Counters(), false);
+    const s = takeSnapshot(undefined, 'ranker', new Counters(), false, SETTINGS);
     expect(s).toEqual({
       name: 'ranker', queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0,
       cancelled: 0, timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0,
       meanBatchSize: 0, batchSizes: {}, dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 },
-      lastBatch: undefined, stopped: false,
+      lastBatch: undefined, settings: SETTINGS, stopped: false,
     });
     expect(Object.isFrozen(s)).toBe(true);
     expect(Object.isFrozen(s.batchSizes)).toBe(true);
@@ -34,17 +36,17 @@ describe('takeSnapshot', () => {
 
   it('returns the previous snapshot itself while nothing changed, and a new one when anything did', () => {
     const counters = new Counters();
-    const first = takeSnapshot(undefined, 'b', counters, false);
-    expect(takeSnapshot(first, 'b', counters, false)).toBe(first);
+    const first = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
+    expect(takeSnapshot(first, 'b', counters, false, SETTINGS)).toBe(first);
     counters.submitted++;
     counters.queued++;
-    const second = takeSnapshot(first, 'b', counters, false);
+    const second = takeSnapshot(first, 'b', counters, false, SETTINGS);
     expect(second).not.toBe(first);
     expect(second).toMatchObject({ submitted: 1, queued: 1 });
     expect(first).toMatchObject({ submitted: 0, queued: 0 }); // history is not rewritten
-    expect(takeSnapshot(second, 'b', counters, false)).toBe(second);
-    expect(takeSnapshot(second, 'b', counters, true)).toMatchObject({ stopped: true });
-    expect(takeSnapshot(second, 'renamed', counters, false).name).toBe('renamed');
+    expect(takeSnapshot(second, 'b', counters, false, SETTINGS)).toBe(second);
+    expect(takeSnapshot(second, 'b', counters, true, SETTINGS)).toMatchObject({ stopped: true });
+    expect(takeSnapshot(second, 'renamed', counters, false, SETTINGS).name).toBe('renamed');
   });
 
   it('shares unchanged parts with the previous snapshot, and rebuilds only what changed', () => {
@@ -53,16 +55,16 @@ describe('takeSnapshot', () => {
     counters.batchSizes[2] = 1;
     counters.batchSizes[4] = 1;
     counters.dispatchReasons.full = 2;
-    const a = takeSnapshot(undefined, 'b', counters, false);
+    const a = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
     expect(a).toMatchObject({ batchSizes: { 2: 1, 4: 1 }, meanBatchSize: 3, dispatchReasons: { full: 2 } });
     counters.succeeded++;
-    const b = takeSnapshot(a, 'b', counters, false);
+    const b = takeSnapshot(a, 'b', counters, false, SETTINGS);
     expect(b).not.toBe(a);
     expect(b.batchSizes).toBe(a.batchSizes);
     expect(b.dispatchReasons).toBe(a.dispatchReasons);
     counters.batches++;
     counters.batchSizes[4]++;
-    const c = takeSnapshot(b, 'b', counters, false);
+    const c = takeSnapshot(b, 'b', counters, false, SETTINGS);
     expect(c.batchSizes).not.toBe(b.batchSizes);
     expect(c.batchSizes).toEqual({ 2: 1, 4: 2 });
     expect(c.meanBatchSize).toBeCloseTo(10 / 3);
@@ -78,14 +80,14 @@ describe('takeSnapshot', () => {
     const build = jest.spyOn(batch, 'report');
     counters.lastBatch = batch;
     expect(build).not.toHaveBeenCalled(); // finishing a batch costs no report
-    const s = takeSnapshot(undefined, 'b', counters, false);
+    const s = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
     expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [] });
     expect(Object.isFrozen(s.lastBatch)).toBe(true);
-    expect(takeSnapshot(s, 'b', counters, false)).toBe(s); // the same report object: nothing changed
+    expect(takeSnapshot(s, 'b', counters, false, SETTINGS)).toBe(s); // the same report object: nothing changed
     expect(build).toHaveBeenCalledTimes(2);
     expect(build.mock.results[1].value).toBe(build.mock.results[0].value); // built once, then kept
     counters.lastBatch = new Batch<number, number>(8, [], 'full', undefined, 0);
-    expect(takeSnapshot(s, 'b', counters, false).lastBatch?.batchId).toBe(8);
+    expect(takeSnapshot(s, 'b', counters, false, SETTINGS).lastBatch?.batchId).toBe(8);
   });
 
   it('Counters.count files every settled state under its outcome (a batch failure is a failure)', () => {
