@@ -1,7 +1,7 @@
 /**
  * Model-based test of the batching engine (issue 14): random command sequences (run, abort,
  * time passing so deadlines and windows fire, a running batch finishing with values, a throw,
- * slot errors or a wrong length, flush, stop, drain) drive a real `Batcher` on a virtual
+ * slot errors or a wrong length, flush, retuning with configure(), stop, drain) drive a real `Batcher` on a virtual
  * clock, while a tiny reference model of the queue (what is waiting, running, settled)
  * predicts what must happen. After every command it checks:
  *
@@ -232,6 +232,12 @@ class World {
     batch.answer(mode);
   }
 
+  /** Retunes the batcher; the model's rules change with it (issue 10: configure()). */
+  configure(changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches'>): void {
+    Object.assign(this.cfg, changes);
+    this.batcher.configure(changes);
+  }
+
   flush(): void {
     if (this.phase === 'open' || this.phase === 'draining') this.flushThrough = this.requests.length - 1;
     this.batcher.flush();
@@ -331,6 +337,11 @@ class Flush extends Step {
   act(w: World): void { w.flush(); }
   toString(): string { return 'flush()'; }
 }
+class Configure extends Step {
+  constructor(readonly changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches'>) { super(); }
+  act(w: World): void { w.configure(this.changes); }
+  toString(): string { return `configure(${JSON.stringify(this.changes)})`; }
+}
 class Stop extends Step {
   constructor(readonly drain: boolean) { super(); }
   act(w: World): void { w.stop(this.drain); }
@@ -349,6 +360,11 @@ const commands = [
   fc.tuple(fc.nat(20), fc.constantFrom<FinishMode>('value', 'value', 'throw', 'slotErrors', 'wrongLength')).map(([p, m]) => new Finish(p, m)),
   fc.tuple(fc.nat(20), fc.constantFrom<FinishMode>('value', 'value', 'throw', 'slotErrors', 'wrongLength')).map(([p, m]) => new Finish(p, m)),
   fc.constant(new Flush()),
+  fc.record({
+    maxBatchSize: fc.constantFrom(1, 2, 3, 4),
+    maxDelayMs: fc.integer({ min: 0, max: 5 }),
+    maxConcurrentBatches: fc.constantFrom(1, 1, 2, 3),
+  }).map((c) => new Configure(c)),
   fc.boolean().map((d) => new Stop(d)),
 ];
 
