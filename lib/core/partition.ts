@@ -60,38 +60,25 @@ export class Partition<I, O> {
    * starts the next batch). `takenWeight` is then the batch's weight.
    */
   take(max: number, budget = Infinity): EngineRequest<I, O>[] {
-    let count = Math.min(max, this.live);
-    let taken: EngineRequest<I, O>[];
+    const count = Math.min(max, this.live);
+    const taken = new Array<EngineRequest<I, O>>(count);
+    let n = 0;
+    let weight = 0;
     let r = this.first;
-    if (budget === Infinity) {
-      taken = new Array<EngineRequest<I, O>>(count);
-      let n = 0;
-      let weight = 0;
-      while (n < count) {
-        if (r!.state < SUCCEEDED) {
-          taken[n++] = r!;
-          weight += weightOf(r!);
-        }
-        r = this.unlinkFirst(r!);
+    // `live` counts at least `count` waiting requests from the first on, so `r` is never undefined here.
+    while (n < count) {
+      if (r!.state < SUCCEEDED) {
+        const w = weightOf(r!);
+        if (n > 0 && weight + w > budget) break; // it starts the next batch: leave it first
+        taken[n++] = r!;
+        weight += w;
       }
-      this.takenWeight = weight;
-    } else {
-      taken = [];
-      let weight = 0;
-      while (taken.length < count && r !== undefined) {
-        if (r.state < SUCCEEDED) {
-          const w = weightOf(r);
-          if (taken.length > 0 && weight + w > budget) break;
-          taken.push(r);
-          weight += w;
-        }
-        r = this.unlinkFirst(r);
-      }
-      count = taken.length;
-      this.takenWeight = weight;
+      r = this.unlinkFirst(r!);
     }
-    this.live -= count;
-    this.liveWeight -= this.takenWeight;
+    if (n < count) taken.length = n;
+    this.takenWeight = weight;
+    this.live -= n;
+    this.liveWeight -= weight;
     if (this.live === 0) this.reset();
     return taken;
   }
