@@ -162,12 +162,7 @@ export class BatchEngine<I, O> {
     for (const partition of [...this.partitions.values()]) {
       if (partition.live === 0) continue;
       this.closeWindow(partition);
-      const due = partition.due;
-      this.reconsider(partition);
-      if (due === 'drain' || due === 'flush') {
-        partition.due ??= due;
-        this.ready.add(partition);
-      }
+      this.reconsider(partition); // which also keeps a drain or a flush in progress due
     }
     this.pump();
     this.onChange();
@@ -225,7 +220,7 @@ export class BatchEngine<I, O> {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }
-    if (partition.live >= config.maxBatchSize || partition.liveWeight >= config.maxBatchWeight) {
+    if (partition.isFull(config.maxBatchSize, config.maxBatchWeight)) {
       // Full (or at its weight budget): due now, whatever its window says. (Beyond full it is
       // in `ready` already, and while every slot is busy there is nothing to pump: the
       // backlog waits, cheaply.)

@@ -201,7 +201,7 @@ class Sender<I, O> {
     }, { once: true });
     if (messages.length > 0) {
       this.link.then(
-        (link) => link.send(this.replyTo !== '' && messages[0].replyTo !== '' ? messages : messages.map((m) => ({ ...m, replyTo: link.replyTo }))),
+        (link) => link.send(messages[0].replyTo !== '' ? messages : messages.map((m) => ({ ...m, replyTo: link.replyTo }))),
       ).catch((error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         for (const id of ids) this.fail(id, new RemoteBatchError(this.name, 'send-failed', e.name, e.message, e.stack));

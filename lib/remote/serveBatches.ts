@@ -188,8 +188,10 @@ class Worker<I, O> implements BatchWorker {
   /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
   private windowOf = -1;
   private topUps = 0;
-  /** When a window is open, top it up this long after: just before it closes. */
-  private topUpAfterMs: number;
+  /** When a window is open, top it up this long after: just before it closes (under the rules in force). */
+  private get topUpAfterMs(): number {
+    return Math.max(0, this.engine.config.maxDelayMs - 1);
+  }
 
   constructor(
     private readonly link: WorkerLink,
@@ -199,7 +201,6 @@ class Worker<I, O> implements BatchWorker {
   ) {
     this.name = config.name;
     this.scheduler = config.deadlineScheduler;
-    this.topUpAfterMs = Math.max(0, config.maxDelayMs - 1);
     // The puller sleeps while no slot is free or while a topped-up window waits to be sealed:
     // wake it when a batch is sealed or finishes (or anything else changed).
     const wake = (): void => this.wakePuller?.();
@@ -243,7 +244,6 @@ class Worker<I, O> implements BatchWorker {
 
   configure(options: ConfigureOptions): void {
     this.engine.reconfigure(this.rebuild(options));
-    this.topUpAfterMs = Math.max(0, this.engine.config.maxDelayMs - 1);
     this.wakePuller?.(); // more room, perhaps
   }
 
