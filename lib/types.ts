@@ -47,6 +47,8 @@ export interface BatchContext {
   readonly weight: number;
   /** For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`. */
   readonly contexts: readonly unknown[];
+  /** For each input, its caller's `priority` (`run(x, { priority })`; 0 when it gave none). */
+  readonly priorities: readonly number[];
 }
 
 /**
@@ -140,6 +142,15 @@ export interface BatchMapOptions<I> {
    */
   readonly maxBatchWeight?: number;
   /**
+   * How fast a waiting call gains priority: one level (`run(x, { priority })`) per `agingMs` it
+   * has waited. Calls are served by `arrival − priority × agingMs`, earliest first, so a call
+   * of priority *p* is overtaken only by calls of priority *p + k* that arrived less than
+   * *k × agingMs* after it, and no amount of higher-priority traffic starves it. `Infinity`:
+   * strict priorities (a low priority may then wait forever).
+   * @default 1000
+   */
+  readonly agingMs?: number;
+  /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)
    */
@@ -190,6 +201,14 @@ export interface RunOptions {
    * broker it travels with the request, encoded by the codec.
    */
   readonly context?: unknown;
+  /**
+   * This call's priority: an integer, higher runs first, FIFO within a level. A waiting call
+   * gains one level per `agingMs` (a batcher option) it has waited, so a low priority is never
+   * starved (see the guide's "Priorities" page for the bound). Across a broker it travels with
+   * the request and the worker orders what it holds by it.
+   * @default 0
+   */
+  readonly priority?: number;
 }
 
 /**
@@ -302,6 +321,7 @@ export interface BatchSettings {
   readonly maxConcurrentBatches: number;
   readonly maxQueueSize: number;
   readonly maxBatchWeight: number;
+  readonly agingMs: number;
 }
 
 /**

@@ -27,6 +27,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'How a batch is formed', link: '/guide/batch-formation' },
       { text: 'Partitions and defaults', link: '/guide/partitions-and-defaults' },
       { text: 'Cost budgets', link: '/guide/cost-budgets' },
+      { text: 'Priorities', link: '/guide/priorities' },
       { text: 'Retuning at run time', link: '/guide/retuning' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },

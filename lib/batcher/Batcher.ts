@@ -3,7 +3,7 @@ import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { prefix } from '../errors/describe';
 import type { BatchConfig } from '../core/config';
-import { BATCHER_FACE, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
+import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
 import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
@@ -162,7 +162,7 @@ export class Batcher<I, O> implements AsyncDisposable {
 
   /**
    * Changes the batching rules at run time, from the next batch formed: `maxBatchSize`,
-   * `maxDelayMs`, `maxConcurrentBatches`, `maxQueueSize`, `maxBatchWeight`. Checked like the
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxQueueSize`, `maxBatchWeight`, `agingMs`. Checked like the
    * constructor's options (a bad value throws and changes nothing). Requests already waiting
    * are never lost or reordered: each queue is looked at afresh under the new rules (full now,
    * or a window counted from its oldest request), and running batches keep their slots.
@@ -202,9 +202,12 @@ export class Batcher<I, O> implements AsyncDisposable {
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
     const signal = options?.signal;
     const context = options?.context;
-    if (signal !== undefined || timeoutMs !== 0 || context !== undefined) {
+    const priority = options?.priority === undefined ? 0 : checkPriority(this.name, options.priority);
+    if (typeof priority !== 'number') return this.#engine.refuse(request, priority);
+    if (signal !== undefined || timeoutMs !== 0 || context !== undefined || priority !== 0) {
       const extras = (request.extras = new RequestExtras(signal, timeoutMs));
       extras.context = context;
+      extras.priority = priority;
     }
     // After stop() the request subject is complete; the engine itself refuses the request.
     if (this.#stopCalled) this.#engine.submit(request);

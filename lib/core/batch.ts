@@ -51,6 +51,14 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
     return out;
   }
 
+  /** For each input, its caller's priority. Built when read. */
+  get priorities(): readonly number[] {
+    const rs = this.requests;
+    const out = new Array<number>(rs.length);
+    for (let i = 0; i < rs.length; i++) out[i] = rs[i].extras?.priority ?? 0;
+    return out;
+  }
+
   /** For each input, when its caller gives up (scheduler clock, ms), or `Infinity`. Built when read. */
   get deadlines(): readonly number[] {
     const rs = this.requests;

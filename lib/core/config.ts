@@ -20,6 +20,8 @@ export interface BatchConfig<I, O> {
   readonly weigh: ((input: I) => number) | undefined;
   /** A batch's weight budget (Infinity: none). */
   readonly maxBatchWeight: number;
+  /** A waiting request gains one priority level per this many ms (Infinity: strict priorities). */
+  readonly agingMs: number;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */

@@ -164,6 +164,7 @@ class Sender<I, O> {
   send(inputs: readonly I[], ctx: BatchContext): LateResult<O>[] {
     const deadlines = ctx.deadlines;
     const contexts = ctx.contexts;
+    const priorities = ctx.priorities;
     const slots = new Array<LateResult<O>>(inputs.length);
     const messages: RequestMessage[] = [];
     const ids: string[] = [];
@@ -190,9 +191,10 @@ class Sender<I, O> {
       slots[i] = slot;
       ids.push(id);
       const deadline = deadlines[i];
-      const message: { id: string; replyTo: string; body: Uint8Array; deadline?: number; context?: Uint8Array } = { id, replyTo: this.replyTo, body };
+      const message: { -readonly [K in keyof RequestMessage]: RequestMessage[K] } = { id, replyTo: this.replyTo, body };
       if (deadline !== Infinity) message.deadline = deadline;
       if (context !== undefined) message.context = context;
+      if (priorities[i] !== 0) message.priority = priorities[i];
       messages.push(message);
     }
     // A non-draining stop aborts the batch: its callers get the stop's reason, not a late reply.

@@ -97,7 +97,7 @@ export interface BatchWorker extends AsyncDisposable {
   stats(): WorkerStats;
   /**
    * Changes the batching rules at run time, like `Batcher.configure()`: `maxBatchSize`,
-   * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`; it then pulls by the new rules.
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`, `agingMs`; it then pulls by the new rules.
    *
    * @example
    * ```ts
@@ -331,9 +331,12 @@ class Worker<I, O> implements BatchWorker {
       }
     }
     const request = new PulledRequest<I, O>(refusal === 0 ? (input as I) : (undefined as I), d, this);
-    if (context !== undefined) {
+    // A priority that is not an integer (a foreign or forged entry) counts as the default.
+    const priority = d.priority !== undefined && Number.isSafeInteger(d.priority) ? d.priority : 0;
+    if (context !== undefined || priority !== 0) {
       const extras = (request.extras = new RequestExtras(undefined, 0));
       extras.context = context;
+      extras.priority = priority;
     }
     this.held.add(request);
     if (refusal === 0) return this.engine.submit(request);

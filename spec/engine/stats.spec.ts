@@ -13,7 +13,7 @@ import { takeSnapshot } from '../../lib/stats/statsSnapshot';
 import { ManualScheduler } from '../helpers/manualScheduler';
 import { deferred, outcome, settleMicrotasks, type Deferred } from '../helpers/recording';
 
-const SETTINGS = Object.freeze({ maxBatchSize: 8, maxDelayMs: 0, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity });
+const SETTINGS = Object.freeze({ maxBatchSize: 8, maxDelayMs: 0, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity, agingMs: 1000 });
 
 function addsUp(s: BatcherStats): boolean {
   return s.submitted === s.queued + s.inFlight + s.succeeded + s.failed + s.cancelled + s.timedOut + s.rejected;

@@ -173,6 +173,46 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(subject);
     });
 
+    it('carries each call’s priority; a worker serves what it holds best ranked first', async () => {
+      const subject = freshSubject();
+      const seen: { inputs: number[]; priorities: readonly number[] }[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await serve(subject, async (xs, ctx) => {
+        seen.push({ inputs: [...xs], priorities: ctx.priorities });
+        if (seen.length === 1) await held;
+        return double(xs);
+      }, { maxBatchSize: 8, maxConcurrentBatches: 1, maxDelayMs: 20 });
+      const p = produce(subject);
+      const first = p.run(0);
+      await waitFor(() => seen.length === 1, 'the first batch to start');
+      // The worker's only slot is busy, so it pulls nothing: the next four wait in the broker,
+      // in arrival order, and reach the worker together once the slot frees.
+      const calls = [p.run(1), p.run(2, { priority: 5 }), p.run(3, { priority: -2 }), p.run(4, { priority: 1 })];
+      await waitFor(async () => (await transport.backlog(subject)).waiting === 4, 'the four calls to be in the stream');
+      release();
+      await expect(Promise.all([first, ...calls])).resolves.toEqual([1, 3, 5, 7, 9]);
+      expect(seen.slice(1)).toEqual([{ inputs: [2, 4, 1, 3], priorities: [5, 1, 0, -2] }]);
+      await expectDrained(subject);
+    });
+
+    it('keeps each worker batch within its weight budget (weigh and maxBatchWeight on the worker)', async () => {
+      const subject = freshSubject();
+      const batches: { inputs: number[]; weight: number }[] = [];
+      await serve(subject, (xs, ctx) => (batches.push({ inputs: [...xs], weight: ctx.weight }), double(xs)), {
+        maxBatchSize: 16, weigh: (x) => x, maxBatchWeight: 10, maxDelayMs: 5,
+      });
+      const p = produce(subject);
+      const inputs = [4, 3, 2, 6, 1, 9, 10, 5, 5];
+      await expect(Promise.all(inputs.map((x) => p.run(x)))).resolves.toEqual(double(inputs));
+      for (const b of batches) {
+        expect(b.weight).toBe(b.inputs.reduce((a, x) => a + x, 0));
+        expect(b.weight).toBeLessThanOrEqual(10);
+      }
+      expect(batches.flatMap((b) => b.inputs)).toEqual(inputs); // FIFO kept: nothing skipped ahead
+      await expectDrained(subject);
+    });
+
     it('after maxDeliveries runs the caller gets an error, not a timeout', async () => {
       const subject = freshSubject();
       const runs: number[] = [];
