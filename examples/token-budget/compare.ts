@@ -2,7 +2,14 @@ import { Batcher, type BatchContext, type RunBatch } from 'rx-batcher';
 import { createTextBatcher } from './textBatcher';
 import type { TokenIds } from './textModel';
 
-/** A way to batch texts: a label and a factory for the batcher in front of a model. */
+/**
+ * A way to batch texts: a label and a factory for the batcher in front of a model.
+ *
+ * @example
+ * ```ts
+ * const countOnly: Policy = { label: 'count only', create: (runBatch) => new Batcher({ runBatch, maxBatchSize: 32 }) };
+ * ```
+ */
 export interface Policy {
   readonly label: string;
   readonly create: (runBatch: RunBatch<TokenIds, Float32Array>) => Batcher<TokenIds, Float32Array>;
@@ -36,7 +43,14 @@ export function comparedPolicies(options: { readonly maxBatchTokens: number; rea
   ];
 }
 
-/** One model call as the batcher formed it. */
+/**
+ * One model call as the batcher formed it.
+ *
+ * @example
+ * ```ts
+ * const padded = record.size * record.longest; // positions the model computed
+ * ```
+ */
 export interface BatchRecord {
   /** Texts in it. */
   readonly size: number;
@@ -50,7 +64,14 @@ export interface BatchRecord {
   readonly tokens: number;
 }
 
-/** What {@link runBacklog} measured. */
+/**
+ * What {@link runBacklog} measured.
+ *
+ * @example
+ * ```ts
+ * const { textsPerSecond, paddingShare, largestPaddedBatch } = await runBacklog(model, texts, policy);
+ * ```
+ */
 export interface BacklogResult {
   readonly label: string;
   /** One output per text, in the order of the texts. */

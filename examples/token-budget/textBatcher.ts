@@ -42,7 +42,14 @@ export function paddedLength(tokens: number): number {
   return length;
 }
 
-/** Options of {@link createTextBatcher}. */
+/**
+ * Options of {@link createTextBatcher}.
+ *
+ * @example
+ * ```ts
+ * const options: TextBatcherOptions = { maxBatchTokens: 4096, maxDelayMs: 2 };
+ * ```
+ */
 export interface TextBatcherOptions {
   /** The budget: the most padded positions (batch size × the length texts are padded to) one model call computes. */
   readonly maxBatchTokens: number;

@@ -3,7 +3,14 @@ import { onnx } from 'onnx-proto';
 import { float32Output, openSession } from '../models/onnxSession';
 import { seededRandom } from '../models/seededRandom';
 
-/** Token ids of one text, as the tokenizer returns them. */
+/**
+ * Token ids of one text, as the tokenizer returns them.
+ *
+ * @example
+ * ```ts
+ * const ids: TokenIds = encode('A fine film.'); // [32, 7060, 4632, 13]
+ * ```
+ */
 export type TokenIds = readonly number[];
 
 /** Rows of the embedding table: every id of the `cl100k_base` encoding (0…100276, special tokens included). */
@@ -100,7 +107,15 @@ export function buildTextModel(seed = 1): Uint8Array {
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }
 
-/** What a {@link TextModel} has computed so far. */
+/**
+ * What a {@link TextModel} has computed so far.
+ *
+ * @example
+ * ```ts
+ * const { tokens, paddedTokens } = model.counts();
+ * console.log(`${(100 * (1 - tokens / paddedTokens)).toFixed(0)}% padding`);
+ * ```
+ */
 export interface TextModelCounts {
   /** Model calls. */
   readonly calls: number;
