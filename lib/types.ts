@@ -316,11 +316,17 @@ export interface BatchReport {
  * ```
  */
 export interface BatchSettings {
+  /** The most inputs per `runBatch` call. */
   readonly maxBatchSize: number;
+  /** The longest a request waits for companions, from the oldest waiting request. */
   readonly maxDelayMs: number;
+  /** Batches running at once. */
   readonly maxConcurrentBatches: number;
+  /** Requests allowed to wait (a producer: sent and not yet answered); `Infinity`: no limit. */
   readonly maxQueueSize: number;
+  /** The most a batch may weigh (`weigh`); `Infinity`: no budget. */
   readonly maxBatchWeight: number;
+  /** A waiting call gains one priority level per this many ms; `Infinity`: strict priorities. */
   readonly agingMs: number;
 }
 
