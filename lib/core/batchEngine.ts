@@ -50,7 +50,8 @@ const STOPPED = 3;
  *   `concatMap` slot is busy, so a busy model receives a train of tiny batches. Here a window
  *   that expires while all slots are busy only marks its queue *due*; the batch is cut when a
  *   slot frees, and then takes up to `maxBatchSize` of the oldest waiting requests. Under
- *   sustained overload every batch is full. A queue that reaches `maxBatchSize` is due at once.
+ *   sustained overload every batch is full. A queue that reaches `maxBatchSize` is due at once
+ *   (unless `fullWaitsForWindow`: then it waits for its window and is cut into full batches).
  * - **Failures stay inside the batch.** `runBatch` throwing, rejecting, erroring or returning
  *   the wrong shape settles that batch's callers; the pipeline keeps serving.
  * - **O(1) routing.** Each settled request is emitted once on `settled$`; the request object
@@ -221,7 +222,7 @@ export class BatchEngine<I, O> {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }
-    if (partition.isFull(config.maxBatchSize, config.maxBatchWeight)) {
+    if (partition.isFull(config.maxBatchSize, config.maxBatchWeight) && config.fullWaitsForWindow !== true) {
       // Full (or at its weight budget): due now, whatever its window says. (Beyond full it is
       // in `ready` already, and while every slot is busy there is nothing to pump: the
       // backlog waits, cheaply.)
@@ -401,7 +402,7 @@ export class BatchEngine<I, O> {
   private reconsider(partition: Partition<I, O>): void {
     partition.due = null;
     if (partition.live === 0) return this.emptied(partition);
-    if (partition.isFull(this.config.maxBatchSize, this.config.maxBatchWeight)) {
+    if (partition.isFull(this.config.maxBatchSize, this.config.maxBatchWeight) && this.config.fullWaitsForWindow !== true) {
       this.ready.add(partition);
       return;
     }

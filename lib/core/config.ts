@@ -33,5 +33,11 @@ export interface BatchConfig<I, O> {
   readonly limitCountsRunning: boolean;
   /** What a `RequestTimeoutError` advises; the face knows where capacity comes from. */
   readonly timeoutHint: string | undefined;
+  /**
+   * A queue that reaches `maxBatchSize` still waits for its window to close, and is then cut
+   * into batches of `maxBatchSize` (DataLoader's rule), instead of being due at once. Lets a
+   * face promise that `runBatch` is never called from inside a caller's own call. Default false.
+   */
+  readonly fullWaitsForWindow?: boolean;
 }
 
