@@ -1,0 +1,398 @@
+import { map, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BatchEngine } from '../core/batchEngine';
+import { BATCH_FAILED, EngineRequest, FAILED, QUEUED, SUCCEEDED } from '../core/request';
+import { toSettlement } from '../core/toSettlement';
+import { RequestTimeoutError } from '../errors/RequestTimeoutError';
+import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import type { Settlement } from '../types';
+import { dataLoaderRunBatch, isArrayLike, type BatchLoadFn as BatchLoadFnType } from './contract';
+import {
+  checkLoaderOptions,
+  checkLoadOptions,
+  engineConfig,
+  TIMEOUT_HINT,
+  type CacheMap as CacheMapType,
+  type DataLoaderOptions,
+  type LoadOptions as LoadOptionsType,
+} from './options';
+import { dataLoaderScheduler, type CallbackScheduler } from './scheduling';
+
+/**
+ * DataLoader 2.2.3's API on rx-batcher's engine: the same constructor, options, methods,
+ * scheduling and messages, so switching is one import line. The loader owns what is
+ * DataLoader's own (the promise cache, keys, its contract with `batchLoadFn`); batches are
+ * formed, sealed, run and settled by the engine that runs `Batcher` and `batchMap`.
+ *
+ * What switching adds: `load(key, { signal, timeoutMs })`, `maxConcurrentBatches` (with late
+ * sealing), `maxQueueSize`, `stats()` and `results$`.
+ *
+ * @example
+ * ```ts
+ * import DataLoader from 'rx-batcher/dataloader';
+ *
+ * const users = new DataLoader<number, User>((ids) => db.usersByIds(ids), { maxConcurrentBatches: 4 });
+ * const [ada, alan] = await Promise.all([users.load(1), users.load(2)]); // one batch: [1, 2]
+ * ```
+ */
+class DataLoader<K, V, C = K> {
+  /** The class itself, so `import { DataLoader } from 'rx-batcher/dataloader'` works as well as the default import. */
+  static readonly DataLoader: typeof DataLoader = DataLoader;
+
+  /** The `name` option (for APM tools); `null` when none was given. */
+  name: string | null;
+  /**
+   * Every key's settlement, once, as `Batcher.results$` has them: a `Promise.allSettled` entry
+   * plus `id` and `input` (the key). Cache hits and primed keys never reach the engine and do
+   * not appear. Hot: subscribe before loading to see everything.
+   */
+  readonly results$: Observable<Settlement<K, V>>;
+
+  readonly #engine: BatchEngine<K, V>;
+  /** The engine's name: the `name` option, or `'DataLoader'`; used in rx-batcher's messages. */
+  readonly #engineName: string;
+  /** DataLoader's `maxBatchSize`, as the engine counts it. */
+  readonly #maxBatchSize: number;
+  readonly #cacheKeyFn: (key: K) => C;
+  readonly #cacheMap: CacheMapType<C, Promise<V>> | null;
+  /** When batches close (DataLoader's tick, or `batchScheduleFn`); also closes batches of cache hits only. */
+  readonly #windows: CallbackScheduler;
+  /** Times `load(key, { timeoutMs })`: the `scheduler` option, or `asyncScheduler`. */
+  readonly #clock: SchedulerLike;
+  /** What a request needs from its loader when it settles. */
+  readonly #owner: RequestOwner<K>;
+  /** The latest load still queued: a cache hit joins its batch and settles with it. */
+  #lastQueued: LoadRequest<K, V> | undefined = undefined;
+  /** Cache hits that came when no load with room was queued: the next load adopts them, else their own window releases them. */
+  #waitingHits: (() => void)[] | undefined = undefined;
+  /** Keys first loaded with `signal`/`timeoutMs`, by their cached promise: hits count as their callers. */
+  #givingUp: WeakMap<Promise<V>, LoadRequest<K, V>> | undefined = undefined;
+  /** What `batchScheduleFn` threw during this `load()`, to rethrow once the loader is consistent. */
+  #scheduleError: { error: unknown } | undefined = undefined;
+  #snapshot: BatcherStats | undefined = undefined;
+
+  /**
+   * @param batchLoadFn - given the keys of one batch (and the loader as `this`), a Promise of
+   * one value or `Error` per key, in order.
+   * @param options - DataLoader's options, plus rx-batcher's; bad ones throw DataLoader's
+   * `TypeError`s (rx-batcher's messages for its own options).
+   */
+  constructor(batchLoadFn: DataLoader.BatchLoadFn<K, V>, options?: DataLoader.Options<K, V, C>) {
+    const settings = checkLoaderOptions<K, V, C>(batchLoadFn, options);
+    this.name = settings.name;
+    this.#maxBatchSize = settings.maxBatchSize;
+    this.#cacheKeyFn = settings.cacheKeyFn;
+    this.#cacheMap = settings.cacheMap;
+    this.#windows = dataLoaderScheduler(settings.batchScheduleFn, this, (error) => (this.#scheduleError ??= { error }));
+    const config = engineConfig<K, V>(options as DataLoaderOptions<K, V, unknown> | undefined, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows);
+    this.#engineName = config.name;
+    this.#clock = config.deadlineScheduler;
+    this.#engine = new BatchEngine<K, V>(config);
+    this.#engine.settled$.subscribe({ next: routeToCaller });
+    this.results$ = this.#engine.settled$.pipe(map(toSettlement<K, V>));
+    this.#owner = {
+      clear: (key) => void this.clear(key),
+      forget: (request) => {
+        const cacheMap = this.#cacheMap;
+        if (cacheMap !== null && request.cached !== undefined && cacheMap.get(request.cacheKey as C) === request.cached) cacheMap.delete(request.cacheKey as C);
+      },
+    };
+  }
+
+  /**
+   * Loads a key: a Promise of its value, from the cache or from the batch it joins.
+   * Throws a `TypeError` for a `null` or `undefined` key (as DataLoader does).
+   *
+   * rx-batcher: with `{ signal, timeoutMs }` this call may give up first; the key then leaves
+   * its queue and the cache unless another caller still waits for it.
+   *
+   * @example
+   * ```ts
+   * const user = await users.load(1, { signal: request.signal, timeoutMs: 500 });
+   * ```
+   */
+  load(key: K, options?: DataLoader.LoadOptions): Promise<V> {
+    if (key === null || key === undefined) {
+      throw new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
+    }
+    const giveUp = options === undefined ? undefined : checkLoadOptions(this.#engineName, options);
+    if (giveUp?.signal?.aborted) return Promise.reject(giveUp.signal.reason);
+
+    const cacheMap = this.#cacheMap;
+    let cacheKey: C | undefined;
+    if (cacheMap !== null) {
+      cacheKey = this.#cacheKeyFn.call(this, key);
+      const cached = cacheMap.get(cacheKey);
+      if (cached) {
+        const hit = this.#hit(cached);
+        const shared = this.#givingUp?.get(cached);
+        this.#rethrowScheduleError();
+        if (giveUp === undefined) {
+          if (shared !== undefined) shared.pinned = true; // a caller that never gives up: keep the key
+          return hit;
+        }
+        if (shared !== undefined) shared.holders++;
+        return this.#race(hit, shared, giveUp);
+      }
+    }
+
+    const request = new LoadRequest<K, V>(key, this.#owner);
+    opening = request as LoadRequest<unknown, unknown>;
+    const promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void);
+    if (cacheMap !== null) {
+      request.cached = promise;
+      request.cacheKey = cacheKey;
+      cacheMap.set(cacheKey as C, promise);
+    }
+    if (giveUp !== undefined) {
+      request.holders = 1;
+      if (cacheMap !== null) (this.#givingUp ??= new WeakMap()).set(promise, request);
+    } else {
+      request.pinned = true;
+    }
+    this.#engine.submit(request);
+    if (request.state === QUEUED) {
+      this.#lastQueued = request;
+      if (this.#waitingHits !== undefined) {
+        request.hits = this.#waitingHits;
+        this.#waitingHits = undefined;
+      }
+    }
+    this.#rethrowScheduleError();
+    return giveUp === undefined ? promise : this.#race(promise, request, giveUp);
+  }
+
+  /**
+   * Loads several keys: a Promise of an array with a value or an `Error` per key (it never
+   * rejects for one key's failure). The keys join batches as single loads would.
+   *
+   * @example
+   * ```ts
+   * const [ada, missing] = await users.loadMany([1, 404]); // missing instanceof Error
+   * ```
+   */
+  loadMany(keys: ArrayLike<K>, options?: DataLoader.LoadOptions): Promise<Array<V | Error>> {
+    if (!isArrayLike(keys)) {
+      throw new TypeError(`The loader.loadMany() function must be called with Array<key> but got: ${String(keys)}.`);
+    }
+    const loads: Promise<V | Error>[] = [];
+    for (let i = 0; i < keys.length; i++) loads.push(this.load(keys[i], options).catch((error: Error) => error));
+    return Promise.all(loads);
+  }
+
+  /**
+   * Forgets the cached value of `key`, so the next load asks `batchLoadFn` again. Returns the
+   * loader, for chaining.
+   *
+   * @example
+   * ```ts
+   * users.clear(1).prime(1, updatedUser);
+   * ```
+   */
+  clear(key: K): this {
+    const cacheMap = this.#cacheMap;
+    if (cacheMap !== null) cacheMap.delete(this.#cacheKeyFn.call(this, key));
+    return this;
+  }
+
+  /**
+   * Forgets every cached value. Returns the loader, for chaining.
+   *
+   * @example
+   * ```ts
+   * users.clearAll();
+   * ```
+   */
+  clearAll(): this {
+    this.#cacheMap?.clear();
+    return this;
+  }
+
+  /**
+   * Caches `value` (or a rejection, for an `Error`) for `key` unless the key is cached already.
+   * Returns the loader, for chaining.
+   *
+   * @example
+   * ```ts
+   * users.prime(user.id, user);
+   * ```
+   */
+  prime(key: K, value: V | PromiseLike<V> | Error): this {
+    const cacheMap = this.#cacheMap;
+    if (cacheMap !== null) {
+      const cacheKey = this.#cacheKeyFn.call(this, key);
+      if (cacheMap.get(cacheKey) === undefined) {
+        let promise: Promise<V>;
+        if (value instanceof Error) {
+          promise = Promise.reject(value);
+          // Primed on purpose: not an unhandled rejection until a load hands it to a caller.
+          promise.catch(noop);
+        } else {
+          promise = Promise.resolve(value);
+        }
+        cacheMap.set(cacheKey, promise);
+      }
+    }
+    return this;
+  }
+
+  /**
+   * rx-batcher: the engine's stats as an immutable snapshot (keys queued, in flight, batches,
+   * batch sizes, outcomes). Keys only: cache hits never reach the engine.
+   *
+   * @example
+   * ```ts
+   * const { batches, meanBatchSize } = users.stats();
+   * ```
+   */
+  stats(): BatcherStats {
+    this.#snapshot = takeSnapshot(this.#snapshot, this.#engineName, this.#engine.counters, false, this.#engine.settings);
+    return this.#snapshot;
+  }
+
+  /**
+   * A cache hit settles with the batch it joins, as in DataLoader: with the latest load still
+   * queued (if its batch has room), else with the next load, else when its own window closes.
+   */
+  #hit(cached: Promise<V>): Promise<V> {
+    return new Promise<V>((resolve) => {
+      const release = (): void => resolve(cached);
+      const last = this.#lastQueued;
+      if (last !== undefined && last.state === QUEUED && this.#engine.counters.queued % this.#maxBatchSize !== 0) {
+        (last.hits ??= []).push(release);
+      } else if (this.#waitingHits !== undefined) {
+        this.#waitingHits.push(release);
+      } else {
+        const hits = [release];
+        this.#waitingHits = hits;
+        this.#windows.schedule(() => {
+          if (this.#waitingHits !== hits) return; // a load adopted them
+          this.#waitingHits = undefined;
+          for (const settle of hits) settle();
+        });
+      }
+    });
+  }
+
+  /** One caller's promise: the key's outcome, unless this caller gives up first. */
+  #race(shared: Promise<V>, request: LoadRequest<K, V> | undefined, giveUp: { signal: AbortSignal | undefined; timeoutMs: number }): Promise<V> {
+    const { signal, timeoutMs } = giveUp;
+    return new Promise<V>((resolve, reject) => {
+      let waiting = true;
+      let timer: Subscription | undefined;
+      const done = (): boolean => {
+        if (!waiting) return false;
+        waiting = false;
+        signal?.removeEventListener('abort', onAbort);
+        timer?.unsubscribe();
+        return true;
+      };
+      const leave = (reason: unknown): void => {
+        if (!done()) return;
+        reject(reason);
+        if (request !== undefined) this.#leave(request, reason);
+      };
+      const onAbort = (): void => leave(signal!.reason);
+      shared.then(
+        (value) => done() && resolve(value),
+        (error: unknown) => done() && reject(error),
+      );
+      signal?.addEventListener('abort', onAbort);
+      if (timeoutMs !== Infinity) {
+        timer = this.#clock.schedule(() => {
+          const phase = request !== undefined && request.state === QUEUED ? 'queued' : 'running';
+          leave(new RequestTimeoutError(this.#engineName, timeoutMs, phase, TIMEOUT_HINT));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** A caller of `request` gave up: when no caller is left, the engine drops the key. */
+  #leave(request: LoadRequest<K, V>, reason: unknown): void {
+    request.holders--;
+    if (request.holders === 0 && !request.pinned && !request.isSettled) this.#engine.cancel(request, reason);
+  }
+
+  #rethrowScheduleError(): void {
+    const thrown = this.#scheduleError;
+    if (thrown === undefined) return;
+    this.#scheduleError = undefined;
+    throw thrown.error;
+  }
+}
+
+// The types that go with the class, as `dataloader`'s own typings have them: `DataLoader.Options`…
+type DataLoaderInstance<K, V, C> = DataLoader<K, V, C>;
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace DataLoader {
+  /** The loader's type, also under the named import: `import { DataLoader } from 'rx-batcher/dataloader'`. */
+  type DataLoader<K, V, C = K> = DataLoaderInstance<K, V, C>;
+  /** Given the keys of one batch, a Promise of one value or `Error` per key, in order. */
+  type BatchLoadFn<K, V> = BatchLoadFnType<K, V>;
+  /** DataLoader's options, plus rx-batcher's (`maxConcurrentBatches`, `maxQueueSize`, `scheduler`). */
+  type Options<K, V, C = K> = DataLoaderOptions<K, V, C>;
+  /** A `Map`, or anything with its `get`, `set`, `delete` and `clear`. */
+  type CacheMap<K, V> = CacheMapType<K, V>;
+  /** rx-batcher: `load(key, { signal, timeoutMs })`. */
+  type LoadOptions = LoadOptionsType;
+}
+
+export { DataLoader };
+
+/** What a settling request needs from its loader. */
+interface RequestOwner<K> {
+  /** After a failed batch, as DataLoader does: the key leaves the cache, so the next load asks again. */
+  clear(key: K): void;
+  /** A key that got no answer (every caller gave up, or refused): its promise leaves the cache, if still there. */
+  forget(request: LoadRequest<K, unknown>): void;
+}
+
+/** One key in the engine: settles its promise, and the cache hits that joined its batch. */
+class LoadRequest<K, V> extends EngineRequest<K, V> {
+  resolve: (value: V) => void = noop;
+  reject: (reason: unknown) => void = noop;
+  /** Cache hits that settle with this key's batch, just before it. */
+  hits: (() => void)[] | undefined = undefined;
+  /** The promise cached for the key, and its cache key, while caching. */
+  cached: Promise<V> | undefined = undefined;
+  cacheKey: unknown = undefined;
+  /** Callers that may still give up (`signal`, `timeoutMs`). */
+  holders = 0;
+  /** A caller waits that never gives up: the key stays, whoever else leaves. */
+  pinned = false;
+
+  constructor(
+    key: K,
+    private readonly owner: RequestOwner<K>,
+  ) {
+    super(key);
+  }
+
+  deliver(): void {
+    const hits = this.hits;
+    if (hits !== undefined) {
+      this.hits = undefined;
+      for (let i = 0; i < hits.length; i++) hits[i]();
+    }
+    const state = this.state;
+    if (state === SUCCEEDED) return this.resolve(this.result as V);
+    if (state === BATCH_FAILED) this.owner.clear(this.input);
+    else if (state !== FAILED) this.owner.forget(this as LoadRequest<K, unknown>);
+    this.reject(this.result);
+  }
+}
+
+// Private: the result router, shared by every loader.
+function routeToCaller(request: EngineRequest<unknown, unknown>): void {
+  request.deliver();
+}
+
+function noop(): void {}
+
+/** The request whose promise is being created (set just before `new Promise`). */
+let opening: LoadRequest<unknown, unknown> | undefined;
+
+function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  opening!.resolve = resolve;
+  opening!.reject = reject;
+  opening = undefined;
+}
