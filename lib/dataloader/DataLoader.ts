@@ -110,6 +110,10 @@ class DataLoader<K, V, C = K> {
    * const user = await users.load(1, { signal: request.signal, timeoutMs: 500 });
    * ```
    */
+  load(key: K): Promise<V>;
+  // A second overload, so that `ids.map(loader.load, loader)` (the index in the place of the
+  // options) still type-checks as it does with DataLoader's one-parameter `load`.
+  load(key: K, options: DataLoader.LoadOptions): Promise<V>;
   load(key: K, options?: DataLoader.LoadOptions): Promise<V> {
     if (key === null || key === undefined) {
       throw new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
@@ -170,12 +174,14 @@ class DataLoader<K, V, C = K> {
    * const [ada, missing] = await users.loadMany([1, 404]); // missing instanceof Error
    * ```
    */
+  loadMany(keys: ArrayLike<K>): Promise<Array<V | Error>>;
+  loadMany(keys: ArrayLike<K>, options: DataLoader.LoadOptions): Promise<Array<V | Error>>;
   loadMany(keys: ArrayLike<K>, options?: DataLoader.LoadOptions): Promise<Array<V | Error>> {
     if (!isArrayLike(keys)) {
       throw new TypeError(`The loader.loadMany() function must be called with Array<key> but got: ${String(keys)}.`);
     }
     const loads: Promise<V | Error>[] = [];
-    for (let i = 0; i < keys.length; i++) loads.push(this.load(keys[i], options).catch((error: Error) => error));
+    for (let i = 0; i < keys.length; i++) loads.push(this.load(keys[i], options as DataLoader.LoadOptions).catch((error: Error) => error));
     return Promise.all(loads);
   }
 
