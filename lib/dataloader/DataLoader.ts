@@ -1,3 +1,16 @@
+/**
+ * `rx-batcher/dataloader`: a drop-in `DataLoader` (the API of the `dataloader` package, 2.2.3)
+ * on rx-batcher's batching engine. `require('rx-batcher/dataloader')` is the class, as
+ * `require('dataloader')` is; `import DataLoader from …` and `import { DataLoader } from …`
+ * both work.
+ *
+ * @example
+ * ```ts
+ * import DataLoader from 'rx-batcher/dataloader'; // was: import DataLoader from 'dataloader';
+ * const users = new DataLoader<number, User>((ids) => db.usersByIds(ids));
+ * ```
+ * @module rx-batcher/dataloader
+ */
 import { map, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { BATCH_FAILED, EngineRequest, FAILED, QUEUED, SUCCEEDED } from '../core/request';

@@ -8,7 +8,8 @@
  * import DataLoader from 'rx-batcher/dataloader'; // was: import DataLoader from 'dataloader';
  * const users = new DataLoader<number, User>((ids) => db.usersByIds(ids));
  * ```
- * @module rx-batcher/dataloader
+ *
+ * (TypeDoc documents the module from ./DataLoader.ts, which names the class rather than `export =`.)
  */
 import { DataLoader } from './DataLoader';
 
