@@ -1,5 +1,6 @@
 import { batshitClient } from './batshitClient';
 import { dataloaderClient } from './dataloaderClient';
+import { dropInClient } from './dropInClient';
 import { promiseBatcherClient } from './promiseBatcherClient';
 import { rxBatcherClient } from './rxBatcher';
 import { rxjsBaselineClient } from './rxjsBaseline';
@@ -19,14 +20,25 @@ export type { BatchingClient, BatchRules, BenchModel, CallOptions } from './type
 export const IMPLEMENTATIONS = ['rx-batcher', 'dataloader', 'promise-batcher', 'batshit', 'rxjs-baseline', 'unbatched'] as const;
 
 /**
- * One of {@link IMPLEMENTATIONS}.
+ * Drop-in replacements measured beside the library they replace, in scenario 1 only (at its
+ * headline size): `rx-batcher/dataloader` against `dataloader`.
+ *
+ * @example
+ * ```ts
+ * for (const impl of DROP_INS) console.log(impl); // 'rx-batcher/dataloader'
+ * ```
+ */
+export const DROP_INS = ['rx-batcher/dataloader'] as const;
+
+/**
+ * One of {@link IMPLEMENTATIONS} or {@link DROP_INS}.
  *
  * @example
  * ```ts
  * const impl: ImplName = 'dataloader';
  * ```
  */
-export type ImplName = (typeof IMPLEMENTATIONS)[number];
+export type ImplName = (typeof IMPLEMENTATIONS)[number] | (typeof DROP_INS)[number];
 
 /**
  * Makes a client of the named implementation over `model`, following `rules`.
@@ -42,6 +54,8 @@ export function createClient<I, O>(name: ImplName, model: BenchModel<I, O>, rule
       return rxBatcherClient(model, rules);
     case 'dataloader':
       return dataloaderClient(model, rules);
+    case 'rx-batcher/dataloader':
+      return dropInClient(model, rules);
     case 'promise-batcher':
       return promiseBatcherClient(model, rules);
     case 'batshit':
@@ -72,6 +86,8 @@ export function describeConfig(name: ImplName, rules: BatchRules): string {
       return `new Batcher({ maxBatchSize: ${n}, maxDelayMs: ${d}${rules.maxConcurrentBatches !== undefined ? `, maxConcurrentBatches: ${rules.maxConcurrentBatches}` : ''} }) (maxConcurrentBatches ${rules.maxConcurrentBatches ?? 1})`;
     case 'dataloader':
       return `new DataLoader(fn, { cache: false, maxBatchSize: ${n}${d > 0 ? `, batchScheduleFn: cb => setTimeout(cb, ${d})` : ''} })${d > 0 ? '' : ' (default same-tick scheduling)'}`;
+    case 'rx-batcher/dataloader':
+      return `${describeConfig('dataloader', rules)}, with DataLoader imported from 'rx-batcher/dataloader'`;
     case 'promise-batcher':
       return `new Batcher({ batchingFunction, maxBatchSize: ${n}, queuingDelay: ${window} })`;
     case 'batshit':

@@ -1,4 +1,4 @@
-import { describeConfig, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
+import { describeConfig, DROP_INS, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
 import type { Metrics, RealModelName, Task } from '../harness/tasks';
 
 /**
@@ -205,7 +205,8 @@ function overheadScenario(sizes: PlanSizes): Scenario {
   const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 0 };
   const cases: BenchCase[] = [];
   for (const n of sizes.concurrentCalls) {
-    for (const impl of IMPLEMENTATIONS) {
+    // The drop-ins beside the library they replace: at the headline size only (scenario 1).
+    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS] : IMPLEMENTATIONS) {
       cases.push({
         scenario: 's1-s2',
         group: `n=${n}`,
@@ -218,7 +219,7 @@ function overheadScenario(sizes: PlanSizes): Scenario {
     }
   }
   for (const n of sizes.heapCalls) {
-    for (const impl of IMPLEMENTATIONS) {
+    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS] : IMPLEMENTATIONS) {
       cases.push({
         scenario: 's1-s2',
         group: `heap n=${n}`,

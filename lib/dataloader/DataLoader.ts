@@ -11,8 +11,9 @@
  * ```
  * @module rx-batcher/dataloader
  */
-import { map, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { map, type Observable, type Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
+import type { BatchConfig } from '../core/config';
 import { BATCH_FAILED, EngineRequest, FAILED, QUEUED, SUCCEEDED } from '../core/request';
 import { toSettlement } from '../core/toSettlement';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError';
@@ -23,6 +24,8 @@ import {
   checkLoaderOptions,
   checkLoadOptions,
   engineConfig,
+  engineName,
+  rxBatcherOptions,
   TIMEOUT_HINT,
   type CacheMap as CacheMapType,
   type DataLoaderOptions,
@@ -53,14 +56,12 @@ class DataLoader<K, V, C = K> {
 
   /** The `name` option (for APM tools); `null` when none was given. */
   name: string | null;
-  /**
-   * Every key's settlement, once, as `Batcher.results$` has them: a `Promise.allSettled` entry
-   * plus `id` and `input` (the key). Cache hits and primed keys never reach the engine and do
-   * not appear. Hot: subscribe before loading to see everything.
-   */
-  readonly results$: Observable<Settlement<K, V>>;
 
-  readonly #engine: BatchEngine<K, V>;
+  /** Built on first use (many loaders made per request are never used): see {@link #engine}. */
+  #engineInstance: BatchEngine<K, V> | undefined = undefined;
+  /** The engine's rules, checked at construction when rx-batcher's options were given, else built with the engine. */
+  #config: BatchConfig<K, V> | (() => BatchConfig<K, V>);
+  #results$: Observable<Settlement<K, V>> | undefined = undefined;
   /** The engine's name: the `name` option, or `'DataLoader'`; used in rx-batcher's messages. */
   readonly #engineName: string;
   /** DataLoader's `maxBatchSize`, as the engine counts it. */
@@ -69,8 +70,6 @@ class DataLoader<K, V, C = K> {
   readonly #cacheMap: CacheMapType<C, Promise<V>> | null;
   /** When batches close (DataLoader's tick, or `batchScheduleFn`); also closes batches of cache hits only. */
   readonly #windows: CallbackScheduler;
-  /** Times `load(key, { timeoutMs })`: the `scheduler` option, or `asyncScheduler`. */
-  readonly #clock: SchedulerLike;
   /** What a request needs from its loader when it settles. */
   readonly #owner: RequestOwner<K>;
   /** The latest load still queued: a cache hit joins its batch and settles with it. */
@@ -96,12 +95,11 @@ class DataLoader<K, V, C = K> {
     this.#cacheKeyFn = settings.cacheKeyFn;
     this.#cacheMap = settings.cacheMap;
     this.#windows = dataLoaderScheduler(settings.batchScheduleFn, this, (error) => (this.#scheduleError ??= { error }));
-    const config = engineConfig<K, V>(options as DataLoaderOptions<K, V, unknown> | undefined, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows);
-    this.#engineName = config.name;
-    this.#clock = config.deadlineScheduler;
-    this.#engine = new BatchEngine<K, V>(config);
-    this.#engine.settled$.subscribe({ next: routeToCaller });
-    this.results$ = this.#engine.settled$.pipe(map(toSettlement<K, V>));
+    this.#engineName = engineName(settings);
+    const engineOptions = rxBatcherOptions(options);
+    const build = (): BatchConfig<K, V> => engineConfig<K, V>(engineOptions, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows);
+    // rx-batcher's own options are checked now, so bad ones throw here as DataLoader's do.
+    this.#config = engineOptions === undefined ? build : build();
     this.#owner = {
       clear: (key) => void this.clear(key),
       forget: (request) => {
@@ -109,6 +107,20 @@ class DataLoader<K, V, C = K> {
         if (cacheMap !== null && request.cached !== undefined && cacheMap.get(request.cacheKey as C) === request.cached) cacheMap.delete(request.cacheKey as C);
       },
     };
+  }
+
+  /**
+   * rx-batcher: every key's settlement, once, as `Batcher.results$` has them: a
+   * `Promise.allSettled` entry plus `id` and `input` (the key). Cache hits and primed keys never
+   * reach the engine and do not appear. Hot: subscribe before loading to see everything.
+   *
+   * @example
+   * ```ts
+   * users.results$.subscribe((s) => s.status === 'rejected' && log.warn(`user ${s.input}`, s.reason));
+   * ```
+   */
+  get results$(): Observable<Settlement<K, V>> {
+    return (this.#results$ ??= this.#engine.settled$.pipe(map(toSettlement<K, V>)));
   }
 
   /**
@@ -276,7 +288,7 @@ class DataLoader<K, V, C = K> {
     return new Promise<V>((resolve) => {
       const release = (): void => resolve(cached);
       const last = this.#lastQueued;
-      if (last !== undefined && last.state === QUEUED && this.#engine.counters.queued % this.#maxBatchSize !== 0) {
+      if (last !== undefined && last.state === QUEUED && this.#engineInstance!.counters.queued % this.#maxBatchSize !== 0) {
         (last.hits ??= []).push(release);
       } else if (this.#waitingHits !== undefined) {
         this.#waitingHits.push(release);
@@ -317,12 +329,22 @@ class DataLoader<K, V, C = K> {
       );
       signal?.addEventListener('abort', onAbort);
       if (timeoutMs !== Infinity) {
-        timer = this.#clock.schedule(() => {
+        timer = this.#engine.config.deadlineScheduler.schedule(() => {
           const phase = request !== undefined && request.state === QUEUED ? 'queued' : 'running';
           leave(new RequestTimeoutError(this.#engineName, timeoutMs, phase, TIMEOUT_HINT));
         }, timeoutMs);
       }
     });
+  }
+
+  /** The engine, made when first needed: a loader that is never used costs little more than DataLoader's. */
+  get #engine(): BatchEngine<K, V> {
+    if (this.#engineInstance !== undefined) return this.#engineInstance;
+    const config = typeof this.#config === 'function' ? this.#config() : this.#config;
+    this.#config = config;
+    const engine = (this.#engineInstance = new BatchEngine<K, V>(config));
+    engine.settled$.subscribe({ next: routeToCaller });
+    return engine;
   }
 
   /** A caller of `request` gave up: when no caller is left, the engine drops the key. */

@@ -143,6 +143,37 @@ export function checkLoaderOptions<K, V, C>(batchLoadFn: unknown, options: DataL
   };
 }
 
+/** rx-batcher's own options among a loader's, as given (read once, at construction). */
+export type RxBatcherOptions = Pick<DataLoaderOptions<unknown, unknown>, 'maxConcurrentBatches' | 'maxQueueSize' | 'scheduler'>;
+
+/**
+ * rx-batcher's options among a loader's, read once as DataLoader reads its own; `undefined`
+ * when none is given (the engine's rules then cannot be wrong, and are built when first needed).
+ *
+ * @example
+ * ```ts
+ * rxBatcherOptions({ maxBatchSize: 10 }); // undefined
+ * ```
+ */
+export function rxBatcherOptions(options: Pick<DataLoaderOptions<unknown, unknown>, keyof RxBatcherOptions> | undefined): RxBatcherOptions | undefined {
+  if (!options) return undefined;
+  const { maxConcurrentBatches, maxQueueSize, scheduler } = options;
+  if (maxConcurrentBatches === undefined && maxQueueSize === undefined && scheduler === undefined) return undefined;
+  return { maxConcurrentBatches, maxQueueSize, scheduler };
+}
+
+/**
+ * The name rx-batcher's messages and stats give a loader: its `name`, or `'DataLoader'`.
+ *
+ * @example
+ * ```ts
+ * engineName(checkLoaderOptions(fn, { name: 'users' })); // 'users'
+ * ```
+ */
+export function engineName(settings: Pick<LoaderSettings<unknown, unknown, unknown>, 'name'>): string {
+  return typeof settings.name === 'string' && settings.name.length > 0 ? settings.name : DATALOADER_FACE.defaultName;
+}
+
 /**
  * The engine's rules for a loader: rx-batcher's options checked by {@link normalizeOptions}
  * (its messages, naming the loader), DataLoader's `maxBatchSize`, no window of its own
@@ -150,24 +181,20 @@ export function checkLoaderOptions<K, V, C>(batchLoadFn: unknown, options: DataL
  *
  * @example
  * ```ts
- * const config = engineConfig(options, settings, runBatch, windows);
+ * const config = engineConfig(rxBatcherOptions(options), settings, runBatch, windows);
  * ```
  */
 export function engineConfig<K, V>(
-  options: DataLoaderOptions<K, V, unknown> | undefined,
+  options: RxBatcherOptions | undefined,
   settings: LoaderSettings<K, V, unknown>,
   runBatch: RunBatch<K, V>,
   windowScheduler: SchedulerLike,
 ): BatchConfig<K, V> {
-  const o = options ?? {};
-  const engineOptions: Record<string, unknown> = {
-    maxConcurrentBatches: o.maxConcurrentBatches,
-    maxQueueSize: o.maxQueueSize,
-    scheduler: o.scheduler,
-  };
-  if (typeof settings.name === 'string' && settings.name.length > 0) engineOptions.name = settings.name;
+  const engineOptions: Record<string, unknown> = { name: engineName(settings) };
   if (settings.maxBatchSize !== Infinity) engineOptions.maxBatchSize = settings.maxBatchSize;
-  for (const key of Object.keys(engineOptions)) if (engineOptions[key] === undefined) delete engineOptions[key];
+  if (options?.maxConcurrentBatches !== undefined) engineOptions.maxConcurrentBatches = options.maxConcurrentBatches;
+  if (options?.maxQueueSize !== undefined) engineOptions.maxQueueSize = options.maxQueueSize;
+  if (options?.scheduler !== undefined) engineOptions.scheduler = options.scheduler;
   const config = normalizeOptions<K, V>(engineOptions, runBatch, DATALOADER_FACE);
   return Object.freeze({ ...config, maxDelayMs: 0, windowScheduler, fullWaitsForWindow: true });
 }
