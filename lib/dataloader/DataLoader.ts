@@ -14,7 +14,7 @@
 import { map, type Observable, type Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import type { BatchConfig } from '../core/config';
-import { BATCH_FAILED, EngineRequest, FAILED, QUEUED, SUCCEEDED } from '../core/request';
+import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, SUCCEEDED } from '../core/request';
 import { toSettlement } from '../core/toSettlement';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
@@ -70,14 +70,12 @@ class DataLoader<K, V, C = K> {
   readonly #cacheMap: CacheMapType<C, Promise<V>> | null;
   /** When batches close (DataLoader's tick, or `batchScheduleFn`); also closes batches of cache hits only. */
   readonly #windows: CallbackScheduler;
-  /** What a request needs from its loader when it settles. */
-  readonly #owner: RequestOwner<K>;
   /** The latest load still queued: a cache hit joins its batch and settles with it. */
   #lastQueued: LoadRequest<K, V> | undefined = undefined;
   /** Cache hits that came when no load with room was queued: the next load adopts them, else their own window releases them. */
   #waitingHits: (() => void)[] | undefined = undefined;
-  /** Keys first loaded with `signal`/`timeoutMs`, by their cached promise: hits count as their callers. */
-  #givingUp: WeakMap<Promise<V>, LoadRequest<K, V>> | undefined = undefined;
+  /** Keys first loaded with `signal`/`timeoutMs`, by their cached promise: later loads of the key count as their callers. */
+  #givingUp: WeakMap<Promise<V>, Callers<K, V, C>> | undefined = undefined;
   /** What `batchScheduleFn` threw during this `load()`, to rethrow once the loader is consistent. */
   #scheduleError: { error: unknown } | undefined = undefined;
   #snapshot: BatcherStats | undefined = undefined;
@@ -100,13 +98,6 @@ class DataLoader<K, V, C = K> {
     const build = (): BatchConfig<K, V> => engineConfig<K, V>(engineOptions, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows);
     // rx-batcher's own options are checked now, so bad ones throw here as DataLoader's do.
     this.#config = engineOptions === undefined ? build : build();
-    this.#owner = {
-      clear: (key) => void this.clear(key),
-      forget: (request) => {
-        const cacheMap = this.#cacheMap;
-        if (cacheMap !== null && request.cached !== undefined && cacheMap.get(request.cacheKey as C) === request.cached) cacheMap.delete(request.cacheKey as C);
-      },
-    };
   }
 
   /**
@@ -153,33 +144,31 @@ class DataLoader<K, V, C = K> {
       const cached = cacheMap.get(cacheKey);
       if (cached) {
         const hit = this.#hit(cached);
-        const shared = this.#givingUp?.get(cached);
+        const callers = this.#givingUp?.get(cached);
         this.#rethrowScheduleError();
         if (giveUp === undefined) {
-          if (shared !== undefined) shared.pinned = true; // a caller that never gives up: keep the key
+          if (callers !== undefined) callers.pinned = true; // a caller that never gives up: keep the key
           return hit;
         }
-        if (shared !== undefined) shared.holders++;
-        return this.#race(hit, shared, giveUp);
+        if (callers !== undefined) callers.mayLeave++;
+        return this.#race(hit, callers, giveUp);
       }
     }
 
-    const request = new LoadRequest<K, V>(key, this.#owner);
+    const request = new LoadRequest<K, V>(key);
     opening = request as LoadRequest<unknown, unknown>;
     const promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void);
-    if (cacheMap !== null) {
-      request.cached = promise;
-      request.cacheKey = cacheKey;
-      cacheMap.set(cacheKey as C, promise);
-    }
+    if (cacheMap !== null) cacheMap.set(cacheKey as C, promise);
+    let callers: Callers<K, V, C> | undefined;
     if (giveUp !== undefined) {
-      request.holders = 1;
-      if (cacheMap !== null) (this.#givingUp ??= new WeakMap()).set(promise, request);
-    } else {
-      request.pinned = true;
+      callers = { request, promise, cacheKey, mayLeave: 1, pinned: false };
+      if (cacheMap !== null) (this.#givingUp ??= new WeakMap()).set(promise, callers);
     }
     this.#engine.submit(request);
-    if (request.state === QUEUED) {
+    if (request.state === REJECTED) {
+      // Refused at once (maxQueueSize): no answer to keep.
+      if (cacheMap !== null && cacheMap.get(cacheKey as C) === promise) cacheMap.delete(cacheKey as C);
+    } else if (request.state === QUEUED) {
       this.#lastQueued = request;
       if (this.#waitingHits !== undefined) {
         request.hits = this.#waitingHits;
@@ -187,7 +176,7 @@ class DataLoader<K, V, C = K> {
       }
     }
     this.#rethrowScheduleError();
-    return giveUp === undefined ? promise : this.#race(promise, request, giveUp);
+    return giveUp === undefined ? promise : this.#race(promise, callers, giveUp);
   }
 
   /**
@@ -305,7 +294,7 @@ class DataLoader<K, V, C = K> {
   }
 
   /** One caller's promise: the key's outcome, unless this caller gives up first. */
-  #race(shared: Promise<V>, request: LoadRequest<K, V> | undefined, giveUp: { signal: AbortSignal | undefined; timeoutMs: number }): Promise<V> {
+  #race(shared: Promise<V>, callers: Callers<K, V, C> | undefined, giveUp: { signal: AbortSignal | undefined; timeoutMs: number }): Promise<V> {
     const { signal, timeoutMs } = giveUp;
     return new Promise<V>((resolve, reject) => {
       let waiting = true;
@@ -320,7 +309,7 @@ class DataLoader<K, V, C = K> {
       const leave = (reason: unknown): void => {
         if (!done()) return;
         reject(reason);
-        if (request !== undefined) this.#leave(request, reason);
+        if (callers !== undefined) this.#leave(callers, reason);
       };
       const onAbort = (): void => leave(signal!.reason);
       shared.then(
@@ -330,7 +319,7 @@ class DataLoader<K, V, C = K> {
       signal?.addEventListener('abort', onAbort);
       if (timeoutMs !== Infinity) {
         timer = this.#engine.config.deadlineScheduler.schedule(() => {
-          const phase = request !== undefined && request.state === QUEUED ? 'queued' : 'running';
+          const phase = callers !== undefined && callers.request.state === QUEUED ? 'queued' : 'running';
           leave(new RequestTimeoutError(this.#engineName, timeoutMs, phase, TIMEOUT_HINT));
         }, timeoutMs);
       }
@@ -343,14 +332,23 @@ class DataLoader<K, V, C = K> {
     const config = typeof this.#config === 'function' ? this.#config() : this.#config;
     this.#config = config;
     const engine = (this.#engineInstance = new BatchEngine<K, V>(config));
-    engine.settled$.subscribe({ next: routeToCaller });
+    engine.settled$.subscribe({
+      next: (request) => {
+        // DataLoader's rule: after a failed batch its keys leave the cache, so the next load asks again.
+        if (request.state === BATCH_FAILED) this.clear(request.input);
+        request.deliver();
+      },
+    });
     return engine;
   }
 
-  /** A caller of `request` gave up: when no caller is left, the engine drops the key. */
-  #leave(request: LoadRequest<K, V>, reason: unknown): void {
-    request.holders--;
-    if (request.holders === 0 && !request.pinned && !request.isSettled) this.#engine.cancel(request, reason);
+  /** A caller of a key gave up: when no caller is left, the engine drops the key, and the cache forgets it. */
+  #leave(callers: Callers<K, V, C>, reason: unknown): void {
+    callers.mayLeave--;
+    if (callers.mayLeave > 0 || callers.pinned || callers.request.isSettled) return;
+    this.#engine.cancel(callers.request, reason);
+    const cacheMap = this.#cacheMap;
+    if (cacheMap !== null && cacheMap.get(callers.cacheKey as C) === callers.promise) cacheMap.delete(callers.cacheKey as C);
   }
 
   #rethrowScheduleError(): void {
@@ -379,12 +377,19 @@ declare namespace DataLoader {
 
 export { DataLoader };
 
-/** What a settling request needs from its loader. */
-interface RequestOwner<K> {
-  /** After a failed batch, as DataLoader does: the key leaves the cache, so the next load asks again. */
-  clear(key: K): void;
-  /** A key that got no answer (every caller gave up, or refused): its promise leaves the cache, if still there. */
-  forget(request: LoadRequest<K, unknown>): void;
+/**
+ * The callers of a key first loaded with `signal` or `timeoutMs` (the only ones that can give
+ * up): the key is dropped when the last of them has, unless a caller that cannot give up waits too.
+ */
+interface Callers<K, V, C> {
+  readonly request: LoadRequest<K, V>;
+  /** The key's promise, and its cache key (to forget it only if the cache still holds it). */
+  readonly promise: Promise<V>;
+  readonly cacheKey: C | undefined;
+  /** Callers still waiting that may give up. */
+  mayLeave: number;
+  /** A caller that cannot give up waits for the key too. */
+  pinned: boolean;
 }
 
 /** One key in the engine: settles its promise, and the cache hits that joined its batch. */
@@ -393,20 +398,6 @@ class LoadRequest<K, V> extends EngineRequest<K, V> {
   reject: (reason: unknown) => void = noop;
   /** Cache hits that settle with this key's batch, just before it. */
   hits: (() => void)[] | undefined = undefined;
-  /** The promise cached for the key, and its cache key, while caching. */
-  cached: Promise<V> | undefined = undefined;
-  cacheKey: unknown = undefined;
-  /** Callers that may still give up (`signal`, `timeoutMs`). */
-  holders = 0;
-  /** A caller waits that never gives up: the key stays, whoever else leaves. */
-  pinned = false;
-
-  constructor(
-    key: K,
-    private readonly owner: RequestOwner<K>,
-  ) {
-    super(key);
-  }
 
   deliver(): void {
     const hits = this.hits;
@@ -414,17 +405,9 @@ class LoadRequest<K, V> extends EngineRequest<K, V> {
       this.hits = undefined;
       for (let i = 0; i < hits.length; i++) hits[i]();
     }
-    const state = this.state;
-    if (state === SUCCEEDED) return this.resolve(this.result as V);
-    if (state === BATCH_FAILED) this.owner.clear(this.input);
-    else if (state !== FAILED) this.owner.forget(this as LoadRequest<K, unknown>);
-    this.reject(this.result);
+    if (this.state === SUCCEEDED) this.resolve(this.result as V);
+    else this.reject(this.result);
   }
-}
-
-// Private: the result router, shared by every loader.
-function routeToCaller(request: EngineRequest<unknown, unknown>): void {
-  request.deliver();
 }
 
 function noop(): void {}
