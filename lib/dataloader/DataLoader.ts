@@ -57,7 +57,7 @@ class DataLoader<K, V, C = K> {
   /** The `name` option (for APM tools); `null` when none was given. */
   name: string | null;
 
-  /** Built on first use (many loaders made per request are never used): see {@link #engine}. */
+  /** Built on first use (many loaders made per request are never used), by the `#engine` getter. */
   #engineInstance: BatchEngine<K, V> | undefined = undefined;
   /** The engine's rules, checked at construction when rx-batcher's options were given, else built with the engine. */
   #config: BatchConfig<K, V> | (() => BatchConfig<K, V>);
@@ -361,7 +361,6 @@ class DataLoader<K, V, C = K> {
 
 // The types that go with the class, as `dataloader`'s own typings have them: `DataLoader.Options`…
 type DataLoaderInstance<K, V, C> = DataLoader<K, V, C>;
-// eslint-disable-next-line @typescript-eslint/no-namespace
 declare namespace DataLoader {
   /** The loader's type, also under the named import: `import { DataLoader } from 'rx-batcher/dataloader'`. */
   type DataLoader<K, V, C = K> = DataLoaderInstance<K, V, C>;
