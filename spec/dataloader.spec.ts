@@ -32,7 +32,6 @@ function heldLoader(options: DataLoader.Options<number, number> = {}) {
 
 describe('rx-batcher/dataloader: the module', () => {
   it('is the class, as require("dataloader") is, and names it as well', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const required = require('rx-batcher/dataloader');
     expect(typeof required).toBe('function');
     expect(required).toBe(DataLoader);
