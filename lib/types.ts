@@ -140,6 +140,18 @@ export interface BatchMapOptions<I> {
    */
   readonly maxBatchWeight?: number;
   /**
+   * Identical inputs share one model call: calls whose inputs have the same key (a string or a
+   * finite number; `1` and `'1'` differ) while one of them waits or runs get that one result,
+   * and `runBatch` sees the input once. Each caller still settles on its own: its abort or
+   * deadline affects only itself, and the shared input is dropped (or its batch abandoned) only
+   * when all its callers have gone. Nothing is cached: once the shared input has settled, the
+   * next call runs it again. Keys are scoped to the `partitionBy` partition. `dedupeBy`
+   * throwing or returning anything else fails that call alone. `stats().merged` counts the
+   * calls that joined. DataLoader's `cacheKeyFn` without the cache.
+   * @default no dedupe: every call is an input of its own
+   */
+  readonly dedupeBy?: (input: I) => string | number;
+  /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)
    */

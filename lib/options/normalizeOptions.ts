@@ -6,7 +6,7 @@ import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'dedupeBy', 'name', 'scheduler',
 ];
 
 /** Names people bring from caikit, DataLoader, promise-batcher and friends. */
@@ -18,6 +18,7 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   maxQueue: 'maxQueueSize', queueSize: 'maxQueueSize', timeout: 'timeoutMs',
   batch_size_fn: 'weigh', batchSizeFn: 'weigh', weight: 'weigh', weightOf: 'weigh', cost: 'weigh',
   maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
+  cacheKeyFn: 'dedupeBy', dedupe: 'dedupeBy', dedupeKey: 'dedupeBy', deduplicate: 'dedupeBy', keyFn: 'dedupeBy',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
 
@@ -155,6 +156,9 @@ export function normalizeOptions<I, O>(
   if (o.weigh !== undefined && typeof o.weigh !== 'function') {
     fail('type', name, `\`weigh\` must be a function (input) => number (what one input costs), got ${describeValue(o.weigh)}.`);
   }
+  if (o.dedupeBy !== undefined && typeof o.dedupeBy !== 'function') {
+    fail('type', name, `\`dedupeBy\` must be a function (input) => key, a string or number equal for identical inputs, got ${describeValue(o.dedupeBy)}.`);
+  }
   let maxBatchWeight = Infinity;
   if (o.maxBatchWeight !== undefined) {
     const rule = `\`maxBatchWeight\` must be a number > 0 (or Infinity for no budget), got ${describeValue(o.maxBatchWeight)}.`;
@@ -183,6 +187,7 @@ export function normalizeOptions<I, O>(
     partitionBy: o.partitionBy as ((input: I) => string) | undefined,
     weigh: o.weigh as ((input: I) => number) | undefined,
     maxBatchWeight,
+    dedupeBy: o.dedupeBy as ((input: I) => string | number) | undefined,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),

@@ -20,10 +20,10 @@ import { decodeReplies, type WireReply } from './wire';
  *
  * @example
  * ```ts
- * const options: RemoteBatcherOptions = { timeoutMs: 2000, maxQueueSize: 10_000 };
+ * const options: RemoteBatcherOptions<{ id: string }> = { timeoutMs: 2000, maxQueueSize: 10_000, dedupeBy: (q) => q.id };
  * ```
  */
-export interface RemoteBatcherOptions {
+export interface RemoteBatcherOptions<I = unknown> {
   /** Names the batcher in error messages and stats. @default the subject */
   readonly name?: string;
   /** Per-request deadline in ms from `run()`; `run(x, { timeoutMs })` overrides it. Travels with the request. @default Infinity */
@@ -34,6 +34,13 @@ export interface RemoteBatcherOptions {
    * @default Infinity
    */
   readonly maxQueueSize?: number;
+  /**
+   * Identical inputs (equal keys) waiting for an answer share one request to the broker and
+   * its one reply, as `Batcher`'s `dedupeBy`: each caller still settles on its own, and
+   * `stats().merged` counts the calls that joined. A worker's own `dedupeBy` merges what it
+   * pulls from every producer. @default no dedupe
+   */
+  readonly dedupeBy?: (input: I) => string | number;
   /** Must match the workers' codec. @default v8Codec */
   readonly codec?: Codec;
   /** Times deadlines and sends (pass a `TestScheduler` to test in virtual time). @default asyncScheduler */
@@ -93,7 +100,7 @@ export interface RemoteBatcher<I, O> extends Batcher<I, O> {
  * await scorer.stop({ drain: true });
  * ```
  */
-export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, options: RemoteBatcherOptions = {}): RemoteBatcher<I, O> {
+export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, options: RemoteBatcherOptions<I> = {}): RemoteBatcher<I, O> {
   const sender = new Sender<I, O>(transport, subject);
   const send: RunBatch<I, O> = (inputs, ctx) => sender.send(inputs, ctx);
   const { config, rules, face } = producerOptions<I, O>(subject, options, send);

@@ -8,9 +8,9 @@ import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
 
-const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'name', 'scheduler'];
+const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'dedupeBy', 'name', 'scheduler'];
 const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply'];
-const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'codec', 'scheduler'];
+const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'dedupeBy', 'codec', 'scheduler'];
 
 /** A producer has no window and no slots of its own: the capacity is in the workers. */
 export const REMOTE_TIMEOUT_HINT = 'Raise timeoutMs, check that workers are running, or add workers (serveBatches) or their maxConcurrentBatches.';
@@ -99,7 +99,7 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
 
 /**
  * Validates `remoteBatcher(transport, subject, options)`: the request lifecycle's options
- * (`timeoutMs`, `maxQueueSize`, `scheduler`, `name`) through {@link normalizeOptions}, then the
+ * (`timeoutMs`, `maxQueueSize`, `dedupeBy`, `scheduler`, `name`) through {@link normalizeOptions}, then the
  * codec. `runBatch` is the producer's own sender.
  */
 export function producerOptions<I, O>(subject: unknown, options: unknown, send: RunBatch<I, O>): { config: BatchConfig<I, O>; rules: ProducerRules; face: FaceRules } {

@@ -13,8 +13,10 @@ import { encodeReplies, toWireError, type WireReply } from './wire';
 
 /**
  * Options of {@link serveBatches}: the batching rules of `batchMap` (`maxBatchSize`,
- * `maxDelayMs`, `maxConcurrentBatches`, `partitionBy`, `defaults`, `name`, `scheduler`, with the
- * same meaning and defaults) plus what a worker of a shared stream needs.
+ * `maxDelayMs`, `maxConcurrentBatches`, `partitionBy`, `defaults`, `weigh`, `maxBatchWeight`,
+ * `dedupeBy`, `name`, `scheduler`, with the same meaning and defaults) plus what a worker of a
+ * shared stream needs. With `dedupeBy`, identical requests the worker holds at once (from any
+ * producer) share one input of a batch; each still gets its own reply.
  *
  * @example
  * ```ts
