@@ -20,8 +20,12 @@ export type DedupeKey = string | number;
  * ```
  */
 export class SharedSlot<I, O> extends EngineRequest<I, O> {
-  /** Its callers in arrival order; those that left stay here (settled) until the slot settles. */
-  readonly members: EngineRequest<I, O>[];
+  /**
+   * Its callers in arrival order: the creator, then those who joined (an array only once
+   * someone joins). Those that left stay here, settled, until the slot settles.
+   */
+  readonly creator: EngineRequest<I, O>;
+  joined: EngineRequest<I, O>[] | undefined = undefined;
   /** Members still waiting. */
   live = 1;
   /** Members still waiting that have no deadline: while there is one, the slot has none. */
@@ -38,16 +42,21 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
     super(creator.input);
     this.id = creator.id;
     this.enqueuedAt = creator.enqueuedAt;
-    this.members = [creator];
-    const extras = (this.extras = new RequestExtras(undefined, 0));
+    this.creator = creator;
     const own = creator.extras;
     // The slot weighs what its input weighs, and runBatch sees the creator's context for it.
     // (A per-call priority, once there is one, is the creator's too: copy it here.)
     if (own !== undefined) {
+      const extras = (this.extras = new RequestExtras(undefined, 0));
       extras.weight = own.weight;
       extras.context = own.context;
     }
     this.counted(creator, 1);
+  }
+
+  /** The `i`th member (0: the creator); `undefined` past the last. */
+  member(i: number): EngineRequest<I, O> | undefined {
+    return i === 0 ? this.creator : this.joined?.[i - 1];
   }
 
   /** A caller joined (+1) or left (-1): the slot's deadline, for `ctx.deadlines`, is the latest of its members'. */
@@ -55,7 +64,9 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
     const deadline = member.extras?.deadline ?? 0;
     if (deadline === 0) this.withoutDeadline += change;
     else if (deadline > this.latestDeadline) this.latestDeadline = deadline;
-    this.extras!.deadline = this.withoutDeadline > 0 ? 0 : this.latestDeadline;
+    const slotDeadline = this.withoutDeadline > 0 ? 0 : this.latestDeadline;
+    if (this.extras !== undefined) this.extras.deadline = slotDeadline;
+    else if (slotDeadline !== 0) (this.extras = new RequestExtras(undefined, 0)).deadline = slotDeadline;
   }
 
   /** Never called: a slot is not on `settled$`; its members are. */
@@ -136,7 +147,7 @@ export class Dedupe<I, O> {
     }
     const counters = this.host.counters;
     counters.merged++;
-    slot.members.push(request);
+    (slot.joined ??= []).push(request);
     slot.live++;
     slot.counted(request, 1);
     request.place = slot;
@@ -156,9 +167,11 @@ export class Dedupe<I, O> {
   dispatched(requests: readonly EngineRequest<I, O>[]): number {
     let callers = 0;
     for (const entry of requests) {
+      // With dedupeBy every entry is a slot.
       const slot = entry as SharedSlot<I, O>;
       callers += slot.live;
-      for (const member of slot.members) if (member.state === QUEUED) member.state = RUNNING;
+      let member: EngineRequest<I, O> | undefined;
+      for (let i = 0; (member = slot.member(i)) !== undefined; i++) if (member.state === QUEUED) member.state = RUNNING;
     }
     return callers;
   }
@@ -186,11 +199,10 @@ export class Dedupe<I, O> {
     host.vacate(slot, previous, place, false);
     const outcome = slot.state as SettledState;
     const result = slot.result;
-    const members = slot.members;
     // Settling a member may run its caller's code (run$ subscribers are told synchronously),
     // which may settle other members: look at each afresh.
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i];
+    let member: EngineRequest<I, O> | undefined;
+    for (let i = 0; (member = slot.member(i)) !== undefined; i++) {
       if (member.state < SUCCEEDED) host.settle(member, outcome, outcome === SUCCEEDED ? (result as O) : undefined, result);
     }
     if (previous === RUNNING) host.leftBatch(place as Batch<I, O>, slot);
