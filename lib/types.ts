@@ -286,7 +286,7 @@ export interface Rejected<I> {
 export interface BatchReport {
   /** The batch's `ctx.batchId`. */
   readonly batchId: number;
-  /** How many requests it held. */
+  /** How many inputs it held (with `dedupeBy`, calls sharing an input count once). */
   readonly size: number;
   /** Why it was sealed. */
   readonly reason: DispatchReason;
@@ -296,7 +296,7 @@ export interface BatchReport {
   readonly outcome: 'succeeded' | 'failed' | 'abandoned';
   /** From the `runBatch` call to its result, in ms of the batcher's scheduler clock. */
   readonly durationMs: number;
-  /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
+  /** For each input of the batch, the time it waited in the queue before `runBatch` was called (from the first call that brought it). */
   readonly queueWaitMs: readonly number[];
 }
 

@@ -28,6 +28,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Partitions and defaults', link: '/guide/partitions-and-defaults' },
       { text: 'Cost budgets', link: '/guide/cost-budgets' },
       { text: 'Retuning at run time', link: '/guide/retuning' },
+      { text: 'Dedupe', link: '/guide/dedupe' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },
       { text: 'Backpressure', link: '/guide/backpressure' },
