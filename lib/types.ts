@@ -40,12 +40,17 @@ export interface BatchContext {
    * For each input, when its caller gives up: a time on the batcher's scheduler clock (ms since
    * the epoch with the default scheduler, like `Date.now()`), or `Infinity` for no deadline.
    * Lets `runBatch` skip or shorten work nobody will wait for; the remote producer sends it
-   * with each request.
+   * with each request. With `dedupeBy`, an input shared by several calls has the latest of
+   * their deadlines (`Infinity` while one of them has none).
    */
   readonly deadlines: readonly number[];
   /** The batch's total weight: the sum of `weigh(input)` over its inputs (its size without `weigh`). */
   readonly weight: number;
-  /** For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`. */
+  /**
+   * For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`.
+   * With `dedupeBy`, an input shared by several calls has the context of the call that brought
+   * it first (`results$` still carries each caller's own).
+   */
   readonly contexts: readonly unknown[];
 }
 

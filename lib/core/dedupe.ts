@@ -3,7 +3,14 @@ import type { Batch } from './batch';
 import type { Counters } from './counters';
 import { CANCELLED, EngineRequest, QUEUED, RequestExtras, RUNNING, SUCCEEDED, type SettledState } from './request';
 
-/** What `dedupeBy` returns: equal keys (`===`) mark identical inputs. */
+/**
+ * What `dedupeBy` returns: equal keys (`===`) mark identical inputs.
+ *
+ * @example
+ * ```ts
+ * const key: DedupeKey = `${query.userId}|${query.fields.join(',')}`;
+ * ```
+ */
 export type DedupeKey = string | number;
 
 /**
@@ -73,7 +80,14 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
   deliver(): void {}
 }
 
-/** What {@link Dedupe} needs from its engine: the engine's own steps, so every rule stays written once. */
+/**
+ * What {@link Dedupe} needs from its engine: the engine's own steps, so every rule stays written once.
+ *
+ * @example
+ * ```ts
+ * const host: SlotHost<I, O> = { counters, settle: (r, o, v, e) => engine.settle(r, o, v, e), vacate, release, leftBatch };
+ * ```
+ */
 export interface SlotHost<I, O> {
   readonly counters: Counters;
   /** The engine's one settle. */
