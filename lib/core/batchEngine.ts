@@ -57,6 +57,9 @@ const STOPPED = 3;
  * - **O(1) routing.** Each settled request is emitted once on `settled$`; the request object
  *   itself knows how to reach its caller, so one subscriber routes every result without a
  *   per-caller filter or a lookup.
+ * - **Shared inputs.** With `dedupeBy`, what waits in a queue and runs in a batch is a shared
+ *   slot standing for the calls with its key (lib/core/dedupe.ts); each call still settles on
+ *   its own, through `settle()` like any other.
  */
 export class BatchEngine<I, O> {
   /** Live counters, for stats. */
