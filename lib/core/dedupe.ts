@@ -32,6 +32,7 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
    * someone joins). Those that left stay here, settled, until the slot settles.
    */
   readonly creator: EngineRequest<I, O>;
+  /** The callers who joined after the creator, in arrival order. */
   joined: EngineRequest<I, O>[] | undefined = undefined;
   /** Members still waiting. */
   live = 1;
@@ -191,8 +192,9 @@ export class Dedupe<I, O> {
   }
 
   /**
-   * Settles a slot or a caller in one, by the rules above (the engine has set its state and
-   * result and taken its place). Returns false for a call that never got a slot (refused).
+   * The engine's settle, for a slot or for a caller in one: the engine has set its state and
+   * result and taken its place; this does the rest by the rules above. Returns false for a
+   * call that never got a slot (refused at admission): the engine settles it as usual.
    */
   settle(request: EngineRequest<I, O>, previous: number, place: object | undefined): boolean {
     if (request instanceof SharedSlot) {
