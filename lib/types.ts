@@ -305,6 +305,10 @@ export interface BatchReport {
   readonly durationMs: number;
   /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
   readonly queueWaitMs: readonly number[];
+  /** Its `ctx.weight`: the sum of `weigh(input)`, or its size without `weigh`. */
+  readonly weight: number;
+  /** For each request of the batch, its caller's `context` (`run(x, { context })`), or `undefined`. */
+  readonly contexts: readonly unknown[];
 }
 
 /**

@@ -55,6 +55,7 @@ const recipes: DefaultTheme.SidebarItem[] = [
       { text: 'caikit-style model', link: '/recipes/caikit-style' },
       { text: 'Testing with virtual time', link: '/recipes/virtual-time-testing' },
       { text: 'Prometheus metrics', link: '/recipes/metrics' },
+      { text: 'OpenTelemetry', link: '/recipes/opentelemetry' },
       { text: 'Text model with a token budget', link: '/recipes/token-budget' },
       ...optionalRecipes([
         { text: 'Streaming VAD server', page: 'vad-server' },

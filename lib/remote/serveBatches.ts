@@ -1,10 +1,11 @@
-import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import type { Observable, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request';
 import { BatchResultError, BatcherStoppedError } from '../errors';
 import { checkStopOptions, reconfigured } from '../options/normalizeOptions';
 import { workerOptions, type WorkerRules } from './remoteOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import { StatsFeed } from '../stats/statsFeed';
 import type { BatchConfig } from '../core/config';
 import type { BatchMapOptions, ConfigureOptions, RunBatch, StopOptions } from '../types';
 import type { Codec } from './codec';
@@ -96,6 +97,16 @@ export interface BatchWorker extends AsyncDisposable {
   /** The current stats, as an immutable snapshot. */
   stats(): WorkerStats;
   /**
+   * The current stats on subscription, then a new snapshot after every change (a batch
+   * sealed or finished, a request settled on its own); completes once the worker has stopped.
+   *
+   * @example
+   * ```ts
+   * worker.stats$.subscribe(({ lastBatch }) => lastBatch && histogram.observe(lastBatch.durationMs / 1000));
+   * ```
+   */
+  readonly stats$: Observable<WorkerStats>;
+  /**
    * Changes the batching rules at run time, like `Batcher.configure()`: `maxBatchSize`,
    * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`, `agingMs`; it then pulls by the new rules.
    *
@@ -185,6 +196,8 @@ class Worker<I, O> implements BatchWorker {
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> = Promise.resolve();
   private snapshot: BatcherStats | undefined;
+  private readonly feed = new StatsFeed<WorkerStats>(() => this.stats());
+  readonly stats$: Observable<WorkerStats>;
   /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
   private windowOf = -1;
   private topUps = 0;
@@ -204,7 +217,14 @@ class Worker<I, O> implements BatchWorker {
     // The puller sleeps while no slot is free or while a topped-up window waits to be sealed:
     // wake it when a batch is sealed or finishes (or anything else changed).
     const wake = (): void => this.wakePuller?.();
-    this.engine = new BatchEngine<I, O>(config, { slotFreed: wake, changed: wake });
+    this.engine = new BatchEngine<I, O>(config, {
+      slotFreed: wake,
+      changed: () => {
+        wake();
+        this.feed.changed();
+      },
+    });
+    this.stats$ = this.feed.stats$;
     this.engine.settled$.subscribe({ next: (request) => request.deliver() });
   }
 
@@ -234,6 +254,8 @@ class Worker<I, O> implements BatchWorker {
       while (this.sending.size > 0) await Promise.all(this.sending);
       this.touching?.unsubscribe();
       await this.link.close();
+      this.feed.changed();
+      this.feed.complete();
     })();
     return this.stopping;
   }

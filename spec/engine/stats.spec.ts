@@ -81,7 +81,7 @@ describe('takeSnapshot', () => {
     counters.lastBatch = batch;
     expect(build).not.toHaveBeenCalled(); // finishing a batch costs no report
     const s = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
-    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [] });
+    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [], weight: 0, contexts: [] });
     expect(Object.isFrozen(s.lastBatch)).toBe(true);
     expect(takeSnapshot(s, 'b', counters, false, SETTINGS)).toBe(s); // the same report object: nothing changed
     expect(build).toHaveBeenCalledTimes(2);
