@@ -118,7 +118,7 @@ const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
  * counter, queue length and running batches as observable gauges (see {@link METRICS}), and
  * one span per finished batch (`batch <name>`), linked to the span of every caller that passed
  * one in its per-call `context` (see {@link spanContextIn}). Only what happens after the call is
- * recorded.
+ * recorded, until the target stops (its `stats$` completes) or `stop()` is called.
  *
  * @example
  * ```ts
