@@ -210,7 +210,7 @@ class Worker<I, O> implements BatchWorker {
   private readonly held = new Set<PulledRequest<I, O>>();
   /** Answers of this tick, sent together: one reply frame per producer, one ack. */
   private replies: WireReply[] = [];
-  /** Which key signs each reply (see PulledRequest.keyIndex), parallel to `replies`. */
+  /** With `auth`: which key signs each reply (see PulledRequest.keyIndex), parallel to `replies`. */
   private replyKeys: number[] = [];
   private answered: Delivery[] = [];
   private acknowledgeOnly: Delivery[] = [];
@@ -428,7 +428,7 @@ class Worker<I, O> implements BatchWorker {
       this.releasing.push(d);
     } else {
       this.replies.push(this.toReply(request));
-      this.replyKeys.push(request.keyIndex);
+      if (this.rules.signer !== undefined) this.replyKeys.push(request.keyIndex);
       this.answered.push(d);
     }
     this.scheduleFlush();
