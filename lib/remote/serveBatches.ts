@@ -408,6 +408,7 @@ class Worker<I, O> implements BatchWorker {
     this.counts.forged++;
     this.acknowledgeOnly.push(d);
     this.scheduleFlush();
+    this.feed.changed(); // the engine never saw it: tell stats$ listeners here
     const bytes = d.body.byteLength + (d.context === undefined ? 0 : d.context.byteLength);
     const why = d.mac === undefined ? 'carries no signature' : `has a signature that does not verify with any of the ${this.rules.signer!.keyCount} keys in \`auth.keys\``;
     this.report(new DroppedMessageError(this.name, 'forged', bytes,

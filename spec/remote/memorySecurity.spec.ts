@@ -99,6 +99,8 @@ describe('remote security options', () => {
     const auth = { keys: [randomBytes(32)] };
     const errors: string[] = [];
     const w = await serveBatches(t, 'mismatch', double, { maxBatchSize: 4, auth, onError: (e) => errors.push(e.message) });
+    const forgedSeen: number[] = [];
+    const watching = w.stats$.subscribe((s) => forgedSeen.push(s.forged));
     const p = remoteBatcher<number, number>(t, 'mismatch');
     const gone = new AbortController();
     const unsigned = p.run(1, { signal: gone.signal });
@@ -106,6 +108,8 @@ describe('remote security options', () => {
     gone.abort();
     await expect(unsigned).rejects.toBeDefined();
     expect(w.stats()).toMatchObject({ forged: 1, succeeded: 0, rejected: 0 });
+    expect(forgedSeen).toEqual([0, 1]); // stats$ reports the drop, though the engine never saw the request
+    watching.unsubscribe();
     expect(errors).toHaveLength(1);
     await w.stop();
 
