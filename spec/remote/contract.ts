@@ -332,6 +332,32 @@ export function describeTransportContract(name: string, target: () => ContractTa
         await bystander.close();
       });
 
+      it('auth: a genuine request replayed after its deadline is not run again (expired, or dropped by the broker as a duplicate)', async () => {
+        const subject = freshSubject();
+        const p = produce(subject, { auth: AUTH });
+        const call = p.run(7, { timeoutMs: 1500 });
+        // The bystander captures the signed request on the wire, then hands it back.
+        const bystander = await bystanderLink(subject);
+        const [captured] = await pullAll(bystander, 1);
+        await bystander.release([captured]);
+        await bystander.close();
+        const ran: number[] = [];
+        const w = await serve(subject, (xs) => (ran.push(...xs), double(xs)), { auth: AUTH, expiredGraceMs: 0 });
+        await expect(call).resolves.toBe(15);
+        await waitFor(() => Date.now() > captured.deadline!, 'the deadline to pass');
+        const replayer = await target().transport().openProducer(subject, () => undefined);
+        const { id, replyTo, body, deadline, mac } = captured;
+        await replayer.send([{ id, replyTo, body, deadline, mac }]);
+        // JetStream drops the replay itself (the same Nats-Msg-Id within its duplicate window).
+        const deduplicated = transport.kind === 'nats';
+        if (!deduplicated) await waitFor(() => w.stats().expired === 1, 'the replayed request to be dropped as expired');
+        await replayer.close();
+        await expectDrained(subject);
+        expect(ran).toEqual([7]);
+        expect(w.stats()).toMatchObject({ forged: 0, expired: deduplicated ? 0 : 1 });
+        expect(p.stats()).toMatchObject({ succeeded: 1, duplicatesDropped: 0 });
+      });
+
       it('auth: keys rotate without downtime; a producer with only the previous key is still served, by the key it signed with', async () => {
         const subject = freshSubject();
         const previous = randomBytes(32);
