@@ -52,6 +52,8 @@ export interface BatchContext {
    * it first (`results$` still carries each caller's own).
    */
   readonly contexts: readonly unknown[];
+  /** For each input, its caller's `priority` (`run(x, { priority })`; 0 when it gave none). */
+  readonly priorities: readonly number[];
 }
 
 /**
@@ -145,6 +147,15 @@ export interface BatchMapOptions<I> {
    */
   readonly maxBatchWeight?: number;
   /**
+   * How fast a waiting call gains priority: one level (`run(x, { priority })`) per `agingMs` it
+   * has waited. Calls are served by `arrival − priority × agingMs`, earliest first, so a call
+   * of priority *p* is overtaken only by calls of priority *p + k* that arrived less than
+   * *k × agingMs* after it, and no amount of higher-priority traffic starves it. `Infinity`:
+   * strict priorities (a low priority may then wait forever).
+   * @default 1000
+   */
+  readonly agingMs?: number;
+  /**
    * Identical inputs share one model call: calls whose inputs have the same key (a string or a
    * finite number; `1` and `'1'` differ) while one of them waits or runs get that one result,
    * and `runBatch` sees the input once. Each caller still settles on its own: its abort or
@@ -207,6 +218,14 @@ export interface RunOptions {
    * broker it travels with the request, encoded by the codec.
    */
   readonly context?: unknown;
+  /**
+   * This call's priority: an integer, higher runs first, FIFO within a level. A waiting call
+   * gains one level per `agingMs` (a batcher option) it has waited, so a low priority is never
+   * starved (see the guide's "Priorities" page for the bound). Across a broker it travels with
+   * the request and the worker orders what it holds by it.
+   * @default 0
+   */
+  readonly priority?: number;
 }
 
 /**
@@ -303,6 +322,10 @@ export interface BatchReport {
   readonly durationMs: number;
   /** For each input of the batch, the time it waited in the queue before `runBatch` was called (from the first call that brought it). */
   readonly queueWaitMs: readonly number[];
+  /** Its `ctx.weight`: the sum of `weigh(input)`, or its size without `weigh`. */
+  readonly weight: number;
+  /** For each request of the batch, its caller's `context` (`run(x, { context })`), or `undefined`. */
+  readonly contexts: readonly unknown[];
 }
 
 /**
@@ -314,11 +337,18 @@ export interface BatchReport {
  * ```
  */
 export interface BatchSettings {
+  /** The most inputs per `runBatch` call. */
   readonly maxBatchSize: number;
+  /** The longest a request waits for companions, from the oldest waiting request. */
   readonly maxDelayMs: number;
+  /** Batches running at once. */
   readonly maxConcurrentBatches: number;
+  /** Requests allowed to wait (a producer: sent and not yet answered); `Infinity`: no limit. */
   readonly maxQueueSize: number;
+  /** The most a batch may weigh (`weigh`); `Infinity`: no budget. */
   readonly maxBatchWeight: number;
+  /** A waiting call gains one priority level per this many ms; `Infinity`: strict priorities. */
+  readonly agingMs: number;
 }
 
 /**

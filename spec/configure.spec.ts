@@ -38,7 +38,7 @@ describe('configure(): retuning at run time', () => {
     answer(1);
     await settleMicrotasks();
     expect(calls.map((c) => c.value)).toEqual([0, 10, 20, 30, 40, 50, 60]);
-    expect(batcher.stats().settings).toEqual({ maxBatchSize: 8, maxDelayMs: 100, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity });
+    expect(batcher.stats().settings).toEqual({ maxBatchSize: 8, maxDelayMs: 100, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity, agingMs: 1000 });
   });
 
   it('a smaller maxBatchSize makes a waiting queue full at once', async () => {
@@ -114,7 +114,7 @@ describe('configure(): retuning at run time', () => {
     const { batcher } = held({ maxBatchSize: 4 });
     expect(() => batcher.configure({ maxBatchSize: 0 })).toThrow('[rx-batcher] "tuned": `maxBatchSize` must be an integer ≥ 1, got 0 (number).');
     expect(() => batcher.configure({ timeoutMs: 5 } as never)).toThrow(
-      '[rx-batcher] "tuned": configure(options): `timeoutMs` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight). Nothing was changed.',
+      '[rx-batcher] "tuned": configure(options): `timeoutMs` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight, agingMs). Nothing was changed.',
     );
     expect(() => batcher.configure({ batchSize: 5 } as never)).toThrow('configure(options): `batchSize`: unknown option; did you mean `maxBatchSize`?');
     expect(() => batcher.configure(null as never)).toThrow(TypeError);

@@ -411,7 +411,8 @@ describe('issue 14 case 9: unknown per-call options', () => {
     [{ timeout: 5 }, 'unknown option `timeout`; did you mean `timeoutMs`?'],
     [{ signl: new AbortController().signal }, 'unknown option `signl`; did you mean `signal`?'],
     [{ timeoutMS: 5 }, 'unknown option `timeoutMS`; did you mean `timeoutMs`?'],
-    [{ priority: 1 }, 'unknown option `priority`. Known options: signal, timeoutMs, context.'],
+    [{ colour: 1 }, 'unknown option `colour`. Known options: signal, timeoutMs, context, priority.'],
+    [{ prio: 1 }, 'unknown option `prio`; did you mean `priority`?'],
   ])('run(x, %p) rejects with a TypeError naming the option', async (options, message) => {
     const batcher = make();
     await expect(batcher.run(1, options as never)).rejects.toEqual(new TypeError(`[rx-batcher] "u": run(input, options): ${message}`));

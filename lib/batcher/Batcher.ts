@@ -1,10 +1,11 @@
-import { defer, map, Observable, share, startWith, Subject, type Subscriber } from 'rxjs';
+import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { prefix } from '../errors/describe';
 import type { BatchConfig } from '../core/config';
-import { BATCHER_FACE, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
+import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import { StatsFeed } from '../stats/statsFeed';
 import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
 import { LeanSubject } from '../util/LeanSubject';
@@ -53,7 +54,7 @@ export class Batcher<I, O> implements AsyncDisposable {
   readonly #engine: BatchEngine<I, O>;
   /** The request stream of the design card; completed by `stop()`. */
   readonly #requests = new LeanSubject<EngineRequest<I, O>>();
-  readonly #statsChanges = new Subject<BatcherStats>();
+  readonly #statsFeed = new StatsFeed<BatcherStats>(() => this.stats());
   /** Validates `configure()` changes into new rules (the constructor's checks). */
   readonly #rebuild: (changes: unknown) => BatchConfig<I, O>;
   #snapshot: BatcherStats | undefined;
@@ -73,9 +74,7 @@ export class Batcher<I, O> implements AsyncDisposable {
       ((changes) => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, config.runBatch, BATCHER_FACE));
     this.name = config.name;
     this.#engine = new BatchEngine<I, O>(config, {
-      changed: () => {
-        if (this.#statsChanges.observed) this.#statsChanges.next(this.stats());
-      },
+      changed: () => this.#statsFeed.changed(),
     });
     this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
 
@@ -86,10 +85,10 @@ export class Batcher<I, O> implements AsyncDisposable {
     );
     settled$.subscribe({
       next: routeToCaller,
-      complete: () => this.#statsChanges.complete(),
+      complete: () => this.#statsFeed.complete(),
     });
     this.results$ = settled$.pipe(map(toSettlement<I, O>));
-    this.stats$ = defer(() => this.#statsChanges.pipe(startWith(this.stats())));
+    this.stats$ = this.#statsFeed.stats$;
   }
 
   /**
@@ -162,7 +161,7 @@ export class Batcher<I, O> implements AsyncDisposable {
 
   /**
    * Changes the batching rules at run time, from the next batch formed: `maxBatchSize`,
-   * `maxDelayMs`, `maxConcurrentBatches`, `maxQueueSize`, `maxBatchWeight`. Checked like the
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxQueueSize`, `maxBatchWeight`, `agingMs`. Checked like the
    * constructor's options (a bad value throws and changes nothing). Requests already waiting
    * are never lost or reordered: each queue is looked at afresh under the new rules (full now,
    * or a window counted from its oldest request), and running batches keep their slots.
@@ -202,9 +201,12 @@ export class Batcher<I, O> implements AsyncDisposable {
     if (typeof timeoutMs !== 'number') return this.#engine.refuse(request, timeoutMs);
     const signal = options?.signal;
     const context = options?.context;
-    if (signal !== undefined || timeoutMs !== 0 || context !== undefined) {
+    const priority = options?.priority === undefined ? 0 : checkPriority(this.name, options.priority);
+    if (typeof priority !== 'number') return this.#engine.refuse(request, priority);
+    if (signal !== undefined || timeoutMs !== 0 || context !== undefined || priority !== 0) {
       const extras = (request.extras = new RequestExtras(signal, timeoutMs));
       extras.context = context;
+      extras.priority = priority;
     }
     // After stop() the request subject is complete; the engine itself refuses the request.
     if (this.#stopCalled) this.#engine.submit(request);

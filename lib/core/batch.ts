@@ -44,10 +44,18 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
   }
 
   /** For each input, its caller's `context`. Built when read. */
-  get contexts(): readonly unknown[] {
+  get contexts(): unknown[] {
     const rs = this.requests;
     const out = new Array<unknown>(rs.length);
     for (let i = 0; i < rs.length; i++) out[i] = rs[i].extras?.context;
+    return out;
+  }
+
+  /** For each input, its caller's priority. Built when read. */
+  get priorities(): readonly number[] {
+    const rs = this.requests;
+    const out = new Array<number>(rs.length);
+    for (let i = 0; i < rs.length; i++) out[i] = rs[i].extras?.priority ?? 0;
     return out;
   }
 
@@ -100,6 +108,8 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
       outcome: this.outcome,
       durationMs: (this.finishedAt - this.startedAt) | 0,
       queueWaitMs: Object.freeze(waits),
+      weight: this.weight,
+      contexts: Object.freeze(this.contexts),
     });
     return this.cachedReport;
   }

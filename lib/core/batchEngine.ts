@@ -112,6 +112,7 @@ export class BatchEngine<I, O> {
       maxConcurrentBatches: c.maxConcurrentBatches,
       maxQueueSize: c.maxQueueSize,
       maxBatchWeight: c.maxBatchWeight,
+      agingMs: c.agingMs,
     }));
   }
 
@@ -492,7 +493,7 @@ export class BatchEngine<I, O> {
             this.reconsider(partition);
             continue;
           }
-          const requests = partition.take(max, this.config.maxBatchWeight);
+          const requests = partition.take(max, this.config.maxBatchWeight, this.config.agingMs);
           const batch = new Batch<I, O>(++this.lastBatchId, requests, reason, partition.key, this.deadlineEpoch);
           batch.weight = this.config.weigh === undefined ? requests.length : partition.takenWeight;
           this.reconsider(partition);

@@ -33,6 +33,8 @@ export class RequestExtras {
   weight = 0;
   /** The call's `context` option, passed through to `runBatch` and `results$`. */
   context: unknown = undefined;
+  /** The call's `priority` option (an integer, higher first); 0 when it gave none. */
+  priority = 0;
 
   constructor(
     readonly signal: AbortSignal | undefined,

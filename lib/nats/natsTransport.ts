@@ -42,6 +42,10 @@ const REPLY_HEADER = 'Rxb-Reply';
 const DEADLINE_HEADER = 'Rxb-Deadline';
 /** The codec-encoded `context` of the call, base64 (headers carry text). */
 const CONTEXT_HEADER = 'Rxb-Context';
+/** The call's priority, when not 0. */
+const PRIORITY_HEADER = 'Rxb-Priority';
+/** The request's signature, base64, when producers sign (`auth`). */
+const MAC_HEADER = 'Rxb-Mac';
 
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
@@ -158,6 +162,8 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         h.set(REPLY_HEADER, message.replyTo);
         if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
         if (message.context !== undefined) h.set(CONTEXT_HEADER, Buffer.from(message.context).toString('base64'));
+        if (message.priority !== undefined) h.set(PRIORITY_HEADER, String(message.priority));
+        if (message.mac !== undefined) h.set(MAC_HEADER, Buffer.from(message.mac).toString('base64'));
         if (!pubAck) {
           h.set('Nats-Msg-Id', message.id);
           nc.publish(target, message.body, { headers: h });
@@ -213,7 +219,11 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         const deliveries = deliveriesOf(msg.reply);
         const deadline = msg.headers?.get(DEADLINE_HEADER);
         const context = msg.headers?.get(CONTEXT_HEADER);
+        const priority = msg.headers?.get(PRIORITY_HEADER);
+        const mac = msg.headers?.get(MAC_HEADER);
         return {
+          ...(mac ? { mac: new Uint8Array(Buffer.from(mac, 'base64')) } : {}),
+          ...(priority ? { priority: Number(priority) } : {}),
           ...(deadline ? { deadline: Number(deadline) } : {}),
           ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),
           id: msg.headers?.get(ID_HEADER) ?? '',

@@ -6,8 +6,11 @@ import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'dedupeBy', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'name', 'scheduler',
 ];
+
+/** The default of `agingMs`: a call's priority is worth one second of waiting per level. */
+export const DEFAULT_AGING_MS = 1000;
 
 /** Names people bring from caikit, DataLoader, promise-batcher and friends. */
 const LIKELY_MEANT: Readonly<Record<string, string>> = {
@@ -18,6 +21,7 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   maxQueue: 'maxQueueSize', queueSize: 'maxQueueSize', timeout: 'timeoutMs',
   batch_size_fn: 'weigh', batchSizeFn: 'weigh', weight: 'weigh', weightOf: 'weigh', cost: 'weigh',
   maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
+  aging: 'agingMs', agingIntervalMs: 'agingMs', starvationMs: 'agingMs', priorityAgingMs: 'agingMs',
   cacheKeyFn: 'dedupeBy', dedupe: 'dedupeBy', dedupeKey: 'dedupeBy', deduplicate: 'dedupeBy', keyFn: 'dedupeBy',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
@@ -169,6 +173,13 @@ export function normalizeOptions<I, O>(
     }
     maxBatchWeight = o.maxBatchWeight;
   }
+  let agingMs = DEFAULT_AGING_MS;
+  if (o.agingMs !== undefined) {
+    const rule = `\`agingMs\` must be a number of milliseconds > 0 (a waiting call gains one priority level per agingMs; Infinity for strict priorities, where a low priority can wait forever), got ${describeValue(o.agingMs)}.`;
+    if (typeof o.agingMs !== 'number') fail('type', name, rule);
+    if (!(o.agingMs > 0)) fail('range', name, rule);
+    agingMs = o.agingMs;
+  }
   if (o.scheduler !== undefined && !isScheduler(o.scheduler)) {
     fail('type', name, `\`scheduler\` must be an RxJS SchedulerLike (with schedule() and now()), got ${describeValue(o.scheduler)}.`);
   }
@@ -187,6 +198,7 @@ export function normalizeOptions<I, O>(
     partitionBy: o.partitionBy as ((input: I) => string) | undefined,
     weigh: o.weigh as ((input: I) => number) | undefined,
     maxBatchWeight,
+    agingMs,
     dedupeBy: o.dedupeBy as ((input: I) => string | number) | undefined,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
@@ -241,10 +253,20 @@ export function checkStopOptions(name: string, options: unknown): boolean | Type
   return drain === true;
 }
 
-const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'context'];
+const RUN_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'context', 'priority'];
+
+/**
+ * Validates a call's `priority` (an integer, higher first); returns it, or the error to
+ * refuse the call with.
+ */
+export function checkPriority(name: string, priority: unknown): number | Error {
+  if (typeof priority === 'number' && Number.isSafeInteger(priority)) return priority;
+  const rule = `${prefix(name)} run(input, options): \`priority\` must be an integer (higher runs first; default 0), got ${describeValue(priority)}.`;
+  return typeof priority === 'number' ? new RangeError(rule) : new TypeError(rule);
+}
 
 /** What `configure()` can change at run time (the rest is fixed at construction). */
-export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight'];
+export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight', 'agingMs'];
 
 /**
  * Validates `configure(changes)` and returns the new rules: the face's options with the changes
@@ -275,6 +297,7 @@ const STOP_OPTIONS: readonly string[] = ['drain'];
 const LIKELY_MEANT_PER_CALL: Readonly<Record<string, string>> = {
   timeout: 'timeoutMs', deadline: 'timeoutMs', deadlineMs: 'timeoutMs', ttl: 'timeoutMs',
   abortSignal: 'signal', abort: 'signal', cancel: 'signal',
+  prio: 'priority', level: 'priority', importance: 'priority', urgency: 'priority', rank: 'priority',
   ctx: 'context', meta: 'context', metadata: 'context', traceId: 'context', trace: 'context',
   graceful: 'drain', wait: 'drain', flush: 'drain',
 };

@@ -129,7 +129,7 @@ function sameStats(a: BatcherStats, b: BatcherStats): boolean {
   return true;
 }
 
-const NO_SETTINGS: BatchSettings = Object.freeze({ maxBatchSize: 0, maxDelayMs: 0, maxConcurrentBatches: 0, maxQueueSize: 0, maxBatchWeight: 0 });
+const NO_SETTINGS: BatchSettings = Object.freeze({ maxBatchSize: 0, maxDelayMs: 0, maxConcurrentBatches: 0, maxQueueSize: 0, maxBatchWeight: 0, agingMs: 0 });
 
 const EMPTY: BatcherStats = freeze(
   {

@@ -13,7 +13,7 @@ import { takeSnapshot } from '../../lib/stats/statsSnapshot';
 import { ManualScheduler } from '../helpers/manualScheduler';
 import { deferred, outcome, settleMicrotasks, type Deferred } from '../helpers/recording';
 
-const SETTINGS = Object.freeze({ maxBatchSize: 8, maxDelayMs: 0, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity });
+const SETTINGS = Object.freeze({ maxBatchSize: 8, maxDelayMs: 0, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity, agingMs: 1000 });
 
 function addsUp(s: BatcherStats): boolean {
   return s.submitted === s.queued + s.inFlight + s.succeeded + s.failed + s.cancelled + s.timedOut + s.rejected;
@@ -81,7 +81,7 @@ describe('takeSnapshot', () => {
     counters.lastBatch = batch;
     expect(build).not.toHaveBeenCalled(); // finishing a batch costs no report
     const s = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
-    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [] });
+    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [], weight: 0, contexts: [] });
     expect(Object.isFrozen(s.lastBatch)).toBe(true);
     expect(takeSnapshot(s, 'b', counters, false, SETTINGS)).toBe(s); // the same report object: nothing changed
     expect(build).toHaveBeenCalledTimes(2);
