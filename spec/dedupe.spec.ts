@@ -368,6 +368,21 @@ describe('dedupeBy with the other rules', () => {
     scheduler.advance(5);
   });
 
+  it('a shared input keeps the priority of the call that brought it: a joiner with a higher one does not lift it', async () => {
+    const { scheduler, batches, batcher, answer } = held({ maxBatchSize: 1, agingMs: Infinity });
+    const busy = outcome(batcher.run('busy'));
+    scheduler.advance(5); // 'busy' runs: the next ones queue, and go one by one, best first
+    const a = [outcome(batcher.run('a', { priority: 1 })), outcome(batcher.run('a', { priority: 5 }))];
+    const c = [outcome(batcher.run('c', { priority: 3 })), outcome(batcher.run('c'))];
+    const b = outcome(batcher.run('b', { priority: 2 }));
+    for (let i = 0; i < 4; i++) {
+      answer(i);
+      await settleMicrotasks();
+    }
+    expect(batches.map((x) => [x.inputs[0], x.ctx.priorities[0]])).toEqual([['busy', 0], ['c', 3], ['b', 2], ['a', 1]]);
+    expect([busy, ...a, ...c, b].map((x) => x.value)).toEqual(['BUSY', 'A', 'A', 'C', 'C', 'B']);
+  });
+
   it('dedupes on the input as runBatch sees it, after defaults', async () => {
     const seen: unknown[][] = [];
     const batcher = new Batcher<{ text: string; lang?: string }, string>({

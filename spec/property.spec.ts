@@ -161,7 +161,7 @@ interface Keyed {
 }
 
 type DedupeCommand =
-  | { kind: 'run'; key: number; timeoutMs: number | undefined; withSignal: boolean; unsubscribe: boolean }
+  | { kind: 'run'; key: number; priority: number; timeoutMs: number | undefined; withSignal: boolean; unsubscribe: boolean }
   | { kind: 'abort'; pick: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'flush' }
@@ -171,7 +171,7 @@ type DedupeCommand =
 
 // A stop is rare: everything after it is refused.
 const dedupeCommand: fc.Arbitrary<DedupeCommand> = fc.oneof(
-  { weight: 30, arbitrary: fc.record({ kind: fc.constant('run' as const), key: fc.nat(2), timeoutMs: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }), withSignal: fc.boolean(), unsubscribe: fc.boolean() }) },
+  { weight: 30, arbitrary: fc.record({ kind: fc.constant('run' as const), key: fc.nat(2), priority: fc.integer({ min: -1, max: 3 }), timeoutMs: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }), withSignal: fc.boolean(), unsubscribe: fc.boolean() }) },
   { weight: 9, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
   { weight: 12, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 8 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('flush' as const) }) },
@@ -189,9 +189,10 @@ const dedupeConfig = fc.record({
   /** What each key weighs (identical inputs weigh the same); now and then more than a lowered budget. */
   weights: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 3, maxLength: 3 }),
   partitions: fc.integer({ min: 1, max: 2 }),
+  agingMs: fc.constantFrom(1, 4, Infinity),
 });
 
-describe('property: dedupeBy with duplicate keys, random weights, retuning, aborts, deadlines, failing batches and stops', () => {
+describe('property: dedupeBy with duplicate keys, random weights, priorities, retuning, aborts, deadlines, failing batches and stops', () => {
   it('settles every call exactly once with its own key’s outcome, merges exactly the calls that find their key pending, and keeps every batch within its rules', () => {
     fc.assert(
       fc.property(dedupeConfig, fc.array(dedupeCommand, { maxLength: 60, size: 'medium' }), (cfg, commands) => {
@@ -208,6 +209,7 @@ describe('property: dedupeBy with duplicate keys, random weights, retuning, abor
           maxConcurrentBatches: cfg.maxConcurrentBatches,
           maxQueueSize: cfg.maxQueueSize,
           maxBatchWeight: cfg.maxBatchWeight,
+          agingMs: cfg.agingMs,
           weigh: (input) => cfg.weights[input.key],
           partitionBy: (input) => String(partitionOf(input.x)),
           dedupeBy: (input) => input.key,
@@ -262,7 +264,7 @@ describe('property: dedupeBy with duplicate keys, random weights, retuning, abor
               calls.push(call);
               if (resultsCompleted) refusedAfterClose++;
               const merged = batcher.stats().merged;
-              const sub = batcher.run$({ x, key: c.key }, { signal: call.controller?.signal, timeoutMs: c.timeoutMs }).subscribe({
+              const sub = batcher.run$({ x, key: c.key }, { signal: call.controller?.signal, timeoutMs: c.timeoutMs, priority: c.priority }).subscribe({
                 next: (y) => (call.value = y),
                 error: (e: unknown) => {
                   call.terminal++;

@@ -16,10 +16,10 @@ export type DedupeKey = string | number;
 /**
  * The queue entry that identical inputs share under `dedupeBy`: one input for `runBatch`, one
  * result, any number of callers. It waits in a partition queue and runs in a batch like a
- * caller's request (it takes the creator's input, id, arrival time, weight and `context`), but
- * it is nobody's call: it never reaches `settled$` and is never counted in stats. Its callers
- * (*members*) keep their own requests, with their own deadline and signal, and are counted and
- * told one by one.
+ * caller's request (it takes the creator's input, id, arrival time, weight, priority and
+ * `context`), but it is nobody's call: it never reaches `settled$` and is never counted in
+ * stats. Its callers (*members*) keep their own requests, with their own deadline and signal,
+ * and are counted and told one by one.
  *
  * @example
  * ```ts
@@ -52,11 +52,12 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
     this.enqueuedAt = creator.enqueuedAt;
     this.creator = creator;
     const own = creator.extras;
-    // The slot weighs what its input weighs, and runBatch sees the creator's context for it.
-    // (A per-call priority, once there is one, is the creator's too: copy it here.)
+    // The slot weighs what its input weighs; it has the creator's priority (its lane in the
+    // queue), and runBatch sees the creator's context for it.
     if (own !== undefined) {
       const extras = (this.extras = new RequestExtras(undefined, 0));
       extras.weight = own.weight;
+      extras.priority = own.priority;
       extras.context = own.context;
     }
     this.counted(creator, 1);
