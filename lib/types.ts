@@ -324,7 +324,10 @@ export interface BatchReport {
   readonly queueWaitMs: readonly number[];
   /** Its `ctx.weight`: the sum of `weigh(input)`, or its size without `weigh`. */
   readonly weight: number;
-  /** For each request of the batch, its caller's `context` (`run(x, { context })`), or `undefined`. */
+  /**
+   * For each input of the batch, its caller's `context` (`run(x, { context })`), or
+   * `undefined`; with `dedupeBy`, that of the call that brought a shared input first.
+   */
   readonly contexts: readonly unknown[];
 }
 
