@@ -40,12 +40,17 @@ export interface BatchContext {
    * For each input, when its caller gives up: a time on the batcher's scheduler clock (ms since
    * the epoch with the default scheduler, like `Date.now()`), or `Infinity` for no deadline.
    * Lets `runBatch` skip or shorten work nobody will wait for; the remote producer sends it
-   * with each request.
+   * with each request. With `dedupeBy`, an input shared by several calls has the latest of
+   * their deadlines (`Infinity` while one of them has none).
    */
   readonly deadlines: readonly number[];
   /** The batch's total weight: the sum of `weigh(input)` over its inputs (its size without `weigh`). */
   readonly weight: number;
-  /** For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`. */
+  /**
+   * For each input, the `context` its caller passed to `run(x, { context })`, or `undefined`.
+   * With `dedupeBy`, an input shared by several calls has the context of the call that brought
+   * it first (`results$` still carries each caller's own).
+   */
   readonly contexts: readonly unknown[];
   /** For each input, its caller's `priority` (`run(x, { priority })`; 0 when it gave none). */
   readonly priorities: readonly number[];
@@ -150,6 +155,18 @@ export interface BatchMapOptions<I> {
    * @default 1000
    */
   readonly agingMs?: number;
+  /**
+   * Identical inputs share one model call: calls whose inputs have the same key (a string or a
+   * finite number; `1` and `'1'` differ) while one of them waits or runs get that one result,
+   * and `runBatch` sees the input once. Each caller still settles on its own: its abort or
+   * deadline affects only itself, and the shared input is dropped (or its batch abandoned) only
+   * when all its callers have gone. Nothing is cached: once the shared input has settled, the
+   * next call runs it again. Keys are scoped to the `partitionBy` partition. `dedupeBy`
+   * throwing or returning anything else fails that call alone. `stats().merged` counts the
+   * calls that joined. DataLoader's `cacheKeyFn` without the cache.
+   * @default no dedupe: every call is an input of its own
+   */
+  readonly dedupeBy?: (input: I) => string | number;
   /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)
@@ -293,7 +310,7 @@ export interface Rejected<I> {
 export interface BatchReport {
   /** The batch's `ctx.batchId`. */
   readonly batchId: number;
-  /** How many requests it held. */
+  /** How many inputs it held (with `dedupeBy`, calls sharing an input count once). */
   readonly size: number;
   /** Why it was sealed. */
   readonly reason: DispatchReason;
@@ -303,8 +320,15 @@ export interface BatchReport {
   readonly outcome: 'succeeded' | 'failed' | 'abandoned';
   /** From the `runBatch` call to its result, in ms of the batcher's scheduler clock. */
   readonly durationMs: number;
-  /** For each request of the batch, the time it waited in the queue before `runBatch` was called. */
+  /** For each input of the batch, the time it waited in the queue before `runBatch` was called (from the first call that brought it). */
   readonly queueWaitMs: readonly number[];
+  /** Its `ctx.weight`: the sum of `weigh(input)`, or its size without `weigh`. */
+  readonly weight: number;
+  /**
+   * For each input of the batch, its caller's `context` (`run(x, { context })`), or
+   * `undefined`; with `dedupeBy`, that of the call that brought a shared input first.
+   */
+  readonly contexts: readonly unknown[];
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Model-based test of the batching engine (issue 14): random command sequences (run, abort,
  * time passing so deadlines and windows fire, a running batch finishing with values, a throw,
- * slot errors or a wrong length, flush, retuning with configure(), stop, drain) drive a real `Batcher` on a virtual
+ * slot errors or a wrong length, flush, retuning with configure(), stop, drain), with or without
+ * `dedupeBy` (calls sharing a key share one input while one of them waits or runs), drive a real `Batcher` on a virtual
  * clock, while a tiny reference model of the queue (what is waiting, running, settled)
  * predicts what must happen. After every command it checks:
  *
@@ -45,6 +46,19 @@ interface Config {
   styles: Style[];
   /** Inputs x go to partition x % partitions (1: no partitionBy). */
   partitions: number;
+  /** With `dedupeBy`: call x has key `keys[x % keys.length]`, scoped to its partition. */
+  keys: number[] | undefined;
+}
+
+/** With `dedupeBy`: one input shared by the calls with its key (and partition) while one of them waits or runs. */
+interface ModelSlot {
+  key: number;
+  partition: number;
+  /** The call that brought it: runBatch sees its input. */
+  creator: Req;
+  members: Req[];
+  state: 'queued' | 'running' | 'done';
+  batch: ModelBatch | undefined;
 }
 
 interface Req {
@@ -54,6 +68,8 @@ interface Req {
   deadline: number;
   controller: AbortController | undefined;
   batch: ModelBatch | undefined;
+  /** With `dedupeBy`: the shared input it waits for. */
+  slot: ModelSlot | undefined;
   /** Ways it may settle during the current command; non-empty means it must. */
   allowed: Set<Way>;
   /** Settlements seen on `results$` and by the caller (each must end at exactly 1). */
@@ -77,6 +93,8 @@ class World {
   readonly batcher: Batcher<number, number>;
   readonly requests: Req[] = [];
   readonly batches: ModelBatch[] = [];
+  /** With `dedupeBy`: every shared input, in the order they were opened. */
+  readonly slots: ModelSlot[] = [];
   readonly stops: { resolved: boolean }[] = [];
   phase: 'open' | 'draining' | 'stopping' = 'open';
   /** Requests up to this x were queued when flush() was last called. */
@@ -93,14 +111,29 @@ class World {
       maxQueueSize: cfg.maxQueueSize,
       timeoutMs: cfg.timeoutMs,
       partitionBy: cfg.partitions > 1 ? (x) => String(x % cfg.partitions) : undefined,
+      dedupeBy: cfg.keys === undefined ? undefined : (x) => this.keyOf(x),
       scheduler: this.scheduler,
       runBatch: (inputs, ctx) => this.runBatch(inputs, ctx),
     });
     // The engine's own record of each settlement, synchronous: it moves the model.
     this.batcher.results$.subscribe((s) => {
       const r = this.requests[s.input];
-      this.settled(r, s.status === 'fulfilled' ? (s.value === r.x * 10 ? 'value' : undefined) : classify(s.reason, r.x, r.controller), s);
+      this.settled(r, s.status === 'fulfilled' ? (s.value === source(r) * 10 ? 'value' : undefined) : classify(s.reason, source(r), r.controller), s);
     });
+  }
+
+  keyOf(x: number): number {
+    return this.cfg.keys![x % this.cfg.keys!.length];
+  }
+
+  /** With `dedupeBy`: shared inputs waiting, oldest first; of one partition if given. */
+  waitingSlots(partition?: number): ModelSlot[] {
+    return this.slots.filter((s) => s.state === 'queued' && (partition === undefined || s.partition === partition));
+  }
+
+  /** What waits for a batch, oldest first, as the calls that brought it: requests, or with `dedupeBy` shared inputs. */
+  waitingInputs(partition: number): Req[] {
+    return this.cfg.keys === undefined ? this.queued(partition) : this.waitingSlots(partition).map((s) => s.creator);
   }
 
   get now(): number {
@@ -118,7 +151,7 @@ class World {
   }
 
   private runBatch(inputs: readonly number[], _ctx: BatchContext): number[] | Promise<number[]> | Subject<number[]> {
-    const queued = this.queued(inputs[0] % this.cfg.partitions);
+    const queued = this.waitingInputs(inputs[0] % this.cfg.partitions);
     const expected = queued.slice(0, this.cfg.maxBatchSize).map((r) => r.x);
     if (JSON.stringify(inputs) !== JSON.stringify(expected)) {
       this.problems.push(`runBatch got [${inputs.join(',')}], expected the oldest waiting [${expected.join(',')}]`);
@@ -127,7 +160,16 @@ class World {
       this.problems.push(`a batch [${inputs.join(',')}] started while ${this.active().length} of ${this.cfg.maxConcurrentBatches} slots were busy: ${this.active().map((b) => `[${b.requests.map((r) => `${r.x}:${r.state}`).join(',')}]`).join(' ')} at ${this.now}`);
     }
     const style = this.cfg.styles[this.batches.length % this.cfg.styles.length];
-    const requests = inputs.map((x) => this.requests[x]);
+    let requests = inputs.map((x) => this.requests[x]);
+    if (this.cfg.keys !== undefined) {
+      // Each input is a shared one: its callers run with it.
+      const slots = requests.map((r) => r.slot!);
+      for (const slot of slots) {
+        if (slot.state !== 'queued' || !slot.members.some((m) => m.state === 'queued')) this.problems.push(`shared input ${slot.creator.x} reached runBatch while ${slot.state}, callers ${slot.members.map((m) => `${m.x}:${m.state}`).join(',')}`);
+        slot.state = 'running';
+      }
+      requests = slots.flatMap((slot) => slot.members.filter((m) => m.state === 'queued'));
+    }
     for (const r of requests) {
       if (r.state !== 'queued') this.problems.push(`request ${r.x} reached runBatch while ${r.state}`);
       r.state = 'running';
@@ -137,6 +179,7 @@ class World {
         : inputs.map((x) => (mode === 'slotErrors' && x % 2 === 1 ? (new Error(`slot ${x}`) as never) : x * 10));
     const batch: ModelBatch = { id: this.batches.length + 1, requests, style, finished: false, answer: () => {} };
     this.batches.push(batch);
+    for (const r of requests) if (r.slot !== undefined) r.slot.batch = batch;
     if (style === 'sync') {
       this.expectAnswer(batch, 'value');
       return results('value');
@@ -157,11 +200,12 @@ class World {
     batch.finished = true;
     if (!wasActive) return; // abandoned: a late result changes nothing
     for (const r of batch.requests) {
+      if (r.slot !== undefined && r.slot.batch === batch) r.slot.state = 'done';
       if (r.state !== 'running') continue;
       r.allowed.add(mode === 'value' ? 'value'
         : mode === 'throw' ? 'batchError'
         : mode === 'wrongLength' ? 'badResult'
-        : r.x % 2 === 1 ? 'slotError' : 'value');
+        : source(r) % 2 === 1 ? 'slotError' : 'value');
     }
   }
 
@@ -171,7 +215,7 @@ class World {
     const own = timeoutMs ?? this.cfg.timeoutMs;
     const r: Req = {
       x, state: 'queued', enqueuedAt: this.now, deadline: own === undefined ? Infinity : this.now + own,
-      controller, batch: undefined, allowed: new Set(), count: 0, delivered: 0, way: undefined,
+      controller, batch: undefined, slot: undefined, allowed: new Set(), count: 0, delivered: 0, way: undefined,
     };
     if (this.phase !== 'open') {
       r.state = 'refused';
@@ -179,13 +223,27 @@ class World {
     } else if (this.cfg.maxQueueSize !== undefined && this.queued().length >= this.cfg.maxQueueSize) {
       r.state = 'refused';
       r.allowed.add('queueFull');
+    } else if (this.cfg.keys !== undefined) {
+      // Joins the shared input of its key and partition while that waits or runs, or opens one.
+      const key = this.keyOf(x);
+      const partition = x % this.cfg.partitions;
+      let slot = this.slots.find((s) => s.state !== 'done' && s.key === key && s.partition === partition);
+      if (slot === undefined) {
+        slot = { key, partition, creator: r, members: [], state: 'queued', batch: undefined };
+        this.slots.push(slot);
+      } else if (slot.state === 'running') {
+        r.state = 'running';
+        slot.batch!.requests.push(r);
+      }
+      slot.members.push(r);
+      r.slot = slot;
     }
     this.requests.push(r);
     // Refused before results$ completed, the refusal is on it; after, only the caller hears.
     const onStream = r.state !== 'refused' || !this.stops.some((stop) => stop.resolved);
     this.batcher.run(x, { signal: controller?.signal, timeoutMs }).then(
-      (value) => this.delivered(r, value === x * 10 ? 'value' : undefined, value, onStream),
-      (error: unknown) => this.delivered(r, classify(error, x, controller), error, onStream),
+      (value) => this.delivered(r, value === source(r) * 10 ? 'value' : undefined, value, onStream),
+      (error: unknown) => this.delivered(r, classify(error, source(r), controller), error, onStream),
     );
   }
 
@@ -197,6 +255,9 @@ class World {
     else if (!r.allowed.has(way)) this.problems.push(`request ${r.x} settled as ${way} at step ${this.step}; allowed: ${[...r.allowed].join(',') || 'nothing'}`);
     r.way = way;
     r.state = 'settled';
+    // The last caller of a shared input gone: the input goes too, and its key is free.
+    const slot = r.slot;
+    if (slot !== undefined && slot.state !== 'done' && slot.members.every((m) => m.state === 'settled')) slot.state = 'done';
   }
 
   /** The caller heard (its promise settled): once, and the way the engine said. */
@@ -275,7 +336,7 @@ class World {
     if (s.batchesInFlight !== active) problems.push(`stats.batchesInFlight ${s.batchesInFlight}, model ${active} (an abandoned batch must free its slot)`);
     // Nothing waits while a slot is free (in any partition).
     for (let p = 0; p < this.cfg.partitions && active < this.cfg.maxConcurrentBatches; p++) {
-      const waiting = this.queued(p);
+      const waiting = this.waitingInputs(p);
       if (waiting.length === 0) continue;
       const age = this.now - waiting[0].enqueuedAt;
       if (waiting.length >= this.cfg.maxBatchSize) problems.push(`${waiting.length} requests wait (a full batch) while a slot is free`);
@@ -309,6 +370,11 @@ class World {
     expect(this.batcher.stats()).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, stopped: true, submitted: this.requests.length });
     expect(this.scheduler.scheduledCount).toBe(0);
   }
+}
+
+/** The input runBatch saw for this call: its own, or with `dedupeBy` that of the call that brought the shared input. */
+function source(r: Req): number {
+  return r.slot?.creator.x ?? r.x;
 }
 
 function classify(error: unknown, x: number, controller: AbortController | undefined): Way | undefined {
@@ -376,6 +442,7 @@ const config: fc.Arbitrary<Config> = fc.record({
   timeoutMs: fc.option(fc.integer({ min: 1, max: 15 }), { nil: undefined }),
   styles: fc.array(fc.constantFrom<Style>('promise', 'promise', 'observable', 'sync'), { minLength: 1, maxLength: 3 }),
   partitions: fc.constantFrom(1, 1, 2),
+  keys: fc.option(fc.array(fc.nat(2), { minLength: 1, maxLength: 12 }), { nil: undefined, freq: 2 }),
 });
 
 /** Runs per CI run; MODEL_RUNS and MODEL_SEED override (e.g. to hunt with many seeds). */

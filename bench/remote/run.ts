@@ -5,6 +5,8 @@
 // bench/results/ (a full run: the committed results) or .cache/bench/quick/ (--quick), or DIR.
 // --per-worker runs only the sim-model rows below (to .cache/bench/per-worker/ unless --out);
 // --open-loop-nats adds the open-loop rows on NATS (off by default: see OPEN_LOOP_TRANSPORTS).
+// --signing runs only the trivial-model rows, without and with signing (auth), on both brokers
+// (to .cache/bench/signing/ unless --out): what HMAC signing costs per request.
 //
 // Per-worker overhead: the simulated model costs time but no CPU (an accelerator), so worker
 // processes sharing this machine scale as they would on separate GPUs. Open-loop arrivals at
@@ -12,6 +14,7 @@
 // ≥ 0.9 of the model's capacity, two ≥ 1.8x one. The closed loop with 64 callers measures the
 // round trip only (one worker takes all 64 in one batch): remote ≥ 0.85x the in-process Batcher.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -19,7 +22,9 @@ import { performance } from 'node:perf_hooks';
 import { Batcher } from '../../lib';
 import { natsTransport } from '../../lib/nats';
 import { redisTransport } from '../../lib/redis';
-import { remoteBatcher, type BatchTransport, type WorkerStats } from '../../lib/remote';
+import { remoteBatcher, v8Codec, type BatchTransport, type WorkerStats } from '../../lib/remote';
+import { signerFor } from '../../lib/remote/auth';
+import { encodeReplies } from '../../lib/remote/wire';
 import { startNats, startRedis, type TestBroker } from '../../spec/remote/brokers';
 import { openLoop, uniformArrivals } from '../harness/openLoop';
 import { benchModel, SIM_MODEL, simCapacityPerSec, type BenchModelKind } from './model';
@@ -28,12 +33,16 @@ const ROOT = resolve(__dirname, '../..');
 const quick = process.argv.includes('--quick');
 /** Only the sim-model rows (closed loop, open loop): a subset, so never into bench/results/ by default. */
 const perWorkerOnly = process.argv.includes('--per-worker');
+/** Only the trivial-model rows, unsigned and signed: a subset, so never into bench/results/ by default. */
+const signingOnly = process.argv.includes('--signing');
+/** The key of the signed rows (producer and workers). */
+const AUTH_KEY = randomBytes(32);
 const outArg = process.argv.indexOf('--out');
 if (outArg !== -1 && process.argv[outArg + 1] === undefined) throw new TypeError('--out needs a folder');
 const outDir =
   outArg !== -1
     ? isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])
-    : quick ? join(ROOT, '.cache', 'bench', 'quick') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
+    : quick ? join(ROOT, '.cache', 'bench', 'quick') : signingOnly ? join(ROOT, '.cache', 'bench', 'signing') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
 const plan = quick
   ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1, drainMs: 2000 }
   : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3, drainMs: 5000 };
@@ -230,10 +239,13 @@ interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-async function startWorker(kind: 'redis' | 'nats', url: string, subject: string, model: BenchModelKind, maxDelayMs: number): Promise<WorkerProcess> {
+async function startWorker(kind: 'redis' | 'nats', url: string, subject: string, model: BenchModelKind, maxDelayMs: number, signed = false): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'worker.ts')], {
     cwd: ROOT,
-    env: { ...process.env, RXB_TRANSPORT: kind, RXB_URL: url, RXB_SUBJECT: subject, RXB_MODEL: model, RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: String(maxDelayMs), RXB_MAX_CONCURRENT: '1' },
+    env: {
+      ...process.env, RXB_TRANSPORT: kind, RXB_URL: url, RXB_SUBJECT: subject, RXB_MODEL: model, RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: String(maxDelayMs), RXB_MAX_CONCURRENT: '1',
+      ...(signed ? { RXB_AUTH_KEY: AUTH_KEY.toString('base64') } : {}),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -260,7 +272,33 @@ async function startWorker(kind: 'redis' | 'nats', url: string, subject: string,
 // --- scenarios ---
 
 async function inProcessRows(): Promise<Row[]> {
+  if (signingOnly) return [signingRow()];
+  if (!perWorkerOnly) return [signingRow(), ...(await inProcessTrivialRows()), ...(await inProcessSimRows())];
   return [...(perWorkerOnly ? [] : await inProcessTrivialRows()), ...(await inProcessSimRows())];
+}
+
+/**
+ * What signing alone costs, in this process: the producer's MAC of a request (an 8-byte input
+ * with a deadline), the worker's check of it, and the MAC of a one-reply frame made and
+ * checked. Frames carry every reply of a batch to one producer, so under load their share per
+ * request is smaller.
+ */
+function signingRow(): Row {
+  const signer = signerFor([AUTH_KEY]);
+  const message = { id: 'AbCdEfGh.1k2', replyTo: 'rxb:reply:0123456789abcdef', body: v8Codec.encode(12345), deadline: Date.now() + 2000 };
+  const payload = encodeReplies([[message.id, 'ok', v8Codec.encode(24691)]]);
+  const once = (): void => {
+    const mac = signer.signRequest('bench', message);
+    if (signer.verifyRequest('bench', { ...message, mac }) !== 0) throw new Error('a request MAC did not verify');
+    if (signer.openFrame('bench', message.replyTo, signer.sealFrame('bench', message.replyTo, payload)) === undefined) throw new Error('a frame MAC did not verify');
+  };
+  const n = quick ? 5000 : 50_000;
+  for (let i = 0; i < n / 10; i++) once(); // warm up
+  const cpu0 = ownCpuMicros();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) once();
+  const cpu = ownCpuMicros() - cpu0;
+  return { transport: 'in-process', scenario: 'signing alone: MAC a request, check it, MAC and check a one-reply frame', workers: 1, 'requests/s': round((n / (performance.now() - t0)) * 1000, 0), 'p50 ms': NaN, 'p99 ms': NaN, 'mean batch': null, 'CPU µs/request': round(cpu / n, 1) };
 }
 
 /** Idle round trip and 64 callers on the trivial model, in this process. */
@@ -343,14 +381,16 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
   let subjects = 0;
   const subject = (): string => `bench-${Date.now().toString(36)}-${++subjects}`;
 
-  // Idle round trip and CPU per request: one worker process, trivial model.
-  if (!perWorkerOnly) {
+  // Idle round trip and CPU per request: one worker process, trivial model; then the same
+  // with requests and replies signed (auth on producer and worker).
+  for (const signed of perWorkerOnly ? [] : [false, true]) {
     const s = subject();
-    const worker = await startWorker(kind, broker.url, s, 'trivial', 0);
-    const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
+    const worker = await startWorker(kind, broker.url, s, 'trivial', 0, signed);
+    const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000, ...(signed ? { auth: { keys: [AUTH_KEY] } } : {}) });
+    const signedTag = signed ? ', signed' : '';
     try {
       const i = await idle((x) => producer.run(x), plan.idleRequests);
-      rows.push({ transport: kind, scenario: 'idle round trip', workers: 1, 'requests/s': round(i.perSecond, 0), 'p50 ms': round(i.p50, 3), 'p99 ms': round(i.p99, 3), 'mean batch': 1, 'CPU µs/request': null });
+      rows.push({ transport: kind, scenario: `idle round trip${signedTag}`, workers: 1, 'requests/s': round(i.perSecond, 0), 'p50 ms': round(i.p50, 3), 'p99 ms': round(i.p99, 3), 'mean batch': 1, 'CPU µs/request': null });
       let start = { own: 0, worker: 0, broker: 0 };
       const read = async () => ({ own: ownCpuMicros(), worker: (await worker.report()).cpuMicros, broker: brokerCpuMicros(broker.pid()) });
       let end = start;
@@ -358,7 +398,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
       const per = (k: keyof typeof start): number => (end[k] - start[k]) / load.done;
       const stats = (await worker.report()).stats;
       rows.push({
-        transport: kind, scenario: 'trivial, 64 callers', workers: 1, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 2), 'p99 ms': round(load.p99, 2),
+        transport: kind, scenario: `trivial, 64 callers${signedTag}`, workers: 1, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 2), 'p99 ms': round(load.p99, 2),
         'mean batch': round(stats.meanBatchSize, 1), 'CPU µs/request': round(per('own') + per('worker') + per('broker'), 1),
         'CPU producer µs': round(per('own'), 1), 'CPU worker µs': round(per('worker'), 1), 'CPU broker µs': round(per('broker'), 1),
       });
@@ -371,7 +411,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
   // Throughput and batch size on the simulated model, 64 callers in closed loops: one, then two
   // worker processes. One worker already takes all 64 callers in one batch, so a second one has
   // nothing to add: these rows measure the round trip through the broker, not scale-out.
-  for (const count of [1, 2]) {
+  for (const count of signingOnly ? [] : [1, 2]) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
@@ -387,7 +427,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
 
   // Per-worker overhead: open-loop arrivals at 1.8x one worker's full-batch capacity keep the
   // stream full, so each worker should pull full batches back to back. One worker, then two.
-  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) ? [1, 2] : []) {
+  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) && !signingOnly ? [1, 2] : []) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: OPEN_LOOP_TIMEOUT_MS });
@@ -539,6 +579,7 @@ async function main(): Promise<void> {
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
     ...(perWorkerOnly ? { subset: 'per-worker overhead rows only (--per-worker)' } : {}),
+    ...(signingOnly ? { subset: 'trivial-model rows only, unsigned and signed (--signing)' } : {}),
     passes: plan.runs,
     // Load averages: other work on a shared machine shows here, and in every number.
     machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0].toFixed(2) },
@@ -550,6 +591,7 @@ async function main(): Promise<void> {
       'Closed loop (64 callers): one worker already takes all 64 callers in one batch, so these rows measure the round trip through the broker, not scale-out; × in-process = remote ÷ the in-process Batcher on the same model in the same pass.',
       'goal/met and targets: the goals of the per-worker overhead rows, judged on the medians.',
       'CPU µs/request: producer + worker + broker CPU time during the measuring window, divided by requests answered in it.',
+      '…, signed: the same with auth on producer and worker (HMAC-SHA-256 of every request and reply frame, one key).',
       'Each number is the median over the passes; requests/s range is the lowest and highest pass.',
     ],
     rows,

@@ -18,6 +18,8 @@ async function main(): Promise<void> {
     // One batch at a time, as the model runs them: a worker's capacity is the model's.
     maxConcurrentBatches: Number(env.RXB_MAX_CONCURRENT ?? '1'),
     claimIdleMs: 5000,
+    // The signed rows: the same key as the producer, base64.
+    ...(env.RXB_AUTH_KEY ? { auth: { keys: [Buffer.from(env.RXB_AUTH_KEY, 'base64')] } } : {}),
   });
   process.on('message', (message: { type?: string }) => {
     if (message.type === 'report') {

@@ -29,6 +29,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Cost budgets', link: '/guide/cost-budgets' },
       { text: 'Priorities', link: '/guide/priorities' },
       { text: 'Retuning at run time', link: '/guide/retuning' },
+      { text: 'Dedupe', link: '/guide/dedupe' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },
       { text: 'Backpressure', link: '/guide/backpressure' },
@@ -55,6 +56,7 @@ const recipes: DefaultTheme.SidebarItem[] = [
       { text: 'caikit-style model', link: '/recipes/caikit-style' },
       { text: 'Testing with virtual time', link: '/recipes/virtual-time-testing' },
       { text: 'Prometheus metrics', link: '/recipes/metrics' },
+      { text: 'OpenTelemetry', link: '/recipes/opentelemetry' },
       { text: 'Text model with a token budget', link: '/recipes/token-budget' },
       ...optionalRecipes([
         { text: 'Streaming VAD server', page: 'vad-server' },

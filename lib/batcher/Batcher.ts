@@ -1,10 +1,11 @@
-import { defer, map, Observable, share, startWith, Subject, type Subscriber } from 'rxjs';
+import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
 import { prefix } from '../errors/describe';
 import type { BatchConfig } from '../core/config';
 import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import { StatsFeed } from '../stats/statsFeed';
 import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types';
 import { toSettlement } from '../core/toSettlement';
 import { LeanSubject } from '../util/LeanSubject';
@@ -53,7 +54,7 @@ export class Batcher<I, O> implements AsyncDisposable {
   readonly #engine: BatchEngine<I, O>;
   /** The request stream of the design card; completed by `stop()`. */
   readonly #requests = new LeanSubject<EngineRequest<I, O>>();
-  readonly #statsChanges = new Subject<BatcherStats>();
+  readonly #statsFeed = new StatsFeed<BatcherStats>(() => this.stats());
   /** Validates `configure()` changes into new rules (the constructor's checks). */
   readonly #rebuild: (changes: unknown) => BatchConfig<I, O>;
   #snapshot: BatcherStats | undefined;
@@ -73,9 +74,7 @@ export class Batcher<I, O> implements AsyncDisposable {
       ((changes) => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, config.runBatch, BATCHER_FACE));
     this.name = config.name;
     this.#engine = new BatchEngine<I, O>(config, {
-      changed: () => {
-        if (this.#statsChanges.observed) this.#statsChanges.next(this.stats());
-      },
+      changed: () => this.#statsFeed.changed(),
     });
     this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
 
@@ -86,10 +85,10 @@ export class Batcher<I, O> implements AsyncDisposable {
     );
     settled$.subscribe({
       next: routeToCaller,
-      complete: () => this.#statsChanges.complete(),
+      complete: () => this.#statsFeed.complete(),
     });
     this.results$ = settled$.pipe(map(toSettlement<I, O>));
-    this.stats$ = defer(() => this.#statsChanges.pipe(startWith(this.stats())));
+    this.stats$ = this.#statsFeed.stats$;
   }
 
   /**

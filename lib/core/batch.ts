@@ -44,7 +44,7 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
   }
 
   /** For each input, its caller's `context`. Built when read. */
-  get contexts(): readonly unknown[] {
+  get contexts(): unknown[] {
     const rs = this.requests;
     const out = new Array<unknown>(rs.length);
     for (let i = 0; i < rs.length; i++) out[i] = rs[i].extras?.context;
@@ -108,6 +108,8 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
       outcome: this.outcome,
       durationMs: (this.finishedAt - this.startedAt) | 0,
       queueWaitMs: Object.freeze(waits),
+      weight: this.weight,
+      contexts: Object.freeze(this.contexts),
     });
     return this.cachedReport;
   }

@@ -8,6 +8,7 @@ import type { BatchSettings, DispatchReason } from '../types';
 import { Batch } from './batch';
 import { Counters } from './counters';
 import { DeadlineQueue } from './deadlines';
+import { Dedupe, type DedupeKey } from './dedupe';
 import { applyDefaults, Refused } from './defaults';
 import { invokeRunBatch } from './invokeRunBatch';
 import { Partition } from './partition';
@@ -57,6 +58,9 @@ const STOPPED = 3;
  * - **O(1) routing.** Each settled request is emitted once on `settled$`; the request object
  *   itself knows how to reach its caller, so one subscriber routes every result without a
  *   per-caller filter or a lookup.
+ * - **Shared inputs.** With `dedupeBy`, what waits in a queue and runs in a batch is a shared
+ *   slot standing for the calls with its key (lib/core/dedupe.ts); each call still settles on
+ *   its own, through `settle()` like any other.
  */
 export class BatchEngine<I, O> {
   /** Live counters, for stats. */
@@ -70,6 +74,8 @@ export class BatchEngine<I, O> {
   /** The slot pipelines: one, plus one more for each change of `maxConcurrentBatches` while older batches finish. */
   private readonly runners = new Set<Subscription>();
   private readonly deadlines: DeadlineQueue<I, O>;
+  /** `dedupeBy`'s shared slots; undefined without `dedupeBy` (the engine's path is then as before). */
+  private readonly dedupe: Dedupe<I, O> | undefined;
   /** The only partition when there is no `partitionBy`. */
   private readonly single: Partition<I, O>;
   private readonly partitions = new Map<string | undefined, Partition<I, O>>();
@@ -130,6 +136,13 @@ export class BatchEngine<I, O> {
     this.clock = () => (windowScheduler.now() - windowEpoch) | 0;
     this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
+    this.dedupe = config.dedupeBy === undefined ? undefined : new Dedupe<I, O>(config.name, config.dedupeBy, {
+      counters: this.counters,
+      settle: (request, outcome, value, reason) => this.settle(request, outcome, value, reason),
+      vacate: (request, previous, place, counted) => this.vacate(request, previous, place, counted),
+      release: (request) => this.release(request),
+      leftBatch: (batch, request) => this.leftBatch(batch, request),
+    });
     this.single = new Partition<I, O>(undefined, this);
     this.partitions.set(undefined, this.single);
     this.openSlots(config.maxConcurrentBatches);
@@ -212,16 +225,30 @@ export class BatchEngine<I, O> {
       if (extras === undefined) extras = request.extras = new RequestExtras(undefined, 0);
       extras.weight = weight;
     }
+    let key: DedupeKey = 0;
+    if (this.dedupe !== undefined) {
+      const k = this.dedupe.keyOf(request);
+      if (k instanceof Error) return this.settleAlone(request, REJECTED, k);
+      key = k;
+    }
 
     request.place = partition;
     request.state = QUEUED;
     request.enqueuedAt = this.clock();
-    partition.push(request);
-    counters.queued++;
     if (extras !== undefined && extras.timeoutMs > 0 && extras.timeoutMs !== Infinity) {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
     }
+    if (this.dedupe === undefined) partition.push(request);
+    else {
+      // The input's shared slot goes in the queue in its place, unless it joined one waiting or running.
+      const slot = this.dedupe.attach(request, partition.key, key);
+      if (slot === undefined) return;
+      slot.place = partition;
+      slot.state = QUEUED;
+      partition.push(slot);
+    }
+    counters.queued++;
     if (partition.isFull(config.maxBatchSize, config.maxBatchWeight) && config.fullWaitsForWindow !== true) {
       // Full (or at its weight budget): due now, whatever its window says. (Beyond full it is
       // in `ready` already, and while every slot is busy there is nothing to pump: the
@@ -246,7 +273,14 @@ export class BatchEngine<I, O> {
     const config = this.config;
     if (this.phase !== OPEN) return 0;
     const freeSlots = config.maxConcurrentBatches - this.running.size;
-    return freeSlots === Infinity ? Infinity : freeSlots * config.maxBatchSize - this.counters.queued;
+    if (freeSlots === Infinity) return Infinity;
+    // Inputs waiting: with dedupeBy, callers sharing a slot wait for one input.
+    let waiting = this.counters.queued;
+    if (this.dedupe !== undefined) {
+      waiting = 0;
+      for (const partition of this.partitions.values()) waiting += partition.live;
+    }
+    return freeSlots * config.maxBatchSize - waiting;
   }
 
   /** Settles a request the facade refused before submitting (bad per-call options). */
@@ -480,8 +514,10 @@ export class BatchEngine<I, O> {
       r.state = RUNNING;
       r.place = batch;
     }
-    counters.queued -= size;
-    counters.inFlight += size;
+    // With dedupeBy each input is a shared slot, standing for its callers.
+    const callers = this.dedupe === undefined ? size : this.dedupe.dispatched(batch.requests);
+    counters.queued -= callers;
+    counters.inFlight += callers;
     counters.batches++;
     counters.batchesInFlight++;
     counters.dispatchReasons[batch.reason]++;
@@ -623,17 +659,32 @@ export class BatchEngine<I, O> {
     if (previous >= SUCCEEDED) return;
     request.state = outcome;
     request.result = outcome === SUCCEEDED ? value : reason;
-    const counters = this.counters;
-    counters.count(outcome);
+    const place = request.place;
+    request.place = undefined;
+    // With dedupeBy, a caller in a shared slot and the slot itself settle by dedupe.ts's rules (on the steps below).
+    if (this.dedupe !== undefined && this.dedupe.settle(request, previous, place)) return;
+    this.counters.count(outcome);
+    this.vacate(request, previous, place, true);
+    this.release(request);
+    // Only after the settlement is out: abandoning may finish the batch and, on a stop, the engine.
+    if (previous === RUNNING) this.leftBatch(place as Batch<I, O>, request);
+  }
+
+  /** Takes a request out of its queue or its batch; `counted`: it is a caller, counted in `queued` or `inFlight`. */
+  private vacate(request: EngineRequest<I, O>, previous: number, place: object | undefined, counted: boolean): void {
     if (previous === QUEUED) {
-      counters.queued--;
-      const partition = request.place as Partition<I, O>;
+      if (counted) this.counters.queued--;
+      const partition = place as Partition<I, O>;
       partition.removed(request);
       if (partition.live === 0) this.emptied(partition);
     } else if (previous === RUNNING) {
-      counters.inFlight--;
-      (request.place as Batch<I, O>).live--;
+      if (counted) this.counters.inFlight--;
+      (place as Batch<I, O>).live--;
     }
+  }
+
+  /** Lets go of a settled caller's deadline and abort listener, and hands it its outcome. */
+  private release(request: EngineRequest<I, O>): void {
     const extras = request.extras;
     if (extras !== undefined) {
       if (extras.deadline > 0) this.deadlines.settled();
@@ -642,17 +693,15 @@ export class BatchEngine<I, O> {
         extras.onAbort = undefined;
       }
     }
-    const place = request.place;
-    request.place = undefined;
     // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
     if (this.settledClosed) request.deliver();
     else this.settled.next(request);
-    // Only after the settlement is out: abandoning may finish the batch and, on a stop, the engine.
-    if (previous === RUNNING) {
-      const batch = place as Batch<I, O>;
-      if (batch.lateSlots > 0) this.releaseLateSlot(batch, request);
-      if (batch.live === 0 && !batch.done) this.abandon(batch);
-    }
+  }
+
+  /** A request of a running batch settled: stop awaiting its promise slot, and abandon the batch if nobody is left. */
+  private leftBatch(batch: Batch<I, O>, request: EngineRequest<I, O>): void {
+    if (batch.lateSlots > 0) this.releaseLateSlot(batch, request);
+    if (batch.live === 0 && !batch.done) this.abandon(batch);
   }
 
   /**

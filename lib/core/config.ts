@@ -22,6 +22,8 @@ export interface BatchConfig<I, O> {
   readonly maxBatchWeight: number;
   /** A waiting request gains one priority level per this many ms (Infinity: strict priorities). */
   readonly agingMs: number;
+  /** Identical inputs (equal keys) waiting or running share one slot; undefined: no dedupe. */
+  readonly dedupeBy: ((input: I) => string | number) | undefined;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */

@@ -27,6 +27,8 @@ export class Counters {
   failedBatches = 0;
   /** Batches whose callers had all gone before they finished: freed at once, late result dropped. */
   abandonedBatches = 0;
+  /** Calls that joined a shared slot (`dedupeBy`) instead of adding an input. */
+  merged = 0;
   /** `batchSizes[n]`: how many batches of n inputs were dispatched. */
   readonly batchSizes: number[] = [];
   readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };

@@ -44,6 +44,8 @@ const DEADLINE_HEADER = 'Rxb-Deadline';
 const CONTEXT_HEADER = 'Rxb-Context';
 /** The call's priority, when not 0. */
 const PRIORITY_HEADER = 'Rxb-Priority';
+/** The request's signature, base64, when producers sign (`auth`). */
+const MAC_HEADER = 'Rxb-Mac';
 
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
@@ -161,6 +163,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
         if (message.context !== undefined) h.set(CONTEXT_HEADER, Buffer.from(message.context).toString('base64'));
         if (message.priority !== undefined) h.set(PRIORITY_HEADER, String(message.priority));
+        if (message.mac !== undefined) h.set(MAC_HEADER, Buffer.from(message.mac).toString('base64'));
         if (!pubAck) {
           h.set('Nats-Msg-Id', message.id);
           nc.publish(target, message.body, { headers: h });
@@ -217,7 +220,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         const deadline = msg.headers?.get(DEADLINE_HEADER);
         const context = msg.headers?.get(CONTEXT_HEADER);
         const priority = msg.headers?.get(PRIORITY_HEADER);
+        const mac = msg.headers?.get(MAC_HEADER);
         return {
+          ...(mac ? { mac: new Uint8Array(Buffer.from(mac, 'base64')) } : {}),
           ...(priority ? { priority: Number(priority) } : {}),
           ...(deadline ? { deadline: Number(deadline) } : {}),
           ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),

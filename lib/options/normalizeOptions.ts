@@ -6,7 +6,7 @@ import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'name', 'scheduler',
 ];
 
 /** The default of `agingMs`: a call's priority is worth one second of waiting per level. */
@@ -22,6 +22,7 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   batch_size_fn: 'weigh', batchSizeFn: 'weigh', weight: 'weigh', weightOf: 'weigh', cost: 'weigh',
   maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
   aging: 'agingMs', agingIntervalMs: 'agingMs', starvationMs: 'agingMs', priorityAgingMs: 'agingMs',
+  cacheKeyFn: 'dedupeBy', dedupe: 'dedupeBy', dedupeKey: 'dedupeBy', deduplicate: 'dedupeBy', keyFn: 'dedupeBy',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
 
@@ -159,6 +160,9 @@ export function normalizeOptions<I, O>(
   if (o.weigh !== undefined && typeof o.weigh !== 'function') {
     fail('type', name, `\`weigh\` must be a function (input) => number (what one input costs), got ${describeValue(o.weigh)}.`);
   }
+  if (o.dedupeBy !== undefined && typeof o.dedupeBy !== 'function') {
+    fail('type', name, `\`dedupeBy\` must be a function (input) => key, a string or number equal for identical inputs, got ${describeValue(o.dedupeBy)}.`);
+  }
   let maxBatchWeight = Infinity;
   if (o.maxBatchWeight !== undefined) {
     const rule = `\`maxBatchWeight\` must be a number > 0 (or Infinity for no budget), got ${describeValue(o.maxBatchWeight)}.`;
@@ -195,6 +199,7 @@ export function normalizeOptions<I, O>(
     weigh: o.weigh as ((input: I) => number) | undefined,
     maxBatchWeight,
     agingMs,
+    dedupeBy: o.dedupeBy as ((input: I) => string | number) | undefined,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),

@@ -154,6 +154,7 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           let deadline: number | undefined;
           let context: Uint8Array | undefined;
           let priority: number | undefined;
+          let mac: Uint8Array | undefined;
           for (let i = 0; i + 1 < fields.length; i += 2) {
             const f = fields[i].toString();
             if (f === 'i') id = fields[i + 1].toString();
@@ -162,12 +163,14 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
             else if (f === 'd') deadline = Number(fields[i + 1].toString());
             else if (f === 'c') context = fields[i + 1];
             else if (f === 'p') priority = Number(fields[i + 1].toString());
+            else if (f === 'm') mac = fields[i + 1];
           }
           out.push({
             id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle,
             ...(deadline !== undefined ? { deadline } : {}),
             ...(context !== undefined ? { context } : {}),
             ...(priority !== undefined ? { priority } : {}),
+            ...(mac !== undefined ? { mac } : {}),
           });
         }
         return out;
@@ -316,12 +319,13 @@ async function withDeadline(operation: () => Promise<void>, ms: number): Promise
   }
 }
 
-/** A request as stream entry fields: i(d), r(eply to), d(eadline), c(ontext), p(riority), b(ody). */
+/** A request as stream entry fields: i(d), r(eply to), d(eadline), c(ontext), p(riority), m(ac), b(ody). */
 function entryFields(m: RequestMessage): (string | Buffer)[] {
   const fields: (string | Buffer)[] = ['i', m.id, 'r', m.replyTo];
   if (m.deadline !== undefined) fields.push('d', String(m.deadline));
   if (m.context !== undefined) fields.push('c', toBuffer(m.context));
   if (m.priority !== undefined) fields.push('p', String(m.priority));
+  if (m.mac !== undefined) fields.push('m', toBuffer(m.mac));
   fields.push('b', toBuffer(m.body));
   return fields;
 }

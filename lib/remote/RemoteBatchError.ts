@@ -7,14 +7,16 @@ import { prefix } from '../errors/describe';
  * - `'deliveries-exhausted'`: the request was delivered `maxDeliveries` times without an answer
  *   (its workers crashed or hung on it) and was given up;
  * - `'decode-failed'`: the worker could not decode the input, or the producer the result (codec mismatch);
- * - `'send-failed'`: the request could not be handed to the broker (refused, or not acknowledged in time).
+ * - `'send-failed'`: the request could not be handed to the broker (refused, or not acknowledged in time);
+ * - `'payload-too-large'`: the encoded input, request or result is over `maxPayloadBytes`
+ *   (the producer's, refused at `run()`, or the worker's).
  *
  * @example
  * ```ts
- * const httpStatus = (kind: RemoteErrorKind): number => (kind === 'send-failed' ? 503 : kind === 'item-failed' ? 422 : 500);
+ * const httpStatus = (kind: RemoteErrorKind): number => (kind === 'send-failed' ? 503 : kind === 'payload-too-large' ? 413 : kind === 'item-failed' ? 422 : 500);
  * ```
  */
-export type RemoteErrorKind = 'batch-failed' | 'item-failed' | 'deliveries-exhausted' | 'decode-failed' | 'send-failed';
+export type RemoteErrorKind = 'batch-failed' | 'item-failed' | 'deliveries-exhausted' | 'decode-failed' | 'send-failed' | 'payload-too-large';
 
 /**
  * A remote request failed for a reason that happened away from the caller: in the worker's
@@ -60,6 +62,7 @@ const HEAD: Record<RemoteErrorKind, string> = {
   'deliveries-exhausted': 'the request was given up',
   'decode-failed': 'a codec failed',
   'send-failed': 'the request could not be sent',
+  'payload-too-large': 'a payload is over the limit',
 };
 
 const TAIL: Record<RemoteErrorKind, string> = {
@@ -68,4 +71,5 @@ const TAIL: Record<RemoteErrorKind, string> = {
   'deliveries-exhausted': '. Workers crashed or hung on it; look for a poison input, or raise maxDeliveries / claimIdleMs.',
   'decode-failed': '. Producers and workers of one subject must use the same codec.',
   'send-failed': '. Check that the broker is reachable and has room (Redis maxmemory, NATS stream limits).',
+  'payload-too-large': '. Send smaller inputs (e.g. a reference to data in object storage), or raise maxPayloadBytes on producers and workers alike.',
 };

@@ -12,6 +12,8 @@ export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type Remo
 export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches';
 export { v8Codec, jsonCodec, type Codec } from './codec';
 export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError';
+export { DroppedMessageError, type DropReason } from './DroppedMessageError';
+export type { AuthOptions } from './auth';
 export { memoryTransport, type MemoryTransportOptions } from './memoryTransport';
 export type {
   Backlog,

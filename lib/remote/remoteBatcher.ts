@@ -9,21 +9,24 @@ import { PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normali
 import { producerOptions } from './remoteOptions';
 import type { BatcherStats } from '../stats/statsSnapshot';
 import type { BatchContext, BatcherOptions, RunBatch, StopOptions } from '../types';
+import type { AuthOptions } from './auth';
 import type { Codec } from './codec';
+import { DroppedMessageError } from './DroppedMessageError';
 import { RemoteBatchError } from './RemoteBatchError';
+import type { ProducerRules } from './remoteOptions';
 import type { BatchTransport, ProducerLink, RequestMessage } from './transport';
 import { decodeReplies, type WireReply } from './wire';
 
 /**
  * Options of {@link remoteBatcher}: the request lifecycle options of `Batcher`, with the same
- * meaning, plus the codec.
+ * meaning, plus the codec, signing and a payload limit.
  *
  * @example
  * ```ts
- * const options: RemoteBatcherOptions = { timeoutMs: 2000, maxQueueSize: 10_000 };
+ * const options: RemoteBatcherOptions<{ id: string }> = { timeoutMs: 2000, maxQueueSize: 10_000, dedupeBy: (q) => q.id };
  * ```
  */
-export interface RemoteBatcherOptions {
+export interface RemoteBatcherOptions<I = unknown> {
   /** Names the batcher in error messages and stats. @default the subject */
   readonly name?: string;
   /** Per-request deadline in ms from `run()`; `run(x, { timeoutMs })` overrides it. Travels with the request. @default Infinity */
@@ -34,10 +37,32 @@ export interface RemoteBatcherOptions {
    * @default Infinity
    */
   readonly maxQueueSize?: number;
+  /**
+   * Identical inputs (equal keys) waiting for an answer share one request to the broker and
+   * its one reply, as `Batcher`'s `dedupeBy`: each caller still settles on its own, and
+   * `stats().merged` counts the calls that joined. A worker's own `dedupeBy` merges what it
+   * pulls from every producer. @default no dedupe
+   */
+  readonly dedupeBy?: (input: I) => string | number;
   /** Must match the workers' codec. @default v8Codec */
   readonly codec?: Codec;
   /** Times deadlines and sends (pass a `TestScheduler` to test in virtual time). @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Sign every request and accept only replies signed with one of these keys (HMAC-SHA-256);
+   * workers need the same keys. A reply that does not verify is dropped (counted in `forged`)
+   * and its caller keeps waiting for the real one. @default off
+   */
+  readonly auth?: AuthOptions;
+  /**
+   * The largest encoded input (with its context) `run()` sends, and the largest reply frame
+   * it decodes; beyond it `run()` rejects with a `RemoteBatchError` of kind
+   * `'payload-too-large'` and a reply frame is dropped unread (counted in `oversized`). Give
+   * workers the same limit. @default Infinity
+   */
+  readonly maxPayloadBytes?: number;
+  /** Called with every reply frame dropped (a {@link DroppedMessageError}). @default console.warn */
+  readonly onError?: (error: Error) => void;
 }
 
 /**
@@ -52,6 +77,12 @@ export interface RemoteBatcherOptions {
 export interface RemoteBatcherStats extends BatcherStats {
   /** Replies for requests already settled (a redelivered request answered twice, or a reply after its deadline or abort), dropped. */
   readonly duplicatesDropped: number;
+  /** Reply frames dropped because signing is on (`auth`) and their signature was missing or did not verify. */
+  readonly forged: number;
+  /** Reply frames dropped unread because they were over `maxPayloadBytes`. */
+  readonly oversized: number;
+  /** Reply frames dropped because they were not reply frames (garbage, or cut short). */
+  readonly malformed: number;
 }
 
 /**
@@ -93,11 +124,11 @@ export interface RemoteBatcher<I, O> extends Batcher<I, O> {
  * await scorer.stop({ drain: true });
  * ```
  */
-export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, options: RemoteBatcherOptions = {}): RemoteBatcher<I, O> {
+export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, options: RemoteBatcherOptions<I> = {}): RemoteBatcher<I, O> {
   const sender = new Sender<I, O>(transport, subject);
   const send: RunBatch<I, O> = (inputs, ctx) => sender.send(inputs, ctx);
   const { config, rules, face } = producerOptions<I, O>(subject, options, send);
-  sender.open(config, rules.codec);
+  sender.open(config, rules);
   const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as Record<string, unknown>, changes, send, face);
   return new Producer<I, O>({ config, rebuild }, sender);
 }
@@ -113,7 +144,8 @@ class Producer<I, O> extends Batcher<I, O> implements RemoteBatcher<I, O> {
   }
 
   override stats(): RemoteBatcherStats {
-    return Object.freeze({ ...super.stats(), duplicatesDropped: this.#sender.duplicatesDropped });
+    const s = this.#sender;
+    return Object.freeze({ ...super.stats(), duplicatesDropped: s.duplicatesDropped, forged: s.forged, oversized: s.oversized, malformed: s.malformed });
   }
 
   override stop(options?: StopOptions): Promise<void> {
@@ -122,6 +154,8 @@ class Producer<I, O> extends Batcher<I, O> implements RemoteBatcher<I, O> {
     return stopped.then(() => (this.#closing ??= this.#sender.close()));
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A request sent and waiting for its reply. */
 interface Waiting {
@@ -132,8 +166,12 @@ interface Waiting {
 /** Sends batches to the broker and matches replies to the requests waiting for them. */
 class Sender<I, O> {
   duplicatesDropped = 0;
+  forged = 0;
+  oversized = 0;
+  malformed = 0;
   private name = '';
   private codec!: Codec;
+  private rules!: ProducerRules;
   private link!: Promise<ProducerLink>;
   /** The link's reply address, once it is open. */
   private replyTo = '';
@@ -146,12 +184,11 @@ class Sender<I, O> {
     private readonly subject: string,
   ) {}
 
-  open(config: BatchConfig<I, O>, codec: Codec): void {
+  open(config: BatchConfig<I, O>, rules: ProducerRules): void {
     this.name = config.name;
-    this.codec = codec;
-    this.link = this.transport.openProducer(this.subject, (frame) => {
-      for (const reply of decodeReplies(frame)) this.onReply(reply);
-    });
+    this.codec = rules.codec;
+    this.rules = rules;
+    this.link = this.transport.openProducer(this.subject, (frame) => this.onFrame(frame));
     this.link.then((l) => (this.replyTo = l.replyTo), () => undefined);
     // Opening failures surface on each send; keep an unobserved rejection from crashing the process.
     this.link.catch(() => undefined);
@@ -166,7 +203,8 @@ class Sender<I, O> {
     const contexts = ctx.contexts;
     const priorities = ctx.priorities;
     const slots = new Array<LateResult<O>>(inputs.length);
-    const messages: RequestMessage[] = [];
+    const maxPayloadBytes = this.rules.maxPayloadBytes;
+    const messages: Mutable<RequestMessage>[] = [];
     const ids: string[] = [];
     for (let i = 0; i < inputs.length; i++) {
       let body: Uint8Array;
@@ -185,13 +223,19 @@ class Sender<I, O> {
           continue;
         }
       }
+      const bytes = body.byteLength + (context === undefined ? 0 : context.byteLength);
+      if (bytes > maxPayloadBytes) {
+        slots[i] = Promise.reject(new RemoteBatchError(this.name, 'payload-too-large', 'PayloadTooLarge',
+          `this input${context === undefined ? '' : ' with its context'} encodes to ${bytes} bytes, over maxPayloadBytes (${maxPayloadBytes}); it was not sent`));
+        continue;
+      }
       const id = this.idPrefix + (++this.sequence).toString(36);
       const slot = new Promise<O>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })) as LateResult<O>;
       slot[CALLER_GONE] = () => this.forget(id);
       slots[i] = slot;
       ids.push(id);
       const deadline = deadlines[i];
-      const message: { -readonly [K in keyof RequestMessage]: RequestMessage[K] } = { id, replyTo: this.replyTo, body };
+      const message: Mutable<RequestMessage> = { id, replyTo: this.replyTo, body };
       if (deadline !== Infinity) message.deadline = deadline;
       if (context !== undefined) message.context = context;
       if (priorities[i] !== 0) message.priority = priorities[i];
@@ -202,9 +246,19 @@ class Sender<I, O> {
       for (const id of ids) this.fail(id, ctx.signal.reason);
     }, { once: true });
     if (messages.length > 0) {
-      this.link.then(
-        (link) => link.send(messages[0].replyTo !== '' ? messages : messages.map((m) => ({ ...m, replyTo: link.replyTo }))),
-      ).catch((error: unknown) => {
+      this.link.then((link) => {
+        const signer = this.rules.signer;
+        if (signer !== undefined) {
+          // Signed once the reply address is known: it is part of what the MAC covers.
+          for (const m of messages) {
+            m.replyTo = link.replyTo;
+            m.mac = signer.signRequest(this.subject, m);
+          }
+        } else if (messages[0].replyTo === '') {
+          for (const m of messages) m.replyTo = link.replyTo;
+        }
+        return link.send(messages);
+      }).catch((error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         for (const id of ids) this.fail(id, new RemoteBatchError(this.name, 'send-failed', e.name, e.message, e.stack));
       });
@@ -214,6 +268,39 @@ class Sender<I, O> {
 
   close(): Promise<void> {
     return this.link.then((l) => l.close(), () => undefined);
+  }
+
+  /** A frame from the broker: bounded, then authenticated, then decoded; anything else is dropped and reported. */
+  private onFrame(frame: Uint8Array): void {
+    const rules = this.rules;
+    const bytes = frame.byteLength;
+    if (bytes > rules.maxPayloadBytes) {
+      this.oversized++;
+      return this.dropped('oversized', bytes, `dropped a reply frame of ${bytes} bytes, over maxPayloadBytes (${rules.maxPayloadBytes}), without decoding it; its callers wait until their deadline. Give the workers the same maxPayloadBytes: they answer a result over it with an error instead.`);
+    }
+    let payload = frame;
+    if (rules.signer !== undefined) {
+      const opened = rules.signer.openFrame(this.subject, this.replyTo, frame);
+      if (opened === undefined) {
+        this.forged++;
+        return this.dropped('forged', bytes, `dropped a reply frame of ${bytes} bytes whose signature is missing or does not verify with any of the ${rules.signer.keyCount} keys in \`auth.keys\`; its callers keep waiting for the real reply. A client without the key published to this producer's reply address, or the workers have other keys (or none).`);
+      }
+      payload = opened;
+    }
+    const replies = decodeReplies(payload);
+    if (replies === undefined) {
+      this.malformed++;
+      return this.dropped('malformed', bytes, `dropped a reply frame of ${bytes} bytes that is not one (garbage, or cut short); its callers keep waiting for the real reply.`);
+    }
+    for (const reply of replies) this.onReply(reply);
+  }
+
+  private dropped(reason: 'forged' | 'oversized' | 'malformed', bytes: number, message: string): void {
+    try {
+      this.rules.onError(new DroppedMessageError(this.name, reason, bytes, message));
+    } catch {
+      // a throwing error handler must not break the reply path
+    }
   }
 
   private onReply(reply: WireReply): void {

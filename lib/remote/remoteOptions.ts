@@ -2,15 +2,16 @@ import { hostname } from 'node:os';
 import type { BatchConfig } from '../core/config';
 import { describeValue, prefix } from '../errors/describe';
 import { v8Codec, type Codec } from './codec';
+import { MIN_KEY_BYTES, signerFor, type Signer } from './auth';
 import type { RunBatch } from '../types';
 import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from '../options/normalizeOptions';
 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
 
-const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'name', 'scheduler'];
-const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply'];
-const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'codec', 'scheduler'];
+const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'name', 'scheduler'];
+const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply', 'auth', 'maxPayloadBytes'];
+const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'dedupeBy', 'codec', 'scheduler', 'onError', 'auth', 'maxPayloadBytes'];
 
 /** A producer has no window and no slots of its own: the capacity is in the workers. */
 export const REMOTE_TIMEOUT_HINT = 'Raise timeoutMs, check that workers are running, or add workers (serveBatches) or their maxConcurrentBatches.';
@@ -24,11 +25,18 @@ export interface WorkerRules {
   readonly codec: Codec;
   readonly onError: (error: Error) => void;
   readonly afterReply: ((deliveries: readonly never[]) => void | Promise<void>) | undefined;
+  /** Signs replies and checks requests; `undefined` when `auth` is off. */
+  readonly signer: Signer | undefined;
+  readonly maxPayloadBytes: number;
 }
 
 /** What a producer needs beyond the request lifecycle. */
 export interface ProducerRules {
   readonly codec: Codec;
+  readonly onError: (error: Error) => void;
+  /** Signs requests and checks replies; `undefined` when `auth` is off. */
+  readonly signer: Signer | undefined;
+  readonly maxPayloadBytes: number;
 }
 
 function checkSubject(face: string, subject: unknown, call: string): string {
@@ -73,9 +81,7 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
   if (touchEveryMs >= claimIdleMs) {
     fail('range', name, `\`touchEveryMs\` (${touchEveryMs}) must be below \`claimIdleMs\` (${claimIdleMs}), or held requests get reclaimed and answered twice; claimIdleMs / 3 is a good value.`);
   }
-  if (o.onError !== undefined && typeof o.onError !== 'function') {
-    fail('type', name, `\`onError\` must be a function (error) => void, got ${describeValue(o.onError)}.`);
-  }
+  const onError = checkOnError(name, o.onError);
   if (o.afterReply !== undefined && typeof o.afterReply !== 'function') {
     fail('type', name, `\`afterReply\` must be a function (deliveries) => void, got ${describeValue(o.afterReply)}.`);
   }
@@ -91,15 +97,17 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
       maxDeliveries: o.maxDeliveries === undefined ? 5 : integerAtLeast(name, 'maxDeliveries', o.maxDeliveries, 1, false),
       expiredGraceMs,
       codec: checkCodec(name, o.codec),
-      onError: (o.onError as ((error: Error) => void) | undefined) ?? ((error) => console.warn(`${prefix(name)} ${error.message}`)),
+      onError,
       afterReply: o.afterReply as WorkerRules['afterReply'],
+      signer: checkAuth(name, o.auth),
+      maxPayloadBytes: checkMaxPayloadBytes(name, o.maxPayloadBytes),
     },
   };
 }
 
 /**
  * Validates `remoteBatcher(transport, subject, options)`: the request lifecycle's options
- * (`timeoutMs`, `maxQueueSize`, `scheduler`, `name`) through {@link normalizeOptions}, then the
+ * (`timeoutMs`, `maxQueueSize`, `dedupeBy`, `scheduler`, `name`) through {@link normalizeOptions}, then the
  * codec. `runBatch` is the producer's own sender.
  */
 export function producerOptions<I, O>(subject: unknown, options: unknown, send: RunBatch<I, O>): { config: BatchConfig<I, O>; rules: ProducerRules; face: FaceRules } {
@@ -116,7 +124,61 @@ export function producerOptions<I, O>(subject: unknown, options: unknown, send: 
     timeoutHint: REMOTE_TIMEOUT_HINT,
   };
   const config = normalizeOptions<I, O>(o, send, rules);
-  return { config, face: rules, rules: { codec: checkCodec(config.name, o.codec) } };
+  const name = config.name;
+  return {
+    config,
+    face: rules,
+    rules: {
+      codec: checkCodec(name, o.codec),
+      onError: checkOnError(name, o.onError),
+      signer: checkAuth(name, o.auth),
+      maxPayloadBytes: checkMaxPayloadBytes(name, o.maxPayloadBytes),
+    },
+  };
+}
+
+function checkOnError(name: string, value: unknown): (error: Error) => void {
+  if (value === undefined) return (error) => console.warn(error.message.startsWith(prefix(name)) ? error.message : `${prefix(name)} ${error.message}`);
+  if (typeof value !== 'function') fail('type', name, `\`onError\` must be a function (error) => void, got ${describeValue(value)}.`);
+  return value as (error: Error) => void;
+}
+
+const AUTH_EXAMPLE = '{ keys: [currentKey, ...previousKeys] }';
+const KEY_HINT = `Make one with \`openssl rand -base64 32\` (or crypto.randomBytes(32)), keep it in a secret store, and give the same keys to producers and workers.`;
+
+/** `auth: { keys }`: every key a string or bytes of at least MIN_KEY_BYTES; the first signs. */
+function checkAuth(name: string, value: unknown): Signer | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('type', name, `\`auth\` must be an object like ${AUTH_EXAMPLE}, got ${describeValue(value)}.`);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'keys') {
+      fail('type', name, `\`auth\` has no option \`${key}\`; its only option is \`keys\`, like ${AUTH_EXAMPLE}${key === 'key' || key === 'secret' ? ` (\`keys: [${key}]\`)` : ''}.`);
+    }
+  }
+  const keys = (value as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    fail(Array.isArray(keys) ? 'range' : 'type', name, `\`auth.keys\` must be a non-empty array of secret keys, the current one first (it signs) and then previous ones (still accepted while a new key rolls out), got ${describeValue(keys)}.`);
+  }
+  const bytes = keys.map((key: unknown, i: number): Uint8Array => {
+    if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+      fail('type', name, `\`auth.keys[${i}]\` must be a string or a Buffer of at least ${MIN_KEY_BYTES} bytes, got ${describeValue(key)}.`);
+    }
+    const b = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+    if (b.byteLength < MIN_KEY_BYTES) {
+      fail('range', name, `\`auth.keys[${i}]\` is ${b.byteLength} bytes long; a key must be at least ${MIN_KEY_BYTES} bytes of random secret. ${KEY_HINT}`);
+    }
+    return b;
+  });
+  return signerFor(bytes);
+}
+
+/** Room for an error reply (which names the limit) in a reply frame. */
+const MIN_PAYLOAD_BYTES = 1024;
+
+function checkMaxPayloadBytes(name: string, value: unknown): number {
+  return value === undefined ? Infinity : integerAtLeast(name, 'maxPayloadBytes', value, MIN_PAYLOAD_BYTES, true);
 }
 
 function finiteMs(name: string, option: string, value: unknown, min: number): number {

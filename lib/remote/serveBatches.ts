@@ -1,20 +1,26 @@
-import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import type { Observable, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine';
 import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request';
 import { BatchResultError, BatcherStoppedError } from '../errors';
 import { checkStopOptions, reconfigured } from '../options/normalizeOptions';
 import { workerOptions, type WorkerRules } from './remoteOptions';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
+import { StatsFeed } from '../stats/statsFeed';
 import type { BatchConfig } from '../core/config';
 import type { BatchMapOptions, ConfigureOptions, RunBatch, StopOptions } from '../types';
+import type { AuthOptions } from './auth';
 import type { Codec } from './codec';
+import { DroppedMessageError } from './DroppedMessageError';
 import type { BatchTransport, Delivery, ReplyFrame, WorkerLink } from './transport';
 import { encodeReplies, toWireError, type WireReply } from './wire';
+import { MAC_BYTES } from './auth';
 
 /**
  * Options of {@link serveBatches}: the batching rules of `batchMap` (`maxBatchSize`,
- * `maxDelayMs`, `maxConcurrentBatches`, `partitionBy`, `defaults`, `name`, `scheduler`, with the
- * same meaning and defaults) plus what a worker of a shared stream needs.
+ * `maxDelayMs`, `maxConcurrentBatches`, `partitionBy`, `defaults`, `weigh`, `maxBatchWeight`,
+ * `dedupeBy`, `name`, `scheduler`, with the same meaning and defaults) plus what a worker of a
+ * shared stream needs. With `dedupeBy`, identical requests the worker holds at once (from any
+ * producer) share one input of a batch; each still gets its own reply.
  *
  * @example
  * ```ts
@@ -40,7 +46,23 @@ export interface ServeBatchesOptions<I = unknown> extends Omit<BatchMapOptions<I
    * everything. @default 1000
    */
   readonly expiredGraceMs?: number;
-  /** Called with broker errors the worker recovered from (it retries). @default console.warn */
+  /**
+   * Accept only requests signed with one of these keys (HMAC-SHA-256) and sign every reply;
+   * producers need the same keys. A request that does not verify is acknowledged without
+   * running (counted in `forged`, reported through `onError`). @default off
+   */
+  readonly auth?: AuthOptions;
+  /**
+   * The largest request (encoded input with its context) the worker decodes, and the largest
+   * reply frame it sends. A request over it is answered with a `RemoteBatchError` of kind
+   * `'payload-too-large'` without being decoded or run (counted in `oversized` and `rejected`);
+   * so is a caller whose encoded result would not fit. Give producers the same limit. @default Infinity
+   */
+  readonly maxPayloadBytes?: number;
+  /**
+   * Called with broker errors the worker recovered from (it retries), and with each request
+   * dropped as forged (a {@link DroppedMessageError}). @default console.warn
+   */
   readonly onError?: (error: Error) => void;
   /**
    * Test hook: awaited after replies were sent and before they are acknowledged (kill the
@@ -74,6 +96,10 @@ export interface WorkerStats extends BatcherStats {
   readonly released: number;
   /** Broker errors recovered from. */
   readonly brokerErrors: number;
+  /** Requests acknowledged without running because signing is on (`auth`) and their signature was missing or did not verify (not counted in `rejected`: no caller waits for them). */
+  readonly forged: number;
+  /** Requests over `maxPayloadBytes`, answered with an error without being decoded (counted in `rejected` too). */
+  readonly oversized: number;
 }
 
 /**
@@ -95,6 +121,16 @@ export interface BatchWorker extends AsyncDisposable {
   stop(options?: StopOptions): Promise<void>;
   /** The current stats, as an immutable snapshot. */
   stats(): WorkerStats;
+  /**
+   * The current stats on subscription, then a new snapshot after every change (a batch
+   * sealed or finished, a request settled on its own); completes once the worker has stopped.
+   *
+   * @example
+   * ```ts
+   * worker.stats$.subscribe(({ lastBatch }) => lastBatch && histogram.observe(lastBatch.durationMs / 1000));
+   * ```
+   */
+  readonly stats$: Observable<WorkerStats>;
   /**
    * Changes the batching rules at run time, like `Batcher.configure()`: `maxBatchSize`,
    * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`, `agingMs`; it then pulls by the new rules.
@@ -139,17 +175,20 @@ export async function serveBatches<I, O>(
   const { config, rules, face } = workerOptions<I, O>(subject, runBatch, options);
   const link = await transport.openWorker(subject, { claimIdleMs: rules.claimIdleMs, maxDeliveries: rules.maxDeliveries });
   const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, runBatch, face);
-  return new Worker<I, O>(link, config, rules, rebuild).start();
+  return new Worker<I, O>(link, subject, config, rules, rebuild).start();
 }
 
 /** Why a pulled request was settled without running. */
 const EXHAUSTED = 1;
 const EXPIRED = 2;
 const UNDECODABLE = 3;
+const OVERSIZED = 4;
 
 /** A pulled request inside the worker's engine. */
 class PulledRequest<I, O> extends EngineRequest<I, O> {
   refusal = 0;
+  /** Which of `auth.keys` signed it: its reply is signed with the same one. */
+  keyIndex = 0;
 
   constructor(
     input: I,
@@ -166,13 +205,15 @@ class PulledRequest<I, O> extends EngineRequest<I, O> {
 
 class Worker<I, O> implements BatchWorker {
   readonly name: string;
-  private readonly counts = { pulled: 0, reclaimed: 0, redeliveries: 0, exhausted: 0, expired: 0, released: 0, brokerErrors: 0 };
+  private readonly counts = { pulled: 0, reclaimed: 0, redeliveries: 0, exhausted: 0, expired: 0, released: 0, brokerErrors: 0, forged: 0, oversized: 0 };
   private readonly engine: BatchEngine<I, O>;
   private readonly scheduler: SchedulerLike;
   /** Every request pulled and not yet answered, acknowledged or released: what touches renew. */
   private readonly held = new Set<PulledRequest<I, O>>();
   /** Answers of this tick, sent together: one reply frame per producer, one ack. */
   private replies: WireReply[] = [];
+  /** With `auth`: which key signs each reply (see PulledRequest.keyIndex), parallel to `replies`. */
+  private replyKeys: number[] = [];
   private answered: Delivery[] = [];
   private acknowledgeOnly: Delivery[] = [];
   private releasing: Delivery[] = [];
@@ -185,6 +226,8 @@ class Worker<I, O> implements BatchWorker {
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> = Promise.resolve();
   private snapshot: BatcherStats | undefined;
+  private readonly feed = new StatsFeed<WorkerStats>(() => this.stats());
+  readonly stats$: Observable<WorkerStats>;
   /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
   private windowOf = -1;
   private topUps = 0;
@@ -195,6 +238,7 @@ class Worker<I, O> implements BatchWorker {
 
   constructor(
     private readonly link: WorkerLink,
+    private readonly subject: string,
     config: BatchConfig<I, O>,
     private readonly rules: WorkerRules,
     private readonly rebuild: (changes: unknown) => BatchConfig<I, O>,
@@ -204,7 +248,14 @@ class Worker<I, O> implements BatchWorker {
     // The puller sleeps while no slot is free or while a topped-up window waits to be sealed:
     // wake it when a batch is sealed or finishes (or anything else changed).
     const wake = (): void => this.wakePuller?.();
-    this.engine = new BatchEngine<I, O>(config, { slotFreed: wake, changed: wake });
+    this.engine = new BatchEngine<I, O>(config, {
+      slotFreed: wake,
+      changed: () => {
+        wake();
+        this.feed.changed();
+      },
+    });
+    this.stats$ = this.feed.stats$;
     this.engine.settled$.subscribe({ next: (request) => request.deliver() });
   }
 
@@ -234,6 +285,8 @@ class Worker<I, O> implements BatchWorker {
       while (this.sending.size > 0) await Promise.all(this.sending);
       this.touching?.unsubscribe();
       await this.link.close();
+      this.feed.changed();
+      this.feed.complete();
     })();
     return this.stopping;
   }
@@ -316,9 +369,13 @@ class Worker<I, O> implements BatchWorker {
     counts.pulled++;
     if (d.reclaimed) counts.reclaimed++;
     if (d.deliveries > 1) counts.redeliveries++;
+    const rules = this.rules;
+    let keyIndex = 0;
+    if (rules.signer !== undefined && (keyIndex = rules.signer.verifyRequest(this.subject, d)) < 0) return this.dropForged(d);
     let refusal = 0;
     let input: unknown;
-    if (d.deliveries > this.rules.maxDeliveries) refusal = EXHAUSTED;
+    if (d.body.byteLength + (d.context === undefined ? 0 : d.context.byteLength) > rules.maxPayloadBytes) refusal = OVERSIZED;
+    else if (d.deliveries > rules.maxDeliveries) refusal = EXHAUSTED;
     else if (d.deadline !== undefined && this.scheduler.now() > d.deadline + this.rules.expiredGraceMs) refusal = EXPIRED;
     let context: unknown;
     if (refusal === 0) {
@@ -331,6 +388,7 @@ class Worker<I, O> implements BatchWorker {
       }
     }
     const request = new PulledRequest<I, O>(refusal === 0 ? (input as I) : (undefined as I), d, this);
+    request.keyIndex = keyIndex;
     // A priority that is not an integer (a foreign or forged entry) counts as the default.
     const priority = d.priority !== undefined && Number.isSafeInteger(d.priority) ? d.priority : 0;
     if (context !== undefined || priority !== 0) {
@@ -343,7 +401,20 @@ class Worker<I, O> implements BatchWorker {
     request.refusal = refusal;
     if (refusal === EXHAUSTED) counts.exhausted++;
     if (refusal === EXPIRED) counts.expired++;
+    if (refusal === OVERSIZED) counts.oversized++;
     this.engine.refuse(request, refusal === UNDECODABLE ? input : undefined);
+  }
+
+  /** A request nobody with the key sent: acknowledged (so no worker runs it), never answered. */
+  private dropForged(d: Delivery): void {
+    this.counts.forged++;
+    this.acknowledgeOnly.push(d);
+    this.scheduleFlush();
+    this.feed.changed(); // the engine never saw it: tell stats$ listeners here
+    const bytes = d.body.byteLength + (d.context === undefined ? 0 : d.context.byteLength);
+    const why = d.mac === undefined ? 'carries no signature' : `has a signature that does not verify with any of the ${this.rules.signer!.keyCount} keys in \`auth.keys\``;
+    this.report(new DroppedMessageError(this.name, 'forged', bytes,
+      `dropped request ${JSON.stringify(d.id)} (${bytes} bytes): it ${why}, so it was acknowledged without running. A client without the key wrote to the stream, or the producers have other keys (or none).`));
   }
 
   // Answering: every settled request becomes a reply, an acknowledgement or a release.
@@ -360,8 +431,13 @@ class Worker<I, O> implements BatchWorker {
       this.releasing.push(d);
     } else {
       this.replies.push(this.toReply(request));
+      if (this.rules.signer !== undefined) this.replyKeys.push(request.keyIndex);
       this.answered.push(d);
     }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
@@ -379,12 +455,22 @@ class Worker<I, O> implements BatchWorker {
       }];
     }
     if (request.refusal === UNDECODABLE) return [id, 'error', toWireError('decode-failed', result)];
+    if (request.refusal === OVERSIZED) {
+      const d = request.delivery;
+      const bytes = d.body.byteLength + (d.context === undefined ? 0 : d.context.byteLength);
+      return tooLarge(id, `the request${d.context === undefined ? '' : ' with its context'} is ${bytes} bytes, over the worker's maxPayloadBytes (${this.rules.maxPayloadBytes}); it was neither decoded nor run`);
+    }
     if (request.state === SUCCEEDED) {
+      let bytes: Uint8Array;
       try {
-        return [id, 'ok', this.rules.codec.encode(result)];
+        bytes = this.rules.codec.encode(result);
       } catch (error) {
         return [id, 'error', toWireError('decode-failed', error)];
       }
+      if (bytes.byteLength > this.rules.maxPayloadBytes) {
+        return tooLarge(id, `the result encodes to ${bytes.byteLength} bytes, over the worker's maxPayloadBytes (${this.rules.maxPayloadBytes}); it was not sent`);
+      }
+      return [id, 'ok', bytes];
     }
     if (result instanceof BatchResultError) return [id, 'bad-result', { expected: result.expected, actual: result.actual }];
     if (request.state === REJECTED) return [id, 'error', toWireError('item-failed', result)];
@@ -395,30 +481,41 @@ class Worker<I, O> implements BatchWorker {
   private flush(): void {
     this.flushScheduled = false;
     const replies = this.replies;
+    const replyKeys = this.replyKeys;
     const answered = this.answered;
     const acknowledgeOnly = this.acknowledgeOnly;
     const releasing = this.releasing;
     if (answered.length + acknowledgeOnly.length + releasing.length === 0) return;
     this.replies = [];
+    this.replyKeys = [];
     this.answered = [];
     this.acknowledgeOnly = [];
     this.releasing = [];
-    const task = this.send(replies, answered, acknowledgeOnly, releasing).catch((error: unknown) => this.brokerError(error));
+    const task = this.send(replies, replyKeys, answered, acknowledgeOnly, releasing).catch((error: unknown) => this.brokerError(error));
     this.sending.add(task);
     void task.then(() => this.sending.delete(task));
   }
 
   /** A crash between reply and acknowledgement makes a duplicate (dropped by the producer), never a loss. */
-  private async send(replies: WireReply[], answered: Delivery[], acknowledgeOnly: Delivery[], releasing: Delivery[]): Promise<void> {
+  private async send(replies: WireReply[], replyKeys: number[], answered: Delivery[], acknowledgeOnly: Delivery[], releasing: Delivery[]): Promise<void> {
     if (answered.length > 0) {
+      // One frame per producer (and per signing key: one producer's requests share a key).
+      const signed = this.rules.signer !== undefined;
       const byProducer = new Map<string, WireReply[]>();
       for (let i = 0; i < answered.length; i++) {
-        const list = byProducer.get(answered[i].replyTo);
-        if (list === undefined) byProducer.set(answered[i].replyTo, [replies[i]]);
+        const to = signed ? `${replyKeys[i]} ${answered[i].replyTo}` : answered[i].replyTo;
+        const list = byProducer.get(to);
+        if (list === undefined) byProducer.set(to, [replies[i]]);
         else list.push(replies[i]);
       }
       const frames: ReplyFrame[] = [];
-      for (const [replyTo, list] of byProducer) frames.push({ replyTo, frame: encodeReplies(list) });
+      for (const [to, list] of byProducer) {
+        if (!signed) this.pack(frames, to, list, 0);
+        else {
+          const space = to.indexOf(' ');
+          this.pack(frames, to.slice(space + 1), list, Number(to.slice(0, space)));
+        }
+      }
       await this.link.reply(frames);
       if (this.rules.afterReply !== undefined) await this.rules.afterReply(answered as never[]);
     }
@@ -429,8 +526,33 @@ class Worker<I, O> implements BatchWorker {
     ]);
   }
 
+  /**
+   * One frame for one producer's replies, signed when `auth` is on. A frame over
+   * `maxPayloadBytes` is split in two (producers drop bigger ones unread); a single reply that
+   * still does not fit becomes an error naming the limit.
+   */
+  private pack(frames: ReplyFrame[], replyTo: string, list: WireReply[], keyIndex: number): void {
+    const signer = this.rules.signer;
+    const limit = this.rules.maxPayloadBytes;
+    let payload = encodeReplies(list);
+    if (limit !== Infinity && payload.byteLength + (signer === undefined ? 0 : MAC_BYTES) > limit) {
+      if (list.length > 1) {
+        const half = list.length >> 1;
+        this.pack(frames, replyTo, list.slice(0, half), keyIndex);
+        this.pack(frames, replyTo, list.slice(half), keyIndex);
+        return;
+      }
+      payload = encodeReplies([tooLarge(list[0][0], `the reply frame would be ${payload.byteLength} bytes, over the worker's maxPayloadBytes (${limit}); it was not sent`)]);
+    }
+    frames.push({ replyTo, frame: signer === undefined ? payload : signer.sealFrame(this.subject, replyTo, payload, keyIndex) });
+  }
+
   private brokerError(error: unknown): void {
     this.counts.brokerErrors++;
+    this.report(error);
+  }
+
+  private report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
     try {
       this.rules.onError(e);
@@ -442,6 +564,10 @@ class Worker<I, O> implements BatchWorker {
   private delay(ms: number): Promise<void> {
     return new Promise((resolve) => this.scheduler.schedule(() => resolve(), ms));
   }
+}
+
+function tooLarge(id: string, message: string): WireReply {
+  return [id, 'error', { kind: 'payload-too-large', name: 'PayloadTooLarge', message }];
 }
 
 // Private: the scheduler calls this with the worker as its state, so no closure is made per renewal.

@@ -60,6 +60,11 @@ export interface RequestMessage {
   readonly priority?: number;
   /** When the caller gives up (ms on the producer's scheduler clock: since the epoch by default); absent when it waits forever. */
   readonly deadline?: number;
+  /**
+   * The request's signature (HMAC-SHA-256, 32 bytes) when producers sign (`auth`); absent
+   * otherwise. A transport must carry it unchanged, or signing workers drop every request.
+   */
+  readonly mac?: Uint8Array;
 }
 
 /**

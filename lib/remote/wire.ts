@@ -12,7 +12,7 @@ export type WireReply =
 
 /** An error made portable. */
 export interface WireError {
-  readonly kind: 'batch-failed' | 'item-failed' | 'deliveries-exhausted' | 'decode-failed';
+  readonly kind: 'batch-failed' | 'item-failed' | 'deliveries-exhausted' | 'decode-failed' | 'payload-too-large';
   readonly name: string;
   readonly message: string;
   readonly stack?: string;
@@ -23,16 +23,22 @@ export function encodeReplies(replies: readonly WireReply[]): Uint8Array {
   return serialize(replies);
 }
 
-/** Unpacks a frame made by {@link encodeReplies}; returns `[]` for a frame that is not one. */
-export function decodeReplies(frame: Uint8Array): WireReply[] {
+/** Unpacks a frame made by {@link encodeReplies}; `undefined` for a frame that is not one (garbage, cut short). */
+export function decodeReplies(frame: Uint8Array): WireReply[] | undefined {
   let value: unknown;
   try {
     value = deserialize(frame);
   } catch {
-    return [];
+    return undefined;
   }
-  return Array.isArray(value) ? (value as WireReply[]) : [];
+  if (!Array.isArray(value)) return undefined;
+  for (const reply of value as unknown[]) {
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !STATUSES.has(reply[1])) return undefined;
+  }
+  return value as WireReply[];
 }
+
+const STATUSES = new Set<unknown>(['ok', 'error', 'bad-result']);
 
 /** Describes any thrown value as a portable error. */
 export function toWireError(kind: WireError['kind'], error: unknown): WireError {

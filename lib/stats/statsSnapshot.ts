@@ -46,6 +46,13 @@ export interface BatcherStats {
    * returned later was dropped. Not counted in `failedBatches`.
    */
   readonly abandonedBatches: number;
+  /**
+   * Calls that joined an identical input already waiting or running (`dedupeBy`) instead of
+   * adding one: they share its model result. Each is a call like any other in `submitted`,
+   * `queued` / `inFlight` and its outcome; batch sizes count inputs, so a batch of 3 inputs
+   * may answer 10 calls.
+   */
+  readonly merged: number;
   /** Mean inputs per dispatched batch (0 before the first). */
   readonly meanBatchSize: number;
   /** Batch-size histogram: `batchSizes[n]` batches held n inputs. */
@@ -100,6 +107,7 @@ export function takeSnapshot(
     batches: counters.batches,
     failedBatches: counters.failedBatches,
     abandonedBatches: counters.abandonedBatches,
+    merged: counters.merged,
     meanBatchSize: counters.batches === 0 ? 0 : items / counters.batches,
     batchSizes: sizesChanged ? freeze(histogram(sizes)) : base.batchSizes,
     dispatchReasons: REASONS.some((r) => base.dispatchReasons[r] !== reasons[r]) ? freeze({ ...reasons }) : base.dispatchReasons,
@@ -127,7 +135,7 @@ const EMPTY: BatcherStats = freeze(
   {
     name: '',
     queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
-    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, meanBatchSize: 0, batchSizes: {},
+    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, merged: 0, meanBatchSize: 0, batchSizes: {},
     dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, settings: NO_SETTINGS, stopped: false,
   },
   true,

@@ -24,7 +24,7 @@ describe('takeSnapshot', () => {
     const s = takeSnapshot(undefined, 'ranker', new Counters(), false, SETTINGS);
     expect(s).toEqual({
       name: 'ranker', queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0,
-      cancelled: 0, timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0,
+      cancelled: 0, timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, merged: 0,
       meanBatchSize: 0, batchSizes: {}, dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 },
       lastBatch: undefined, settings: SETTINGS, stopped: false,
     });
@@ -81,7 +81,7 @@ describe('takeSnapshot', () => {
     counters.lastBatch = batch;
     expect(build).not.toHaveBeenCalled(); // finishing a batch costs no report
     const s = takeSnapshot(undefined, 'b', counters, false, SETTINGS);
-    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [] });
+    expect(s.lastBatch).toEqual({ batchId: 7, size: 0, reason: 'flush', partition: 'p', outcome: 'succeeded', durationMs: 5, queueWaitMs: [], weight: 0, contexts: [] });
     expect(Object.isFrozen(s.lastBatch)).toBe(true);
     expect(takeSnapshot(s, 'b', counters, false, SETTINGS)).toBe(s); // the same report object: nothing changed
     expect(build).toHaveBeenCalledTimes(2);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -114,12 +114,21 @@ export async function startRedis(): Promise<TestBroker> {
   };
 }
 
-/** A private `nats-server -js` on a free loopback port, storing JetStream data in a temp folder. */
-export async function startNats(): Promise<TestBroker> {
+/**
+ * A private `nats-server -js` on a free loopback port, storing JetStream data in a temp folder.
+ * `config`: the text of a server configuration file (e.g. an `authorization` block with users
+ * and permissions); the address, JetStream and its folder still come from the command line.
+ */
+export async function startNats(config?: string): Promise<TestBroker> {
   const binary = findBinary('nats-server', 'apt-get install -y nats-server');
   const data = await dataDir('nats');
   const dir = data.path;
-  const argsFor = (port: string): string[] => ['-a', '127.0.0.1', '-p', port, '-js', '-sd', join(dir, 'js')];
+  const configArgs: string[] = [];
+  if (config !== undefined) {
+    await writeFile(join(dir, 'nats.conf'), config);
+    configArgs.push('-c', join(dir, 'nats.conf'));
+  }
+  const argsFor = (port: string): string[] => [...configArgs, '-a', '127.0.0.1', '-p', port, '-js', '-sd', join(dir, 'js')];
   let current = await launch(binary, argsFor('-1'), /Server is ready/);
   const port = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(current.output)?.[1];
   if (port === undefined) {

@@ -1,5 +1,11 @@
 import { BatcherStoppedError, QueueFullError } from '../../lib';
-import { remoteBatcher, RemoteBatchError, serveBatches, type BatchTransport, type BatchWorker, type RemoteBatcher, type ServeBatchesOptions } from '../../lib/remote';
+import { randomBytes } from 'node:crypto';
+import {
+  DroppedMessageError, remoteBatcher, RemoteBatchError, serveBatches, v8Codec,
+  type BatchTransport, type BatchWorker, type Delivery, type RemoteBatcher, type RequestMessage, type ServeBatchesOptions, type WorkerLink,
+} from '../../lib/remote';
+import { signerFor } from '../../lib/remote/auth';
+import { encodeReplies } from '../../lib/remote/wire';
 import { waitFor, type TestBroker } from './brokers';
 import { startChildWorker, type ChildWorker } from './childWorkers';
 import type { BrokerKind } from './fixtures/makeTransport';
@@ -21,6 +27,23 @@ const freshSubject = (): string => `contract-${process.pid}-${Date.now().toStrin
 
 const double = (xs: readonly number[]): number[] => xs.map((x) => 2 * x + 1);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The keys producers and workers share, and one an attacker made up. */
+const KEY = randomBytes(32);
+const AUTH = { keys: [KEY] };
+const right = signerFor([KEY]);
+const wrong = signerFor([randomBytes(32)]);
+
+/** Pulls from a bystander's link until `count` requests have come. */
+async function pullAll(link: WorkerLink, count: number): Promise<Delivery[]> {
+  const got: Delivery[] = [];
+  const deadline = Date.now() + 10_000;
+  while (got.length < count) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} requests, got ${got.length}`);
+    got.push(...(await link.pull(count - got.length, true)));
+  }
+  return got;
+}
 
 /**
  * The transport contract: every transport must pass it. In-process checks run for every
@@ -227,6 +250,196 @@ export function describeTransportContract(name: string, target: () => ContractTa
       expect(error).toMatchObject({ kind: 'deliveries-exhausted' });
       expect(runs).toEqual([9, 9]);
       await expectDrained(subject);
+    });
+
+    describe('attackers with a connection to the broker', () => {
+      // A bystander joins the group as a raw link (no key), reads the pending requests, answers
+      // them itself, then hands them back so the real worker gets them.
+      const bystanderLink = (subject: string): Promise<WorkerLink> =>
+        target().transport().openWorker(subject, { claimIdleMs: CLAIM_IDLE_MS, maxDeliveries: 5 });
+      const inputOf = (d: Delivery): unknown => v8Codec.decode(d.body);
+
+      it('auth: forged, replayed, unsigned and cut-short replies are dropped and counted; the caller gets the true answer', async () => {
+        const subject = freshSubject();
+        const errors: Error[] = [];
+        const p = produce(subject, { auth: AUTH, onError: (e) => errors.push(e) });
+        const call = p.run(21);
+        const other = p.run(5);
+        const bystander = await bystanderLink(subject);
+        const pending = await pullAll(bystander, 2);
+        const target21 = pending.find((d) => inputOf(d) === 21)!;
+        const target5 = pending.find((d) => inputOf(d) === 5)!;
+        const replyTo = target21.replyTo;
+        const lie = encodeReplies([[target21.id, 'ok', v8Codec.encode(666)]]);
+        // What a real worker would send for the other request, captured on the wire.
+        const genuine = right.sealFrame(subject, replyTo, encodeReplies([[target5.id, 'ok', v8Codec.encode(11)]]));
+        const replayed = Buffer.concat([genuine.subarray(0, 32), lie]); // its MAC, another id
+        const frames = [
+          lie, // unsigned
+          wrong.sealFrame(subject, replyTo, lie), // signed with a key of its own
+          replayed,
+          right.sealFrame('another-subject', replyTo, lie), // signed for another subject
+          right.sealFrame(subject, 'another-producer', lie), // signed for another producer
+          genuine.subarray(0, genuine.length - 3), // cut short
+          randomBytes(40), // garbage
+        ];
+        await bystander.reply(frames.map((frame) => ({ replyTo, frame })));
+        await waitFor(() => p.stats().forged === frames.length, 'every forged frame to be dropped');
+        await bystander.release(pending);
+        await bystander.close();
+        const ran: number[] = [];
+        await serve(subject, (xs) => (ran.push(...xs), double(xs)), { auth: AUTH });
+        await expect(Promise.all([call, other])).resolves.toEqual([43, 11]);
+        expect(ran.sort((a, b) => a - b)).toEqual([5, 21]);
+        expect(p.stats()).toMatchObject({ succeeded: 2, failed: 0, forged: frames.length, malformed: 0, oversized: 0, duplicatesDropped: 0 });
+        expect(errors.every((e) => e instanceof DroppedMessageError && e.reason === 'forged')).toBe(true);
+        expect(errors[0].message).toBe(
+          `[rx-batcher] ${JSON.stringify(subject)}: dropped a reply frame of ${lie.length} bytes whose signature is missing or does not verify with any of the 1 keys in \`auth.keys\`; its callers keep waiting for the real reply. A client without the key published to this producer's reply address, or the workers have other keys (or none).`,
+        );
+        await expectDrained(subject);
+      });
+
+      it('auth: a request without a valid signature is acknowledged and never run, nor answered', async () => {
+        const subject = freshSubject();
+        const errors: Error[] = [];
+        const ran: number[] = [];
+        const w = await serve(subject, (xs) => (ran.push(...xs), double(xs)), { auth: AUTH, onError: (e) => errors.push(e) });
+        const answers: Uint8Array[] = [];
+        const bystander = await target().transport().openProducer(subject, (frame) => answers.push(frame));
+        const replyTo = bystander.replyTo;
+        const forged = (id: string, x: number): RequestMessage => ({ id, replyTo, body: v8Codec.encode(x) });
+        const signedFor7 = right.signRequest(subject, forged('forged-3', 7));
+        await bystander.send([
+          forged('forged-1', 1000), // unsigned
+          { ...forged('forged-2', 1000), mac: wrong.signRequest(subject, forged('forged-2', 1000)) },
+          { ...forged('forged-3', 1000), mac: signedFor7 }, // a real signature, another body
+          { ...forged('forged-4', 1000), mac: right.signRequest('another-subject', forged('forged-4', 1000)) },
+          { ...forged('forged-5', 1000), deadline: Date.now() + 60_000, mac: signedFor7 }, // a deadline added
+        ]);
+        const p = produce(subject, { auth: AUTH });
+        await expect(p.run(2)).resolves.toBe(5);
+        await waitFor(() => w.stats().forged === 5, 'the forged requests to be dropped');
+        await expectDrained(subject);
+        expect(ran).toEqual([2]);
+        expect(answers).toEqual([]);
+        expect(w.stats()).toMatchObject({ forged: 5, rejected: 0, succeeded: 1 });
+        expect(errors.map((e) => (e as DroppedMessageError).reason)).toEqual(['forged', 'forged', 'forged', 'forged', 'forged']);
+        const size = v8Codec.encode(1000).length;
+        expect(errors[0].message).toBe(
+          `[rx-batcher] ${JSON.stringify(w.name)}: dropped request "forged-1" (${size} bytes): it carries no signature, so it was acknowledged without running. A client without the key wrote to the stream, or the producers have other keys (or none).`,
+        );
+        expect(errors[1].message).toContain('it has a signature that does not verify with any of the 1 keys in `auth.keys`');
+        await bystander.close();
+      });
+
+      it('auth: a genuine request replayed after its deadline is not run again (expired, or dropped by the broker as a duplicate)', async () => {
+        const subject = freshSubject();
+        const p = produce(subject, { auth: AUTH });
+        const call = p.run(7, { timeoutMs: 1500 });
+        // The bystander captures the signed request on the wire, then hands it back.
+        const bystander = await bystanderLink(subject);
+        const [captured] = await pullAll(bystander, 1);
+        await bystander.release([captured]);
+        await bystander.close();
+        const ran: number[] = [];
+        const w = await serve(subject, (xs) => (ran.push(...xs), double(xs)), { auth: AUTH, expiredGraceMs: 0 });
+        await expect(call).resolves.toBe(15);
+        await waitFor(() => Date.now() > captured.deadline!, 'the deadline to pass');
+        const replayer = await target().transport().openProducer(subject, () => undefined);
+        const { id, replyTo, body, deadline, mac } = captured;
+        await replayer.send([{ id, replyTo, body, deadline, mac }]);
+        // JetStream drops the replay itself (the same Nats-Msg-Id within its duplicate window).
+        const deduplicated = transport.kind === 'nats';
+        if (!deduplicated) await waitFor(() => w.stats().expired === 1, 'the replayed request to be dropped as expired');
+        await replayer.close();
+        await expectDrained(subject);
+        expect(ran).toEqual([7]);
+        expect(w.stats()).toMatchObject({ forged: 0, expired: deduplicated ? 0 : 1 });
+        expect(p.stats()).toMatchObject({ succeeded: 1, duplicatesDropped: 0 });
+      });
+
+      it('auth: keys rotate without downtime; a producer with only the previous key is still served, by the key it signed with', async () => {
+        const subject = freshSubject();
+        const previous = randomBytes(32);
+        await serve(subject, double, { auth: { keys: [KEY, previous] } });
+        const old = produce(subject, { auth: { keys: [previous] } }); // not rolled out to it yet
+        const rolled = produce(subject, { auth: { keys: [KEY, previous] } });
+        await expect(Promise.all([old.run(1), rolled.run(2)])).resolves.toEqual([3, 5]);
+        await expectDrained(subject);
+      });
+
+      it('without auth: garbage and cut-short reply frames are dropped as malformed; the caller gets the true answer', async () => {
+        const subject = freshSubject();
+        const errors: Error[] = [];
+        const p = produce(subject, { onError: (e) => errors.push(e) });
+        const call = p.run(21);
+        const bystander = await bystanderLink(subject);
+        const pending = await pullAll(bystander, 1);
+        const frame = encodeReplies([[pending[0].id, 'ok', v8Codec.encode(42)]]);
+        const replyTo = pending[0].replyTo;
+        await bystander.reply([
+          { replyTo, frame: frame.subarray(0, frame.length - 3) },
+          { replyTo, frame: randomBytes(40) },
+          { replyTo, frame: v8Codec.encode({ not: 'a frame' }) },
+          { replyTo, frame: new Uint8Array(0) },
+        ]);
+        await waitFor(() => p.stats().malformed === 4, 'the bad frames to be dropped');
+        await bystander.release(pending);
+        await bystander.close();
+        await serve(subject, double);
+        await expect(call).resolves.toBe(43);
+        expect(errors.map((e) => (e as DroppedMessageError).reason)).toEqual(['malformed', 'malformed', 'malformed', 'malformed']);
+        await expectDrained(subject);
+      });
+
+      it('maxPayloadBytes: a big input is refused at run(), a big request or result answered with an error, a big frame dropped unread', async () => {
+        const subject = freshSubject();
+        const limit = 1024;
+        const ran: unknown[] = [];
+        const w = await serve(subject, (xs) => (ran.push(...xs), xs.map((x) => (x === -1 ? 'y'.repeat(2 * limit) : 2 * x + 1)) as number[]), {
+          maxPayloadBytes: limit,
+        });
+        const errors: Error[] = [];
+        const p = produce<unknown, unknown>(subject, { maxPayloadBytes: limit, onError: (e) => errors.push(e) });
+        const big = 'x'.repeat(limit);
+        const bigBytes = v8Codec.encode(big).length;
+        const refused = await p.run(big).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(RemoteBatchError);
+        expect((refused as Error).message).toBe(
+          `[rx-batcher] ${JSON.stringify(subject)}: a payload is over the limit: PayloadTooLarge: this input encodes to ${bigBytes} bytes, over maxPayloadBytes (${limit}); it was not sent. Send smaller inputs (e.g. a reference to data in object storage), or raise maxPayloadBytes on producers and workers alike.`,
+        );
+        // A producer without the limit: the worker refuses the request without decoding it.
+        const unbounded = produce<unknown, unknown>(subject);
+        await expect(unbounded.run(big)).rejects.toMatchObject({
+          kind: 'payload-too-large',
+          remoteMessage: `the request is ${bigBytes} bytes, over the worker's maxPayloadBytes (${limit}); it was neither decoded nor run`,
+        });
+        await expect(p.run(-1)).rejects.toMatchObject({
+          kind: 'payload-too-large',
+          remoteMessage: `the result encodes to ${v8Codec.encode('y'.repeat(2 * limit)).length} bytes, over the worker's maxPayloadBytes (${limit}); it was not sent`,
+        });
+        expect(ran).toEqual([-1]);
+        expect(w.stats()).toMatchObject({ oversized: 1, rejected: 1 });
+        await expectDrained(subject);
+
+        // A frame over the limit reaches the producer: dropped without decoding; the caller still gets its answer.
+        const quiet = freshSubject();
+        const q = produce<unknown, unknown>(quiet, { maxPayloadBytes: limit, onError: (e) => errors.push(e) });
+        const call = q.run(21);
+        const bystander = await bystanderLink(quiet);
+        const pending = await pullAll(bystander, 1);
+        await bystander.reply([{ replyTo: pending[0].replyTo, frame: Buffer.alloc(limit + 1, 0xff) }]);
+        await waitFor(() => q.stats().oversized === 1, 'the big frame to be dropped');
+        await bystander.release(pending);
+        await bystander.close();
+        await serve(quiet, double);
+        await expect(call).resolves.toBe(43);
+        expect(errors.map((e) => (e as DroppedMessageError).reason)).toEqual(['oversized']);
+        expect(errors[0].message).toBe(
+          `[rx-batcher] ${JSON.stringify(quiet)}: dropped a reply frame of ${limit + 1} bytes, over maxPayloadBytes (${limit}), without decoding it; its callers wait until their deadline. Give the workers the same maxPayloadBytes: they answer a result over it with an error instead.`,
+        );
+        await expectDrained(quiet);
+      });
     });
 
     // The in-memory transport lives in one process: these checks exist only for real brokers.

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
 import { natsTransport } from '../../lib/nats';
 import { remoteBatcher, serveBatches } from '../../lib/remote';
 import { startNats, type TestBroker } from './brokers';
@@ -32,5 +34,58 @@ describe('NATS JetStream specifics', () => {
       await producer.stop();
       await worker.stop();
     }
+  });
+
+  describe('users confined by permissions', () => {
+    // Producers may append to the subject's stream and hear replies; workers may consume it and
+    // answer. Neither may read the stream's messages or create streams; the stream and its
+    // consumer are made by an administrator.
+    const users = {
+      admin: { publish: ['>'], subscribe: ['>'] },
+      producer: { publish: ['rxb.double', '$JS.API.INFO', '$JS.API.STREAM.INFO.rxb_double'], subscribe: ['_INBOX_rxb.>'] },
+      worker: {
+        publish: [
+          '$JS.API.INFO', '$JS.API.STREAM.INFO.rxb_double', '$JS.API.CONSUMER.INFO.rxb_double.workers',
+          '$JS.API.CONSUMER.MSG.NEXT.rxb_double.workers', '$JS.ACK.rxb_double.>', '_INBOX_rxb.>',
+        ],
+        subscribe: ['_INBOX_rxb.>'],
+      },
+    };
+    const config = `authorization { users = [\n${Object.entries(users)
+      .map(([user, permissions]) => `  { user: ${user}, password: ${user}-password, permissions: ${JSON.stringify(permissions)} }`)
+      .join('\n')}\n] }\n`;
+    let confined: TestBroker;
+    beforeAll(async () => {
+      confined = await startNats(config);
+    });
+    afterAll(async () => {
+      await confined?.stop();
+    });
+    const as = (user: keyof typeof users) =>
+      natsTransport({ servers: confined.url, connection: { user, pass: `${user}-password`, inboxPrefix: '_INBOX_rxb' } });
+
+    it('a signing producer and worker work as confined users; the producer can neither read the stream nor pull from the workers’ consumer', async () => {
+      // The administrator makes the stream and the durable consumer with the workers' settings.
+      const setup = await as('admin').openWorker('double', { claimIdleMs: 300, maxDeliveries: 5 });
+      await setup.close();
+      const auth = { keys: [randomBytes(32)] };
+      const errors: string[] = [];
+      const worker = await serveBatches<number, number>(as('worker'), 'double', (xs) => xs.map((x) => 2 * x), {
+        maxBatchSize: 16, claimIdleMs: 300, auth, onError: (e) => errors.push(e.message),
+      });
+      const producer = remoteBatcher<number, number>(as('producer'), 'double', { auth, timeoutMs: 10_000 });
+      const snoop = await connect({ servers: confined.url, user: 'producer', pass: 'producer-password', inboxPrefix: '_INBOX_rxb' });
+      try {
+        await expect(Promise.all([producer.run(21), producer.run(4, { priority: 2, context: 'c' })])).resolves.toEqual([42, 8]);
+        // Reading a request from the stream, or pulling from the workers' consumer, is refused.
+        await expect(snoop.request('$JS.API.STREAM.MSG.GET.rxb_double', JSON.stringify({ seq: 1 }), { timeout: 2000 })).rejects.toThrow(/Permissions Violation for Publish/);
+        await expect(snoop.request('$JS.API.CONSUMER.MSG.NEXT.rxb_double.workers', JSON.stringify({ batch: 1 }), { timeout: 2000 })).rejects.toThrow(/Permissions Violation for Publish/);
+        expect(errors).toEqual([]);
+      } finally {
+        await snoop.close();
+        await producer.stop();
+        await worker.stop();
+      }
+    });
   });
 });

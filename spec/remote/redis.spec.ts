@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisTransport } from '../../lib/redis';
 import { remoteBatcher, serveBatches } from '../../lib/remote';
-import { startRedis, type TestBroker } from './brokers';
+import { startRedis, waitFor, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 
 // Redis Streams, against a private redis-server started from the binary for this file
@@ -37,6 +40,41 @@ describe('Redis Streams specifics', () => {
       admin.disconnect();
       await producer.stop();
       await worker.stop();
+    }
+  });
+
+  it('ACL users as in the recipe: producers and workers work, a producer cannot read the stream or publish replies, a worker cannot listen to replies', async () => {
+    const subject = 'double';
+    const admin = new Redis(broker.url);
+    // The two users of the scale-out recipe's Security section, as printed there.
+    const recipe = readFileSync(join(__dirname, '..', '..', 'docs', 'recipes', 'scale-out-redis.md'), 'utf8');
+    const commands = [...recipe.replace(/ \\\n\s*/g, ' ').matchAll(/^ACL (SETUSER .+)$/gm)].map((m) => m[1].split(' '));
+    expect(commands.map((c) => c[1])).toEqual(['producer', 'worker']);
+    for (const command of commands) await admin.call('ACL', ...command);
+    const as = (username: string) => redisTransport({ url: broker.url, pollMs: 50, redis: { username, password: `${username}-password` } });
+    const auth = { keys: [randomBytes(32)] };
+    const errors: string[] = [];
+    const worker = await serveBatches<number, number>(as('worker'), subject, (xs) => xs.map((x) => 2 * x), {
+      maxBatchSize: 16, claimIdleMs: 300, auth, onError: (e) => errors.push(e.message),
+    });
+    const producer = remoteBatcher<number, number>(as('producer'), subject, { auth, timeoutMs: 10_000 });
+    const snoop = new Redis(broker.url, { username: 'producer', password: 'producer-password' });
+    const listener = new Redis(broker.url, { username: 'worker', password: 'worker-password' });
+    try {
+      await expect(Promise.all([producer.run(21), producer.run(4, { priority: 2, context: 'c' })])).resolves.toEqual([42, 8]);
+      await expect(snoop.xrange(`rxb:${subject}`, '-', '+')).rejects.toThrow(/NOPERM/);
+      await expect(snoop.publish('rxb:reply:someone', 'x')).rejects.toThrow(/NOPERM/);
+      await expect(snoop.xadd('rxb:other-model', '*', 'b', 'x')).rejects.toThrow(/NOPERM/);
+      await expect(listener.subscribe('rxb:reply:someone')).rejects.toThrow(/NOPERM/);
+      const backlog = async (): Promise<unknown> => as('worker').backlog(subject);
+      await waitFor(async () => JSON.stringify(await backlog()) === '{"waiting":0,"pending":0}', 'the worker to acknowledge');
+      expect(errors).toEqual([]);
+    } finally {
+      snoop.disconnect();
+      listener.disconnect();
+      await producer.stop();
+      await worker.stop();
+      admin.disconnect();
     }
   });
 });

@@ -33,6 +33,10 @@ void (() => new Batcher<number, number>({ runBatch: (xs) => xs }));
 void (() => new Batcher<{ id: number }, number>({ maxBatchSize: 1, runBatch: (xs) => xs.map((x) => x.id), defaults: { idd: 1 } }));
 // @ts-expect-error: results must be of the output type
 void (() => new Batcher<number, string>({ maxBatchSize: 1, runBatch: (xs) => xs.map((x) => x * 2) }));
+// dedupeBy sees the input type and returns a string or number key
+void (() => new Batcher<{ id: number }, number>({ maxBatchSize: 1, runBatch: (xs) => xs.map((x) => x.id), dedupeBy: (x) => x.id }));
+// @ts-expect-error: a dedupe key is a string or a number, not an object
+void (() => new Batcher<{ id: number }, number>({ maxBatchSize: 1, runBatch: (xs) => xs.map((x) => x.id), dedupeBy: (x) => x }));
 // @ts-expect-error: columnar needs object inputs
 void (() => columnar<number, number>(() => []));
 
