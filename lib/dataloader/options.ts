@@ -94,7 +94,14 @@ export interface LoadOptions {
   readonly timeoutMs?: number;
 }
 
-/** DataLoader's options as the loader keeps them, checked. */
+/**
+ * DataLoader's options as the loader keeps them, checked.
+ *
+ * @example
+ * ```ts
+ * const { maxBatchSize, cacheMap } = checkLoaderOptions(batchLoadFn, { batch: false }); // 1, a new Map
+ * ```
+ */
 export interface LoaderSettings<K, V, C> {
   readonly cacheKeyFn: (key: K) => C;
   readonly cacheMap: CacheMap<C, Promise<V>> | null;
@@ -104,7 +111,14 @@ export interface LoaderSettings<K, V, C> {
   readonly name: string | null;
 }
 
-/** What a `RequestTimeoutError` from `load(key, { timeoutMs })` advises. */
+/**
+ * What a `RequestTimeoutError` from `load(key, { timeoutMs })` advises.
+ *
+ * @example
+ * ```ts
+ * new RequestTimeoutError('users', 50, 'queued', TIMEOUT_HINT);
+ * ```
+ */
 export const TIMEOUT_HINT = 'Raise timeoutMs, or make batchLoadFn answer sooner (maxConcurrentBatches, if set, limits how many batches run at once).';
 
 /** The options the engine takes from a loader's: rx-batcher's additions and the name. */
@@ -143,7 +157,14 @@ export function checkLoaderOptions<K, V, C>(batchLoadFn: unknown, options: DataL
   };
 }
 
-/** rx-batcher's own options among a loader's, as given (read once, at construction). */
+/**
+ * rx-batcher's own options among a loader's, as given (read once, at construction).
+ *
+ * @example
+ * ```ts
+ * const extras: RxBatcherOptions = { maxConcurrentBatches: 4, maxQueueSize: undefined, scheduler: undefined };
+ * ```
+ */
 export type RxBatcherOptions = Pick<DataLoaderOptions<unknown, unknown>, 'maxConcurrentBatches' | 'maxQueueSize' | 'scheduler'>;
 
 /**

@@ -31,6 +31,12 @@ export function dataLoaderScheduler(
  * A `SchedulerLike` over a function that runs a callback "soon": `schedule(work)` hands it a
  * callback that runs `work` once, unless the returned subscription was closed first. A delay
  * above 0 (the engine never asks for one here) waits that long on a timer first.
+ *
+ * @example
+ * ```ts
+ * const nextTick = new CallbackScheduler((callback) => process.nextTick(callback));
+ * nextTick.schedule(() => console.log('soon')).unsubscribe(); // cancelled: never runs
+ * ```
  */
 export class CallbackScheduler implements SchedulerLike {
   constructor(

@@ -8,11 +8,27 @@
  * One spec file per suite file, because some of them change globals before loading the library
  * (browser.test.js removes `process.nextTick`), and each spec file has its own globals.
  */
+/**
+ * The two libraries the suite judges, and the value of PEER_DATALOADER that selects each in ./index.js.
+ *
+ * @example
+ * ```ts
+ * TARGETS.map((t) => t.label); // ['rx-batcher/dataloader', 'dataloader 2.2.3 (the package itself)']
+ * ```
+ */
 export const TARGETS = [
   { label: 'rx-batcher/dataloader', env: 'rx-batcher' },
   { label: 'dataloader 2.2.3 (the package itself)', env: 'dataloader' },
 ] as const;
 
+/**
+ * Registers the tests of one suite file once per library in {@link TARGETS}.
+ *
+ * @example
+ * ```ts
+ * runSuite('./__tests__/abuse.test.js');
+ * ```
+ */
 export function runSuite(file: string): void {
   for (const target of TARGETS) {
     describe(target.label, () => {
