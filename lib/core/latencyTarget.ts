@@ -58,6 +58,8 @@ export interface FinishedSample {
   readonly requests: readonly { readonly enqueuedAt: number }[];
 }
 
+/** Sizes must spread this much (standard deviation, items) before the slope is taken at face value. */
+const MIN_SIZE_SPREAD = 2;
 /** z for a one-sided 99% bound under a normal spread. */
 const Z99 = 2.33;
 /** Weight left to older batches at each new one: the fit remembers roughly the last 10 batches. */
@@ -83,9 +85,10 @@ const MAX_STEPS = 5;
  * (size, duration) of successful batches: recent batches count most, and two batches in a
  * row far off the line the same way (by more than a quarter of the prediction and three
  * spreads) mark a changed model, whose older batches then lose most of their weight. An error
- * beyond a quarter of the target counts as that much: a stall of the machine, not of the model. The slope is kept ≥ 0 and pulled towards 0
- * while the sizes seen barely vary, so from batches of one size alone it predicts that size's
- * time for every size, and corrects itself as soon as a larger batch has run.
+ * beyond a quarter of the target counts as that much: a stall of the machine, not of the
+ * model. The slope is kept ≥ 0 and pulled towards 0 while the sizes seen vary by less than two
+ * items, so from batches of one size alone it predicts that size's time for every size, and
+ * corrects itself as soon as batches of other sizes have run.
  *
  * **Deciding.** For a queue whose oldest request has waited `w`, holding `k` requests, with
  * arrivals at rate `λ` and a slot free in `s` ms, cutting after `x` more ms (`x ≥ s`: before a
@@ -142,9 +145,13 @@ export class TargetController {
     return Math.max(0, this.meanTime - this.perItemMs * this.meanSize);
   }
 
-  /** The learned slope `b` (ms per item); the `+ weight` keeps it near 0 while sizes hardly vary. */
+  /**
+   * The learned slope `b` (ms per item). While the sizes seen vary by less than
+   * {@link MIN_SIZE_SPREAD} items it is pulled towards 0: a slope from a few near-equal sizes and
+   * whole-ms durations is mostly noise, and one too steep would keep batches small for good.
+   */
   get perItemMs(): number {
-    return this.weight === 0 ? 0 : Math.max(0, this.sizeTimeCov / (this.sizeVar + this.weight));
+    return this.weight === 0 ? 0 : Math.max(0, this.sizeTimeCov / Math.max(this.sizeVar, MIN_SIZE_SPREAD ** 2 * this.weight));
   }
 
   /** ms kept below the target for what cannot be predicted. */
