@@ -116,26 +116,33 @@ const MAX_STEPS = 5;
  * ```
  */
 export class TargetController {
-  /** Weighted count, means and co-moments of the (size, duration) samples. */
+  /** The fit: the samples' total weight (each batch counts 1, then fades by FORGET per later batch)… */
   private weight = 0;
+  /** …their weighted mean size and duration… */
   private meanSize = 0;
   private meanTime = 0;
+  /** …and weighted sums of squared size deviations and of size × duration deviations. */
   private sizeVar = 0;
   private sizeTimeCov = 0;
+  /** Batches learned from, ever. */
   private samples = 0;
-  /** Prediction errors of batch time (actual − predicted) and how late windows closed. */
+  /** Batch-time prediction errors (actual − predicted, clipped). */
   private readonly error = new Spread();
+  /** How far past the best moment windows were when their timer fired (ms). */
   private readonly lateness = new Spread();
-  /** Arrivals per ms, and where the estimate last looked. */
+  /** Arrivals per ms (smoothed), and the clock and submitted count when it was last updated. */
   private rate = 0;
   private rateAt = Number.NaN;
   private rateSubmitted = 0;
+  /** The wait chosen for the latest window, from its oldest request (ms), for stats. */
   private lastWait = 0;
+  /** Requests that came out over the target, for stats. */
   private overTarget = 0;
   /** The feedback's correction of the reserve (ms), from how many requests came out over the target. */
   private correction = 0;
   /** The sign of the last batch far off the line (0: it was not). */
   private lastSurprise = 0;
+  /** The last snapshot, until something changes. */
   private cached: LatencyTargetStats | undefined = undefined;
 
   constructor(private readonly view: TargetEngineView) {}
