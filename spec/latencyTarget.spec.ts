@@ -132,7 +132,7 @@ describe('latencyTarget: the engine chooses each window from the objective', () 
       runBatch: (xs, ctx) => (reasons.push(ctx.reason), xs.map((x) => x + 1)),
     });
     batcher.configure({ latencyTarget: { p99Ms: 10 } });
-    expect(batcher.stats().settings).toEqual({ maxBatchSize: 8, maxDelayMs: 40, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity, latencyTarget: { p99Ms: 10 } });
+    expect(batcher.stats().settings).toEqual({ maxBatchSize: 8, maxDelayMs: 40, maxConcurrentBatches: 1, maxQueueSize: Infinity, maxBatchWeight: Infinity, agingMs: 1000, latencyTarget: { p99Ms: 10 } });
     void batcher.run(1);
     scheduler.advance(1);
     expect(reasons).toEqual(['target']); // cut at once: nothing learned yet
