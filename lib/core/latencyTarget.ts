@@ -23,7 +23,7 @@ export interface LatencyTargetStats {
   /**
    * Kept in reserve below the target for what it cannot predict: 1 ms of clock resolution, the
    * spread of batch times around the learned line and how late windows have closed, corrected
-   * by what came out (more while over 1 request in 200 of its batches misses the target, less
+   * by what came out (more while over 1 request in 400 of its batches misses the target, less
    * while fewer do).
    */
   readonly marginMs: number;
@@ -71,7 +71,7 @@ const SPREAD_ALPHA = 0.1;
 /** The arrival rate estimate averages over about this many ms. */
 const RATE_WINDOW_MS = 100;
 /** The share of requests the feedback lets out over the target: below 1%, so the p99 stays under. */
-const OVER_SHARE = 0.005;
+const OVER_SHARE = 0.0025;
 /** ms one request over the target adds to the reserve; one within takes `OVER_SHARE` of that away. */
 const FEEDBACK_STEP_MS = 0.2;
 /** The most one batch moves the reserve up, in steps. */
@@ -106,7 +106,7 @@ const MAX_STEPS = 5;
  * its batch-time errors and of how late windows closed (mean + 2.33 spreads, both followed
  * with exponential weights), plus a correction from what came out: every request of a batch
  * it cut that still finished over the target adds 0.2 ms (at most 1 ms per batch), every
- * one in time takes 0.001 ms away, so the share over the target settles near 0.5% or below
+ * one in time takes 0.0005 ms away, so the share over the target settles near 0.25% or below
  * (the p99 then stays under it), and a margin that proves too cautious shrinks.
  *
  * @example

@@ -151,7 +151,7 @@ describe('TargetController: choosing the wait', () => {
     expect(late.c.marginMs - before).toBeCloseTo(1, 5);
     late.c.finished(late.batch(10, 7, { waited: 5, reason: 'full' })); // not its decision: no correction
     expect(late.c.marginMs - before).toBeCloseTo(1, 5);
-    for (let i = 0; i < 100; i++) late.c.finished(late.batch(10, 7, { waited: 2, reason: 'target' })); // 1000 in time
+    for (let i = 0; i < 200; i++) late.c.finished(late.batch(10, 7, { waited: 2, reason: 'target' })); // 2000 in time
     expect(late.c.marginMs - before).toBeCloseTo(0, 2);
   });
 
