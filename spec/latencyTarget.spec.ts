@@ -90,10 +90,10 @@ describe('latencyTarget: the engine chooses each window from the objective', () 
 
   it.each([0.78, 3.9])('at %d requests/ms, batches within 10%% of the largest any fixed maxDelayMs makes under the same p99, untuned', (perMs) => {
     const model = (n: number): number => 5 + Math.floor(n / 20); // 5 ms + 0.05 ms per item, in whole ms
-    const target = simulate({ batcher: { latencyTarget: { p99Ms: 20 } }, perMs, ms: 2000, batchMs: model });
+    const target = simulate({ batcher: { latencyTarget: { p99Ms: 20 } }, perMs, ms: 1200, batchMs: model });
     expect(p99(target.latencies)).toBeLessThanOrEqual(20);
     const meeting = [0, 2, 5, 10, 15, 20]
-      .map((maxDelayMs) => simulate({ batcher: { maxDelayMs }, perMs, ms: 2000, batchMs: model }))
+      .map((maxDelayMs) => simulate({ batcher: { maxDelayMs }, perMs, ms: 1200, batchMs: model }))
       .filter((fixed) => p99(fixed.latencies) <= 20);
     const best = Math.max(...meeting.map((fixed) => meanSize(fixed.batches)));
     expect(meanSize(target.batches)).toBeGreaterThan(0.9 * best);
