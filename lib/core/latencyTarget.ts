@@ -13,8 +13,9 @@ import type { LatencyTarget } from '../types';
 export interface LatencyTargetStats {
   /** The objective in force (`latencyTarget.p99Ms`). */
   readonly p99Ms: number;
-  /** The learned batch time is `fixedMs + perItemMs × size` (both 0 until a batch has finished). */
+  /** The learned batch time is `fixedMs + perItemMs × size`: its fixed part, per call (0 until a batch has finished). */
   readonly fixedMs: number;
+  /** …and its part per input (ms). */
   readonly perItemMs: number;
   /** Finished batches it learned from. */
   readonly samples: number;
