@@ -5,6 +5,7 @@
  */
 import { measurePendingHeap, measureThroughput } from './scenarios/overhead';
 import { measureModelBest, measureModelBurst, measureModelClosedLoop } from './scenarios/realModels';
+import { measureLatencyTarget } from './scenarios/latencyTarget';
 import { measureLatency, measureSaturation } from './scenarios/saturation';
 import { measureSoak } from './scenarios/soak';
 import { RESULT_PREFIX, type Metrics, type Task } from './harness/tasks';
@@ -36,6 +37,8 @@ export function runTask(task: Task): Promise<Metrics> {
       return measureModelClosedLoop(task.model, task.impl, task.clients, task.durationMs, task.rules, task.repoRoot, task.pairedDirectMs, task.rounds);
     case 'soak':
       return measureSoak(task.n, task.ratePerSec, task.rules);
+    case 'latency-target':
+      return measureLatencyTarget(task);
     default:
       return Promise.reject(new TypeError(`unknown task kind in ${JSON.stringify(task)}`));
   }

@@ -40,6 +40,7 @@ export type {
   BatchResults,
   DispatchReason,
   Fulfilled,
+  LatencyTarget,
   Rejected,
   RunBatch,
   RunOptions,
@@ -48,3 +49,4 @@ export type {
   ConfigureOptions,
 } from './types';
 export type { BatcherStats } from './stats/statsSnapshot';
+export type { LatencyTargetStats } from './core/latencyTarget';

@@ -5,9 +5,10 @@ import type { Observable, SchedulerLike } from 'rxjs';
  * - `'full'`: it reached `maxBatchSize`;
  * - `'delay'`: its first request had waited `maxDelayMs`;
  * - `'flush'`: `flush()` was called;
- * - `'drain'`: `stop({ drain: true })` (or an operator's source completing) is emptying the queue.
+ * - `'drain'`: `stop({ drain: true })` (or an operator's source completing) is emptying the queue;
+ * - `'target'`: under `latencyTarget`, waiting longer would have pushed its oldest request past the target.
  */
-export type DispatchReason = 'full' | 'delay' | 'flush' | 'drain';
+export type DispatchReason = 'full' | 'delay' | 'flush' | 'drain' | 'target';
 
 /**
  * What `runBatch` learns about the batch it is asked to run.
@@ -167,6 +168,15 @@ export interface BatchMapOptions<I> {
    * @default no dedupe: every call is an input of its own
    */
   readonly dedupeBy?: (input: I) => string | number;
+  /**
+   * Say the latency you want instead of hand-picking `maxDelayMs`: the engine learns how long
+   * the model takes per batch size while it runs, and waits for companions only as long as
+   * keeps each request's queue wait + batch time under `p99Ms`, making batches as large as
+   * that allows. `maxDelayMs` stays the hard cap (without one, it is `p99Ms`). Batches it cuts
+   * early say `ctx.reason === 'target'`; `stats().latencyTarget` shows what it learned.
+   * @default none (windows last `maxDelayMs`)
+   */
+  readonly latencyTarget?: LatencyTarget;
   /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)
@@ -332,6 +342,20 @@ export interface BatchReport {
 }
 
 /**
+ * The objective of the `latencyTarget` option: how long a request may take, from `run()` to
+ * its batch's result (queue wait + batch time), for 99% of requests.
+ *
+ * @example
+ * ```ts
+ * const target: LatencyTarget = { p99Ms: 20 };
+ * ```
+ */
+export interface LatencyTarget {
+  /** Milliseconds, a finite number > 0. */
+  readonly p99Ms: number;
+}
+
+/**
  * The batching rules a batcher or worker applies now: what `configure()` can change.
  *
  * @example
@@ -352,6 +376,8 @@ export interface BatchSettings {
   readonly maxBatchWeight: number;
   /** A waiting call gains one priority level per this many ms; `Infinity`: strict priorities. */
   readonly agingMs: number;
+  /** Present while a `latencyTarget` is in force. */
+  readonly latencyTarget?: LatencyTarget;
 }
 
 /**

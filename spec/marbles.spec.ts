@@ -163,7 +163,7 @@ describe('Batcher (marbles, with the scheduler option)', () => {
         [10, 'flush', ['d']],
         [20, 'drain', ['e']],
       ]);
-      expect(batcher.stats().dispatchReasons).toEqual({ full: 1, delay: 1, flush: 1, drain: 1 });
+      expect(batcher.stats().dispatchReasons).toEqual({ full: 1, delay: 1, flush: 1, drain: 1, target: 0 });
       expect(seen).toEqual([[1, 'A'], [1, 'B'], [6, 'C'], [11, 'D'], [21, 'E']]);
     });
   });

@@ -48,6 +48,8 @@ interface Config {
   partitions: number;
   /** With `dedupeBy`: call x has key `keys[x % keys.length]`, scoped to its partition. */
   keys: number[] | undefined;
+  /** Windows may close sooner under a latency target (never later than maxDelayMs, which the checks below hold it to). */
+  latencyTarget: { p99Ms: number } | undefined;
 }
 
 /** With `dedupeBy`: one input shared by the calls with its key (and partition) while one of them waits or runs. */
@@ -110,6 +112,7 @@ class World {
       maxConcurrentBatches: cfg.maxConcurrentBatches,
       maxQueueSize: cfg.maxQueueSize,
       timeoutMs: cfg.timeoutMs,
+      latencyTarget: cfg.latencyTarget,
       partitionBy: cfg.partitions > 1 ? (x) => String(x % cfg.partitions) : undefined,
       dedupeBy: cfg.keys === undefined ? undefined : (x) => this.keyOf(x),
       scheduler: this.scheduler,
@@ -294,7 +297,7 @@ class World {
   }
 
   /** Retunes the batcher; the model's rules change with it (issue 10: configure()). */
-  configure(changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches'>): void {
+  configure(changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches' | 'latencyTarget'>): void {
     Object.assign(this.cfg, changes);
     this.batcher.configure(changes);
   }
@@ -404,7 +407,7 @@ class Flush extends Step {
   toString(): string { return 'flush()'; }
 }
 class Configure extends Step {
-  constructor(readonly changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches'>) { super(); }
+  constructor(readonly changes: Pick<Config, 'maxBatchSize' | 'maxDelayMs' | 'maxConcurrentBatches' | 'latencyTarget'>) { super(); }
   act(w: World): void { w.configure(this.changes); }
   toString(): string { return `configure(${JSON.stringify(this.changes)})`; }
 }
@@ -414,6 +417,7 @@ class Stop extends Step {
   toString(): string { return `stop(${this.drain ? 'drain' : ''})`; }
 }
 
+const latencyTarget = fc.option(fc.integer({ min: 1, max: 12 }).map((p99Ms) => ({ p99Ms })), { nil: undefined, freq: 2 });
 const run = fc.tuple(fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined, freq: 2 }), fc.boolean()).map(([t, s]) => new Run(t, s));
 const commands = [
   run, run, run, run, run,
@@ -430,6 +434,7 @@ const commands = [
     maxBatchSize: fc.constantFrom(1, 2, 3, 4),
     maxDelayMs: fc.integer({ min: 0, max: 5 }),
     maxConcurrentBatches: fc.constantFrom(1, 1, 2, 3),
+    latencyTarget: latencyTarget,
   }).map((c) => new Configure(c)),
   fc.boolean().map((d) => new Stop(d)),
 ];
@@ -443,6 +448,7 @@ const config: fc.Arbitrary<Config> = fc.record({
   styles: fc.array(fc.constantFrom<Style>('promise', 'promise', 'observable', 'sync'), { minLength: 1, maxLength: 3 }),
   partitions: fc.constantFrom(1, 1, 2),
   keys: fc.option(fc.array(fc.nat(2), { minLength: 1, maxLength: 12 }), { nil: undefined, freq: 2 }),
+  latencyTarget,
 });
 
 /** Runs per CI run; MODEL_RUNS and MODEL_SEED override (e.g. to hunt with many seeds). */

@@ -26,6 +26,7 @@ const config = fc.record({
   maxConcurrentBatches: fc.integer({ min: 1, max: 3 }),
   maxQueueSize: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
   partitions: fc.integer({ min: 1, max: 3 }),
+  latencyTarget: fc.option(fc.integer({ min: 1, max: 20 }).map((p99Ms) => ({ p99Ms })), { nil: undefined }),
 });
 
 describe('property: random interleavings of run / abort / timeout / flush / stop / failing batches', () => {
@@ -43,6 +44,7 @@ describe('property: random interleavings of run / abort / timeout / flush / stop
           maxConcurrentBatches: cfg.maxConcurrentBatches,
           maxQueueSize: cfg.maxQueueSize,
           partitionBy: (x) => String(x % cfg.partitions),
+          latencyTarget: cfg.latencyTarget,
           scheduler,
           runBatch: (inputs, ctx) => {
             expect(inputs.length).toBeGreaterThanOrEqual(1);

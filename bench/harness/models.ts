@@ -35,6 +35,8 @@ export function trivialModel(): BenchModel<number, number> {
 export class SerialTimerModel implements BenchModel<number, number> {
   calls = 0;
   items = 0;
+  /** Multiplies every later call's time: 2 doubles it (another tenant on the same accelerator). */
+  timeFactor = 1;
   /** Called with the inputs of each call as the model starts on it (after queueing behind earlier calls). */
   onStart: ((inputs: readonly number[]) => void) | undefined;
   /** Called with the inputs of each call as `runBatch` is invoked (before any queueing inside the model). */
@@ -60,7 +62,7 @@ export class SerialTimerModel implements BenchModel<number, number> {
             this.#running = undefined;
             resolve();
           };
-          this.#running = { timer: setTimeout(finish, this.overheadMs + this.perItemMs * inputs.length), finish };
+          this.#running = { timer: setTimeout(finish, this.timeFactor * (this.overheadMs + this.perItemMs * inputs.length)), finish };
         }),
     );
     this.#busyUntil = turn;

@@ -1,4 +1,5 @@
 import type { BatchRules, ImplName } from '../impls';
+import type { LatencyTargetOptions } from '../scenarios/latencyTarget';
 import type { SaturationOptions } from '../scenarios/saturation';
 
 /**
@@ -64,7 +65,9 @@ export type Task =
       readonly rounds: number;
     }
   /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
-  | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules };
+  | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules }
+  /** Scenario 7: `latencyTarget` against fixed `maxDelayMs` settings, Poisson arrivals on the 5 ms + 0.05 ms/item model. */
+  | ({ readonly kind: 'latency-target' } & LatencyTargetOptions);
 
 /**
  * What a worker reports: named numbers (and a few flags, notes and per-size records), all plain JSON.

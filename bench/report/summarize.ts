@@ -1,4 +1,5 @@
 import type { Aggregate } from './aggregate';
+import { summarizeLatencyTarget } from './latencyTargetSummary';
 
 /**
  * A flat table row: column name → value.
@@ -288,6 +289,11 @@ export function summarize(aggregates: readonly Aggregate[], context: { readonly 
     target('6', 'heap after forced GC within 10% of its start', `${fixed(m.heapChangePct, 1)}% (${fixed(m.heapStartMb, 1)} → ${fixed(m.heapEndMb, 1)} MB)`, Math.abs(m.heapChangePct) <= 10);
     target('6', 'no timers or listeners left', `${round(m.timersWhileIdle)} timers idle, ${round(m.timersAfterStop)} after stop, ${round(m.listenersLeft)} listeners`, m.timersWhileIdle + m.timersAfterStop + m.listenersLeft === 0);
   }
+
+  // Scenario 7.
+  const latencyTarget = summarizeLatencyTarget(aggregates);
+  tables.push(...latencyTarget.tables);
+  targets.push(...latencyTarget.targets);
 
   const failures = aggregates.filter((a) => a.errors.length > 0);
   if (failures.length > 0) {

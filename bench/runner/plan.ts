@@ -57,7 +57,7 @@ export interface Scenario {
  * const id: ScenarioId = 's3';
  * ```
  */
-export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6';
+export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6' | 's7';
 
 /**
  * Sizes and durations of one mode.
@@ -89,6 +89,8 @@ export interface PlanSizes {
   readonly defaultModelBatch: number;
   readonly soakRequests: number;
   readonly soakRate: number;
+  /** Scenario 7: the measured window of each run (the slowdown run gets twice this), after a warm-up of a sixth of it. */
+  readonly targetMs: number;
 }
 
 /**
@@ -117,6 +119,7 @@ export const FULL: PlanSizes = {
   defaultModelBatch: 64,
   soakRequests: 1_000_000,
   soakRate: 40_000,
+  targetMs: 1_200,
 };
 
 /**
@@ -145,6 +148,7 @@ export const QUICK: PlanSizes = {
   defaultModelBatch: 64,
   soakRequests: 20_000,
   soakRate: 20_000,
+  targetMs: 300,
 };
 
 /**
@@ -175,6 +179,7 @@ export const SMOKE: PlanSizes = {
   defaultModelBatch: 16,
   soakRequests: 2_000,
   soakRate: 20_000,
+  targetMs: 30,
 };
 
 const BIG_HEAP = ['--max-old-space-size=4096'];
@@ -198,7 +203,7 @@ export type ModelBatchSizes = Readonly<Record<RealModelName, number>>;
  * ```
  */
 export function buildPlan(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRoot: string): Scenario[] {
-  return [overheadScenario(sizes), saturationScenario(sizes), latencyScenario(sizes), realModelScenario(sizes, modelBatch, repoRoot), soakScenario(sizes)];
+  return [overheadScenario(sizes), saturationScenario(sizes), latencyScenario(sizes), realModelScenario(sizes, modelBatch, repoRoot), soakScenario(sizes), latencyTargetScenario(sizes)];
 }
 
 function overheadScenario(sizes: PlanSizes): Scenario {
@@ -327,6 +332,43 @@ function soakScenario(sizes: PlanSizes): Scenario {
   };
 }
 
+/** Scenario 7's objective under steady load, and under the slowdown (see bench/README.md for why two). */
+export const TARGET_MS = { steady: 20, slowdown: 30 } as const;
+/** The fixed `maxDelayMs` settings scenario 7 sweeps. */
+export const FIXED_DELAYS: readonly number[] = [0, 1, 2, 5, 10, 20];
+
+function latencyTargetScenario(sizes: PlanSizes): Scenario {
+  const capacity = (64 * 1000) / (SIMULATED_MODEL.overheadMs + 64 * SIMULATED_MODEL.perItemMs);
+  const runs = [
+    { group: 'load 10%', share: 0.1, p99Ms: TARGET_MS.steady, slowdown: false },
+    { group: 'load 50%', share: 0.5, p99Ms: TARGET_MS.steady, slowdown: false },
+    { group: 'load 150%', share: 1.5, p99Ms: TARGET_MS.steady, slowdown: false },
+    { group: 'load 10%, model 2× slower halfway', share: 0.1, p99Ms: TARGET_MS.slowdown, slowdown: true },
+  ];
+  const cases: BenchCase[] = [];
+  for (const run of runs) {
+    const ratePerSec = Math.round(run.share * capacity);
+    const durationMs = run.slowdown ? 2 * sizes.targetMs : sizes.targetMs;
+    const settings: Array<{ label: string; setting: { maxDelayMs: number } | { latencyTarget: number } }> = [
+      ...FIXED_DELAYS.map((d) => ({ label: `maxDelayMs ${d}`, setting: { maxDelayMs: d } })),
+      { label: `latencyTarget ${run.p99Ms} ms`, setting: { latencyTarget: run.p99Ms } },
+    ];
+    for (const { label, setting } of settings) {
+      cases.push({
+        scenario: 's7',
+        group: run.group,
+        label,
+        config: `new Batcher({ maxBatchSize: 64, ${'maxDelayMs' in setting ? `maxDelayMs: ${setting.maxDelayMs}` : `latencyTarget: { p99Ms: ${setting.latencyTarget} }`} }), Poisson ${ratePerSec}/s`,
+        task: {
+          kind: 'latency-target', setting, p99Ms: run.p99Ms, ratePerSec, warmupMs: Math.round(sizes.targetMs / 6), durationMs,
+          slowdown: run.slowdown, seed: 7, ...SIMULATED_MODEL,
+        },
+      });
+    }
+  }
+  return { id: 's7', title: 'Latency target: latencyTarget against fixed maxDelayMs, Poisson arrivals, model 5 ms + 0.05 ms/item, batch 64', repetitions: sizes.repetitions, cases };
+}
+
 function configOf(impl: ImplName, rules: BatchRules): string {
   return describeConfig(impl, rules);
 }
@@ -355,6 +397,10 @@ export function headline(task: Task, metrics: Metrics): string {
     case 'model-burst':
     case 'model-closed':
       return `${num('throughputPerSec').toFixed(0)}/s, max |Δ| ${num('maxAbsDiff').toExponential(1)}`;
+    case 'latency-target':
+      return task.slowdown
+        ? `halves: p99 ${num('first.latencyP99Ms').toFixed(1)} / ${num('second.latencyP99Ms').toFixed(1)} ms, goodput ${num('first.goodputPerSec').toFixed(0)} / ${num('second.goodputPerSec').toFixed(0)}/s`
+        : `p99 ${num('latencyP99Ms').toFixed(1)} ms, goodput ${num('goodputPerSec').toFixed(0)}/s, mean batch ${num('meanBatchSize').toFixed(1)}`;
     case 'soak':
       return `${metrics.ok === true ? 'OK' : 'FAILED'}: ${num('settledTotal')} settled, heap ${num('heapChangePct').toFixed(1)}%, ${num('achievedPerSec').toFixed(0)}/s`;
     default:

@@ -30,6 +30,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Priorities', link: '/guide/priorities' },
       { text: 'Retuning at run time', link: '/guide/retuning' },
       { text: 'Dedupe', link: '/guide/dedupe' },
+      { text: 'Latency target', link: '/guide/latency-target' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },
       { text: 'Backpressure', link: '/guide/backpressure' },

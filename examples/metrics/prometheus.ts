@@ -25,7 +25,7 @@ const OUTCOMES = {
   rejected: 'rejected',
 } as const satisfies Partial<Record<keyof BatcherStats, string>>;
 
-const REASONS = ['full', 'delay', 'flush', 'drain'] as const;
+const REASONS = ['full', 'delay', 'flush', 'drain', 'target'] as const;
 
 /** Options of {@link exportBatcherMetrics}. */
 export interface ExportOptions {

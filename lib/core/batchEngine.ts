@@ -11,6 +11,7 @@ import { DeadlineQueue } from './deadlines';
 import { Dedupe, type DedupeKey } from './dedupe';
 import { applyDefaults, Refused } from './defaults';
 import { invokeRunBatch } from './invokeRunBatch';
+import { TargetController } from './latencyTarget';
 import { Partition } from './partition';
 import { CALLER_GONE, isLateResult, type LateResult } from './lateResult';
 import {
@@ -98,6 +99,8 @@ export class BatchEngine<I, O> {
   private readonly onChange: () => void;
   private readonly onSlotFreed: () => void;
   private readonly deadlineEpoch: number;
+  /** Chooses windows under `latencyTarget`; made with the first target and kept (what it learned of the model stays true). */
+  private target: TargetController | undefined = undefined;
 
   /** The batching rules in force; {@link reconfigure} replaces them. */
   get config(): BatchConfig<I, O> {
@@ -114,6 +117,7 @@ export class BatchEngine<I, O> {
       maxQueueSize: c.maxQueueSize,
       maxBatchWeight: c.maxBatchWeight,
       agingMs: c.agingMs,
+      ...(c.latencyTarget !== undefined ? { latencyTarget: c.latencyTarget } : {}),
     }));
   }
 
@@ -146,6 +150,14 @@ export class BatchEngine<I, O> {
     this.single = new Partition<I, O>(undefined, this);
     this.partitions.set(undefined, this.single);
     this.openSlots(config.maxConcurrentBatches);
+    this.useTarget(config);
+  }
+
+  /** Makes the latency-target controller when a target is first in force. */
+  private useTarget(config: BatchConfig<I, O>): void {
+    if (config.latencyTarget === undefined || this.target !== undefined) return;
+    const view = { clock: this.clock, running: this.running, counters: this.counters, rules: () => this.rules };
+    this.target = this.counters.latencyTarget = new TargetController(view);
   }
 
   /** `sealed` → `mergeMap(execute, slots)`: the design card's `concatMap` at one slot. */
@@ -165,6 +177,7 @@ export class BatchEngine<I, O> {
     const previous = this.rules;
     this.rules = config;
     this.cachedSettings = undefined;
+    this.useTarget(config);
     if (this.phase === STOPPED) return;
     if (config.maxConcurrentBatches !== previous.maxConcurrentBatches) {
       // Batches from now on go through a pipeline with the new width; running ones finish on the
@@ -260,7 +273,7 @@ export class BatchEngine<I, O> {
       if (this.running.size < config.maxConcurrentBatches) this.pump();
     } else if (partition.live === 1 && partition.due === null) {
       // The first request after idle opens the window: its timer starts now, at this request.
-      this.openWindow(partition, config.maxDelayMs);
+      this.openWindow(partition, config.latencyTarget === undefined ? config.maxDelayMs : this.windowLeft(partition, false));
     }
   }
 
@@ -425,9 +438,9 @@ export class BatchEngine<I, O> {
   windowExpired(partition: Partition<I, O>): void {
     partition.timer = null;
     if (this.phase === STOPPED || partition.live === 0) return;
-    const remaining = this.config.maxDelayMs - elapsed(partition.oldest()!.enqueuedAt, this.clock());
+    const remaining = this.windowLeft(partition, true);
     if (remaining > 0) return this.openWindow(partition, remaining);
-    partition.due ??= 'delay';
+    partition.due ??= this.windowReason(partition);
     this.ready.add(partition);
     this.pump();
   }
@@ -451,13 +464,30 @@ export class BatchEngine<I, O> {
       this.ready.add(partition);
       return;
     }
-    const remaining = this.config.maxDelayMs - elapsed(oldest.enqueuedAt, this.clock());
+    const remaining = this.windowLeft(partition, false);
     if (remaining <= 0) {
-      partition.due = 'delay';
+      partition.due = this.windowReason(partition);
       this.ready.add(partition);
     } else if (partition.timer === null) {
       this.openWindow(partition, remaining);
     }
+  }
+
+  /**
+   * ms from now until the partition's window closes: what is left of `maxDelayMs` since its
+   * oldest request, or less when the latency target says waiting longer would break it.
+   * `fired`: asked by the window's own timer.
+   */
+  private windowLeft(partition: Partition<I, O>, fired: boolean): number {
+    const waited = elapsed(partition.oldest()!.enqueuedAt, this.clock());
+    const left = this.config.maxDelayMs - waited;
+    return this.config.latencyTarget === undefined ? left : this.target!.windowLeft(waited, partition.live, left, fired);
+  }
+
+  /** Why a window closes now: its oldest request waited `maxDelayMs`, or the latency target closed it sooner. */
+  private windowReason(partition: Partition<I, O>): DispatchReason {
+    if (this.config.latencyTarget === undefined) return 'delay';
+    return elapsed(partition.oldest()!.enqueuedAt, this.clock()) < this.config.maxDelayMs ? 'target' : 'delay';
   }
 
   /** A partition has no waiting request left: no window, not ready, forgotten if keyed. */
@@ -623,6 +653,7 @@ export class BatchEngine<I, O> {
     batch.finishedAt = this.clock();
     batch.outcome = outcome;
     counters.lastBatch = batch;
+    if (outcome === 'succeeded') this.target?.finished(batch);
     this.pump();
     this.onSlotFreed();
     this.onChange();

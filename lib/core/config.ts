@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { RunBatch } from '../types';
+import type { LatencyTarget, RunBatch } from '../types';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
@@ -24,6 +24,8 @@ export interface BatchConfig<I, O> {
   readonly agingMs: number;
   /** Identical inputs (equal keys) waiting or running share one slot; undefined: no dedupe. */
   readonly dedupeBy: ((input: I) => string | number) | undefined;
+  /** Windows end as soon as waiting longer would break this objective (`maxDelayMs` still caps them); undefined: none. */
+  readonly latencyTarget: LatencyTarget | undefined;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */

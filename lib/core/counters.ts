@@ -1,4 +1,5 @@
 import type { BatchReport, DispatchReason } from '../types';
+import type { LatencyTargetStats } from './latencyTarget';
 import { BATCH_FAILED, CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
 
 /** A finished batch that can describe itself; the report is built only if someone reads the stats. */
@@ -31,7 +32,9 @@ export class Counters {
   merged = 0;
   /** `batchSizes[n]`: how many batches of n inputs were dispatched. */
   readonly batchSizes: number[] = [];
-  readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0 };
+  readonly dispatchReasons: Record<DispatchReason, number> = { full: 0, delay: 0, flush: 0, drain: 0, target: 0 };
+  /** The latency-target controller, once a `latencyTarget` was set: what it believes, for stats. */
+  latencyTarget: { snapshot(): LatencyTargetStats | undefined } | undefined = undefined;
   /** The most recently finished batch (its report is built lazily: stats are often not read). */
   lastBatch: FinishedBatch | undefined = undefined;
 

@@ -2,11 +2,12 @@ import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
 import { MAX_TIMER_MS } from '../core/deadlines';
 import { describeValue, prefix } from '../errors/describe';
 import type { BatchConfig } from '../core/config';
+import { checkLatencyTarget } from './latencyTargetOption';
 import type { RunBatch, RunOptions, StopOptions } from '../types';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'name', 'scheduler',
 ];
 
 /** The default of `agingMs`: a call's priority is worth one second of waiting per level. */
@@ -23,6 +24,7 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
   aging: 'agingMs', agingIntervalMs: 'agingMs', starvationMs: 'agingMs', priorityAgingMs: 'agingMs',
   cacheKeyFn: 'dedupeBy', dedupe: 'dedupeBy', dedupeKey: 'dedupeBy', deduplicate: 'dedupeBy', keyFn: 'dedupeBy',
+  targetLatency: 'latencyTarget', latencySlo: 'latencyTarget', slo: 'latencyTarget', p99Ms: 'latencyTarget', targetMs: 'latencyTarget',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
 
@@ -140,7 +142,9 @@ export function normalizeOptions<I, O>(
     fail('type', name, '`maxBatchSize` is required: the most inputs one runBatch call may receive (an integer ≥ 1).');
   }
   const maxBatchSize = o.maxBatchSize === undefined ? face.maxBatchSizeDefault! : integerAtLeast(name, 'maxBatchSize', o.maxBatchSize, 1, false);
-  const maxDelayMs = o.maxDelayMs === undefined ? 0 : delayMs(name, o.maxDelayMs);
+  const latencyTarget = checkLatencyTarget(name, o.latencyTarget);
+  // Under a latency target, waiting longer than the target itself never helps: that is the cap unless one is given.
+  const maxDelayMs = o.maxDelayMs === undefined ? Math.min(latencyTarget?.p99Ms ?? 0, MAX_TIMER_MS) : delayMs(name, o.maxDelayMs);
   const maxConcurrentBatches =
     o.maxConcurrentBatches === undefined ? (face.maxConcurrentBatchesDefault ?? 1) : integerAtLeast(name, 'maxConcurrentBatches', o.maxConcurrentBatches, 1, true);
   const maxQueueSize = o.maxQueueSize === undefined ? Infinity : integerAtLeast(name, 'maxQueueSize', o.maxQueueSize, 1, true);
@@ -200,6 +204,7 @@ export function normalizeOptions<I, O>(
     maxBatchWeight,
     agingMs,
     dedupeBy: o.dedupeBy as ((input: I) => string | number) | undefined,
+    latencyTarget,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),
@@ -266,7 +271,7 @@ export function checkPriority(name: string, priority: unknown): number | Error {
 }
 
 /** What `configure()` can change at run time (the rest is fixed at construction). */
-export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight', 'agingMs'];
+export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight', 'agingMs', 'latencyTarget'];
 
 /**
  * Validates `configure(changes)` and returns the new rules: the face's options with the changes

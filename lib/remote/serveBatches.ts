@@ -231,9 +231,10 @@ class Worker<I, O> implements BatchWorker {
   /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
   private windowOf = -1;
   private topUps = 0;
-  /** When a window is open, top it up this long after: just before it closes (under the rules in force). */
+  /** When a window is open, top it up this long after: just before it closes (under the rules in force; a latency target's latest wait). */
   private get topUpAfterMs(): number {
-    return Math.max(0, this.engine.config.maxDelayMs - 1);
+    const chosen = this.engine.config.latencyTarget === undefined ? undefined : this.engine.counters.latencyTarget?.snapshot()?.waitMs;
+    return Math.max(0, (chosen ?? this.engine.config.maxDelayMs) - 1);
   }
 
   constructor(

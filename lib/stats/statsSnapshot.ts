@@ -1,5 +1,6 @@
 import { freeze } from 'immer';
 import type { Counters } from '../core/counters';
+import type { LatencyTargetStats } from '../core/latencyTarget';
 import type { BatchReport, BatchSettings, DispatchReason } from '../types';
 
 /**
@@ -63,12 +64,17 @@ export interface BatcherStats {
   readonly lastBatch: BatchReport | undefined;
   /** The batching rules in force (they change with `configure()`). */
   readonly settings: BatchSettings;
+  /**
+   * While a `latencyTarget` is in force: the batch time it learned, the wait it chose last and
+   * how many requests came out over the target (see the guide's latency-target page).
+   */
+  readonly latencyTarget: LatencyTargetStats | undefined;
   /** `stop()` was called. */
   readonly stopped: boolean;
 }
 
 
-const REASONS = ['full', 'delay', 'flush', 'drain'] as const;
+const REASONS = ['full', 'delay', 'flush', 'drain', 'target'] as const;
 /**
  * Turns live counters into a snapshot, reusing `previous` where nothing changed.
  */
@@ -113,6 +119,7 @@ export function takeSnapshot(
     dispatchReasons: REASONS.some((r) => base.dispatchReasons[r] !== reasons[r]) ? freeze({ ...reasons }) : base.dispatchReasons,
     lastBatch: counters.lastBatch?.report(),
     settings,
+    latencyTarget: counters.latencyTarget?.snapshot(),
     stopped,
   };
   return previous !== undefined && sameStats(previous, next) ? previous : freeze(next);
@@ -136,7 +143,7 @@ const EMPTY: BatcherStats = freeze(
     name: '',
     queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
     timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, merged: 0, meanBatchSize: 0, batchSizes: {},
-    dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0 }, lastBatch: undefined, settings: NO_SETTINGS, stopped: false,
+    dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0, target: 0 }, lastBatch: undefined, settings: NO_SETTINGS, latencyTarget: undefined, stopped: false,
   },
   true,
 );

@@ -37,7 +37,7 @@ describe('npm run bench -- --smoke', () => {
 
   it('runs every case, shows progress and prints the comparison tables and targets', () => {
     expect(progress.some((line) => /^\[\s*1\/\d+ \d+m\d\ds\] s1-s2/.test(line))).toBe(true);
-    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Targets']) {
+    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Scenario 7', 'Targets']) {
       expect(run.summaryText).toContain(`#### ${heading}`);
     }
     expect(run.files).toEqual([join(outDir, 'smoke.json'), join(outDir, 'smoke.svg')]);
@@ -48,12 +48,12 @@ describe('npm run bench -- --smoke', () => {
     expect(results.mode).toBe('smoke');
     expect(results.machine.cpus).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.versions.node);
-    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6']);
+    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b']);
     expect(results.cases.filter((c) => c.errors.length > 0 || c.repetitions < 1)).toEqual([]);
     const overheadLabels = new Set(results.cases.filter((c) => c.scenario === 's1-s2').map((c) => c.label));
     expect([...overheadLabels].sort()).toEqual(['batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rx-batcher/dataloader', 'rxjs-baseline', 'unbatched']);
     for (const row of results.tables.find((t) => t.id === 's1')!.rows) expect(row['requests/s']).toBeGreaterThan(0);
-    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6']));
+    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7']));
     for (const t of results.targets) expect(['yes', 'no', 'n/a']).toContain(t.met);
   });
 
@@ -73,6 +73,17 @@ describe('npm run bench -- --smoke', () => {
     expect(soak.aborted).toBeGreaterThan(0);
     expect(soak.timedOut + soak.answeredPastDeadline).toBeGreaterThan(0);
     expect(soak.failed).toBeGreaterThan(0);
+  });
+
+  it('scenario 7 compares latencyTarget with every fixed maxDelayMs at each load, and the slowdown run by halves', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    const s7 = results.cases.filter((c) => c.scenario === 's7');
+    expect(new Set(s7.map((c) => c.label))).toEqual(new Set(['maxDelayMs 0', 'maxDelayMs 1', 'maxDelayMs 2', 'maxDelayMs 5', 'maxDelayMs 10', 'maxDelayMs 20', 'latencyTarget 20 ms', 'latencyTarget 30 ms']));
+    for (const c of s7) expect(c.median.requests).toBeGreaterThan(0);
+    const slowed = s7.find((c) => c.label === 'latencyTarget 30 ms')!;
+    expect(slowed.median['second.requests']).toBeGreaterThan(0);
+    expect(slowed.median.targetCuts).toBeGreaterThan(0); // its first batch at least: cut at once, to measure
+    expect(results.tables.find((t) => t.id === 's7b')!.rows).toHaveLength(7);
   });
 
   it('writes a standalone SVG chart', () => {
