@@ -11,7 +11,8 @@ module.exports = {
   // Real-component tests (ONNX models, servers, brokers) take longer than unit tests.
   testTimeout: 30000,
   // Examples import the package by its name, as a user's code would (tsconfig.json `paths`).
-  moduleNameMapper: { '^rx-batcher$': '<rootDir>/lib', '^rx-batcher/([a-z]+)$': '<rootDir>/lib/$1' },
+  // lib/ imports its own modules with explicit `.js` extensions (as ES modules need); they are `.ts` here.
+  moduleNameMapper: { '^rx-batcher$': '<rootDir>/lib', '^rx-batcher/([a-z]+)$': '<rootDir>/lib/$1', '^(\\.{1,2}/.*)\\.js$': '$1' },
   // The default reporter, then one plain closing line: `jest: N passed, N failed`.
   reporters: ['default', '<rootDir>/spec/helpers/summaryReporter.js'],
 };

@@ -1,4 +1,4 @@
-import type { BatchContext, BatchOutput, RunBatch } from './types';
+import type { BatchContext, BatchOutput, RunBatch } from './types.js';
 
 /**
  * One array per field, aligned by batch position: caikit's `run_batch(**kwargs)` shape.

@@ -10,13 +10,13 @@
  * @module rx-batcher
  */
 /* Batcher */
-export { Batcher } from './batcher/Batcher';
+export { Batcher } from './batcher/Batcher.js';
 
 /* Operators */
-export { batchMap, batchMapSettled } from './operators/batchMap';
+export { batchMap, batchMapSettled } from './operators/batchMap.js';
 
 /* Helpers */
-export { columnar, toColumns, type Columns } from './columnar';
+export { columnar, toColumns, type Columns } from './columnar.js';
 
 /* Errors */
 export {
@@ -27,7 +27,7 @@ export {
   type QueueLimit,
   type StoppedWhen,
   type TimeoutPhase,
-} from './errors';
+} from './errors/index.js';
 
 /* Types */
 export type {
@@ -47,6 +47,6 @@ export type {
   Settlement,
   StopOptions,
   ConfigureOptions,
-} from './types';
-export type { BatcherStats } from './stats/statsSnapshot';
-export type { LatencyTargetStats } from './core/latencyTarget';
+} from './types.js';
+export type { BatcherStats } from './stats/statsSnapshot.js';
+export type { LatencyTargetStats } from './core/latencyTarget.js';

@@ -1,14 +1,14 @@
 import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
-import { BatchEngine } from '../core/batchEngine';
-import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request';
-import { prefix } from '../errors/describe';
-import type { BatchConfig } from '../core/config';
-import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
-import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
-import { StatsFeed } from '../stats/statsFeed';
-import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types';
-import { toSettlement } from '../core/toSettlement';
-import { LeanSubject } from '../util/LeanSubject';
+import { BatchEngine } from '../core/batchEngine.js';
+import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { prefix } from '../errors/describe.js';
+import type { BatchConfig } from '../core/config.js';
+import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions.js';
+import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
+import { StatsFeed } from '../stats/statsFeed.js';
+import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOptions } from '../types.js';
+import { toSettlement } from '../core/toSettlement.js';
+import { LeanSubject } from '../util/LeanSubject.js';
 
 /**
  * Wraps a batch function so that callers make single calls and it receives batches.

@@ -1,8 +1,8 @@
 import type { Subscriber, Subscription } from 'rxjs';
-import type { BatchContext, BatchReport, DispatchReason } from '../types';
-import type { FinishedBatch } from './counters';
-import type { LateResult } from './lateResult';
-import type { EngineRequest } from './request';
+import type { BatchContext, BatchReport, DispatchReason } from '../types.js';
+import type { FinishedBatch } from './counters.js';
+import type { LateResult } from './lateResult.js';
+import type { EngineRequest } from './request.js';
 
 /**
  * One sealed batch: its requests, and the {@link BatchContext} handed to `runBatch`.

@@ -1,19 +1,19 @@
 import { mergeMap, Observable, Subject, type SchedulerAction, type Subscription } from 'rxjs';
-import { BatcherStoppedError } from '../errors/BatcherStoppedError';
-import { QueueFullError } from '../errors/QueueFullError';
-import { RequestTimeoutError } from '../errors/RequestTimeoutError';
-import { describeValue, prefix } from '../errors/describe';
-import type { BatchConfig } from './config';
-import type { BatchSettings, DispatchReason } from '../types';
-import { Batch } from './batch';
-import { Counters } from './counters';
-import { DeadlineQueue } from './deadlines';
-import { Dedupe, type DedupeKey } from './dedupe';
-import { applyDefaults, Refused } from './defaults';
-import { invokeRunBatch } from './invokeRunBatch';
-import { TargetController } from './latencyTarget';
-import { Partition } from './partition';
-import { CALLER_GONE, isLateResult, type LateResult } from './lateResult';
+import { BatcherStoppedError } from '../errors/BatcherStoppedError.js';
+import { QueueFullError } from '../errors/QueueFullError.js';
+import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
+import { describeValue, prefix } from '../errors/describe.js';
+import type { BatchConfig } from './config.js';
+import type { BatchSettings, DispatchReason } from '../types.js';
+import { Batch } from './batch.js';
+import { Counters } from './counters.js';
+import { DeadlineQueue } from './deadlines.js';
+import { Dedupe, type DedupeKey } from './dedupe.js';
+import { applyDefaults, Refused } from './defaults.js';
+import { invokeRunBatch } from './invokeRunBatch.js';
+import { TargetController } from './latencyTarget.js';
+import { Partition } from './partition.js';
+import { CALLER_GONE, isLateResult, type LateResult } from './lateResult.js';
 import {
   BATCH_FAILED,
   CANCELLED,
@@ -26,8 +26,8 @@ import {
   TIMED_OUT,
   type EngineRequest,
   type SettledState,
-} from './request';
-import { LeanSubject } from '../util/LeanSubject';
+} from './request.js';
+import { LeanSubject } from '../util/LeanSubject.js';
 
 const OPEN = 0;
 const DRAINING = 1;

@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { LatencyTarget, RunBatch } from '../types';
+import type { LatencyTarget, RunBatch } from '../types.js';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a

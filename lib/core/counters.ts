@@ -1,6 +1,6 @@
-import type { BatchReport, DispatchReason } from '../types';
-import type { LatencyTargetStats } from './latencyTarget';
-import { BATCH_FAILED, CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request';
+import type { BatchReport, DispatchReason } from '../types.js';
+import type { LatencyTargetStats } from './latencyTarget.js';
+import { BATCH_FAILED, CANCELLED, FAILED, REJECTED, SUCCEEDED, TIMED_OUT, type SettledState } from './request.js';
 
 /** A finished batch that can describe itself; the report is built only if someone reads the stats. */
 export interface FinishedBatch {

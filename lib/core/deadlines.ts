@@ -1,5 +1,5 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import { SUCCEEDED, type EngineRequest } from './request';
+import { SUCCEEDED, type EngineRequest } from './request.js';
 
 /**
  * Request deadlines with one timer for all of them: a binary min-heap ordered by deadline,

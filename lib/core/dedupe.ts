@@ -1,7 +1,7 @@
-import { describeValue, prefix } from '../errors/describe';
-import type { Batch } from './batch';
-import type { Counters } from './counters';
-import { CANCELLED, EngineRequest, QUEUED, RequestExtras, RUNNING, SUCCEEDED, type SettledState } from './request';
+import { describeValue, prefix } from '../errors/describe.js';
+import type { Batch } from './batch.js';
+import type { Counters } from './counters.js';
+import { CANCELLED, EngineRequest, QUEUED, RequestExtras, RUNNING, SUCCEEDED, type SettledState } from './request.js';
 
 /**
  * What `dedupeBy` returns: equal keys (`===`) mark identical inputs.

@@ -1,4 +1,4 @@
-import { describeValue, prefix } from '../errors/describe';
+import { describeValue, prefix } from '../errors/describe.js';
 
 /** Why an input cannot take the defaults (a wrapper, so that an input that is itself an Error is not mistaken for one). */
 export class Refused {

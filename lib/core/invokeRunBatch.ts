@@ -1,6 +1,6 @@
 import { isObservable, take, type Subscription } from 'rxjs';
-import { BatchResultError } from '../errors/BatchResultError';
-import type { BatchContext, RunBatch } from '../types';
+import { BatchResultError } from '../errors/BatchResultError.js';
+import type { BatchContext, RunBatch } from '../types.js';
 
 /** Receives the one outcome of a `runBatch` call. */
 export interface BatchOutcome {

@@ -1,4 +1,4 @@
-import type { LatencyTarget } from '../types';
+import type { LatencyTarget } from '../types.js';
 
 /**
  * What the latency-target controller believes, as `stats().latencyTarget` shows it (while a

@@ -1,6 +1,6 @@
 import type { Subscription } from 'rxjs';
-import type { DispatchReason } from '../types';
-import { SUCCEEDED, type EngineRequest } from './request';
+import type { DispatchReason } from '../types.js';
+import { SUCCEEDED, type EngineRequest } from './request.js';
 
 /**
  * The queue of one `partitionBy` key, with its batch window.

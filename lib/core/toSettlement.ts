@@ -1,5 +1,5 @@
-import type { Settlement } from '../types';
-import type { EngineRequest } from './request';
+import type { Settlement } from '../types.js';
+import type { EngineRequest } from './request.js';
 
 /** The public `Promise.allSettled`-style view of a settled request. */
 export function toSettlement<I, O>(request: EngineRequest<I, O>): Settlement<I, O> {

@@ -12,14 +12,14 @@
  * @module rx-batcher/dataloader
  */
 import { map, type Observable, type Subscription } from 'rxjs';
-import { BatchEngine } from '../core/batchEngine';
-import type { BatchConfig } from '../core/config';
-import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, SUCCEEDED } from '../core/request';
-import { toSettlement } from '../core/toSettlement';
-import { RequestTimeoutError } from '../errors/RequestTimeoutError';
-import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
-import type { Settlement } from '../types';
-import { dataLoaderRunBatch, isArrayLike, type BatchLoadFn as BatchLoadFnType } from './contract';
+import { BatchEngine } from '../core/batchEngine.js';
+import type { BatchConfig } from '../core/config.js';
+import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, SUCCEEDED } from '../core/request.js';
+import { toSettlement } from '../core/toSettlement.js';
+import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
+import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
+import type { Settlement } from '../types.js';
+import { dataLoaderRunBatch, isArrayLike, type BatchLoadFn as BatchLoadFnType } from './contract.js';
 import {
   checkLoaderOptions,
   checkLoadOptions,
@@ -30,8 +30,8 @@ import {
   type CacheMap as CacheMapType,
   type DataLoaderOptions,
   type LoadOptions as LoadOptionsType,
-} from './options';
-import { dataLoaderScheduler, type CallbackScheduler } from './scheduling';
+} from './options.js';
+import { dataLoaderScheduler, type CallbackScheduler } from './scheduling.js';
 
 /**
  * DataLoader 2.2.3's API on rx-batcher's engine: the same constructor, options, methods,
@@ -375,6 +375,8 @@ declare namespace DataLoader {
 }
 
 export { DataLoader };
+/** The class as the default export too, as `import DataLoader from 'dataloader'` expects (the ES module entry is this file). */
+export default DataLoader;
 
 /**
  * The callers of a key first loaded with `signal` or `timeoutMs` (the only ones that can give

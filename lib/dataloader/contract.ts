@@ -1,4 +1,4 @@
-import type { BatchResults, RunBatch } from '../types';
+import type { BatchResults, RunBatch } from '../types.js';
 
 /**
  * A DataLoader batch function: given the keys of one batch, a Promise of one value (or `Error`)

@@ -11,7 +11,7 @@
  *
  * (TypeDoc documents the module from ./DataLoader.ts, which names the class rather than `export =`.)
  */
-import { DataLoader } from './DataLoader';
+import { DataLoader } from './DataLoader.js';
 
 export = DataLoader;
 

@@ -1,9 +1,9 @@
 import type { SchedulerLike } from 'rxjs';
-import type { BatchConfig } from '../core/config';
-import { MAX_TIMER_MS } from '../core/deadlines';
-import { describeValue, prefix } from '../errors/describe';
-import { normalizeOptions, type FaceRules } from '../options/normalizeOptions';
-import type { RunBatch } from '../types';
+import type { BatchConfig } from '../core/config.js';
+import { MAX_TIMER_MS } from '../core/deadlines.js';
+import { describeValue, prefix } from '../errors/describe.js';
+import { normalizeOptions, type FaceRules } from '../options/normalizeOptions.js';
+import type { RunBatch } from '../types.js';
 
 /**
  * A cache for a loader's promises, by cache key: `Map` or anything with the same four methods

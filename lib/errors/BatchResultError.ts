@@ -1,4 +1,4 @@
-import { describeValue, prefix } from './describe';
+import { describeValue, prefix } from './describe.js';
 
 /**
  * `runBatch` broke its contract: it did not return (or resolve to, or emit) an array with

@@ -1,4 +1,4 @@
-import { prefix } from './describe';
+import { prefix } from './describe.js';
 
 /** When a stopped batcher refused a request. */
 export type StoppedWhen = 'before-run' | 'queued' | 'running' | 'unsubscribed';

@@ -1,4 +1,4 @@
-import { prefix } from './describe';
+import { prefix } from './describe.js';
 
 /** The option whose limit was reached: one name for every face. */
 export type QueueLimit = 'maxQueueSize';

@@ -1,4 +1,4 @@
-import { prefix } from './describe';
+import { prefix } from './describe.js';
 
 /**
  * Where a request was when its deadline passed. A remote producer (`rx-batcher/remote`) cannot

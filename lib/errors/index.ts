@@ -1,4 +1,4 @@
-export { BatcherStoppedError, type StoppedWhen } from './BatcherStoppedError';
-export { QueueFullError, type QueueLimit } from './QueueFullError';
-export { RequestTimeoutError, type TimeoutPhase } from './RequestTimeoutError';
-export { BatchResultError } from './BatchResultError';
+export { BatcherStoppedError, type StoppedWhen } from './BatcherStoppedError.js';
+export { QueueFullError, type QueueLimit } from './QueueFullError.js';
+export { RequestTimeoutError, type TimeoutPhase } from './RequestTimeoutError.js';
+export { BatchResultError } from './BatchResultError.js';

@@ -9,5 +9,5 @@
  * ```
  * @module rx-batcher/nats
  */
-export { natsTransport, type NatsTransportOptions } from './natsTransport';
+export { natsTransport, type NatsTransportOptions } from './natsTransport.js';
 // remoteBatcher, serveBatches and the codecs live in 'rx-batcher/remote'.

@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { toSettlement } from '../core/toSettlement';
-import { BATCH_MAP_FACE, normalizeOptions } from '../options/normalizeOptions';
-import type { BatchMapOptions, RunBatch, Settlement } from '../types';
-import { orderedBatching } from './orderedBatching';
+import { toSettlement } from '../core/toSettlement.js';
+import { BATCH_MAP_FACE, normalizeOptions } from '../options/normalizeOptions.js';
+import type { BatchMapOptions, RunBatch, Settlement } from '../types.js';
+import { orderedBatching } from './orderedBatching.js';
 
 /**
  * Groups source values into `runBatch` calls and emits one result per value, **in source

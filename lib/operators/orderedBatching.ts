@@ -1,7 +1,7 @@
 import { Observable, type Subscriber } from 'rxjs';
-import { BatchEngine } from '../core/batchEngine';
-import { EngineRequest } from '../core/request';
-import type { BatchConfig } from '../core/config';
+import { BatchEngine } from '../core/batchEngine.js';
+import { EngineRequest } from '../core/request.js';
+import type { BatchConfig } from '../core/config.js';
 
 /** Receives settled requests in source order. */
 type OrderedEmit<I, O, R> = (subscriber: Subscriber<R>, request: EngineRequest<I, O>) => void;

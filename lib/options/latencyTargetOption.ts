@@ -1,5 +1,5 @@
-import { describeValue, prefix } from '../errors/describe';
-import type { LatencyTarget } from '../types';
+import { describeValue, prefix } from '../errors/describe.js';
+import type { LatencyTarget } from '../types.js';
 
 /** The one key of `latencyTarget`, and the example every message shows. */
 const KEY = 'p99Ms';

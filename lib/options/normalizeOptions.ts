@@ -1,9 +1,9 @@
 import { asapScheduler, asyncScheduler, type SchedulerLike } from 'rxjs';
-import { MAX_TIMER_MS } from '../core/deadlines';
-import { describeValue, prefix } from '../errors/describe';
-import type { BatchConfig } from '../core/config';
-import { checkLatencyTarget } from './latencyTargetOption';
-import type { RunBatch, RunOptions, StopOptions } from '../types';
+import { MAX_TIMER_MS } from '../core/deadlines.js';
+import { describeValue, prefix } from '../errors/describe.js';
+import type { BatchConfig } from '../core/config.js';
+import { checkLatencyTarget } from './latencyTargetOption.js';
+import type { RunBatch, RunOptions, StopOptions } from '../types.js';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',

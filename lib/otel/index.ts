@@ -5,5 +5,5 @@
  *
  * @module
  */
-export { instrument, METRICS, type Instrumentable, type Instrumentation, type InstrumentOptions } from './instrument';
-export { spanContextIn } from './spanContextIn';
+export { instrument, METRICS, type Instrumentable, type Instrumentation, type InstrumentOptions } from './instrument.js';
+export { spanContextIn } from './spanContextIn.js';

@@ -11,9 +11,9 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { Observable } from 'rxjs';
-import type { BatcherStats } from '../stats/statsSnapshot';
-import type { BatchReport } from '../types';
-import { spanContextIn } from './spanContextIn';
+import type { BatcherStats } from '../stats/statsSnapshot.js';
+import type { BatchReport } from '../types.js';
+import { spanContextIn } from './spanContextIn.js';
 
 /**
  * What {@link instrument} needs: a `Batcher`, a `remoteBatcher` producer and a `serveBatches`

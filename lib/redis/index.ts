@@ -8,5 +8,5 @@
  * ```
  * @module rx-batcher/redis
  */
-export { redisTransport, type RedisTransportOptions } from './redisTransport';
+export { redisTransport, type RedisTransportOptions } from './redisTransport.js';
 // remoteBatcher, serveBatches and the codecs live in 'rx-batcher/remote'.

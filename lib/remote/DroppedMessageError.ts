@@ -1,4 +1,4 @@
-import { prefix } from '../errors/describe';
+import { prefix } from '../errors/describe.js';
 
 /**
  * Why a message from the broker was dropped unread:

@@ -1,5 +1,5 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import type { RequestMessage } from './transport';
+import type { RequestMessage } from './transport.js';
 
 /**
  * Signs requests and replies with shared secret keys (HMAC-SHA-256), so only holders of a

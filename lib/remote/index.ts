@@ -8,13 +8,13 @@
  * ```
  * @module rx-batcher/remote
  */
-export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type RemoteBatcherStats } from './remoteBatcher';
-export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches';
-export { v8Codec, jsonCodec, type Codec } from './codec';
-export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError';
-export { DroppedMessageError, type DropReason } from './DroppedMessageError';
-export type { AuthOptions } from './auth';
-export { memoryTransport, type MemoryTransportOptions } from './memoryTransport';
+export { remoteBatcher, type RemoteBatcher, type RemoteBatcherOptions, type RemoteBatcherStats } from './remoteBatcher.js';
+export { serveBatches, type BatchWorker, type ServeBatchesOptions, type WorkerStats } from './serveBatches.js';
+export { v8Codec, jsonCodec, type Codec } from './codec.js';
+export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError.js';
+export { DroppedMessageError, type DropReason } from './DroppedMessageError.js';
+export type { AuthOptions } from './auth.js';
+export { memoryTransport, type MemoryTransportOptions } from './memoryTransport.js';
 export type {
   Backlog,
   BatchTransport,
@@ -24,4 +24,4 @@ export type {
   RequestMessage,
   WorkerLink,
   WorkerLinkOptions,
-} from './transport';
+} from './transport.js';

@@ -1,21 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { SchedulerLike } from 'rxjs';
-import { Batcher } from '../batcher/Batcher';
-import type { BatchConfig } from '../core/config';
-import { CALLER_GONE, type LateResult } from '../core/lateResult';
-import { BatchResultError } from '../errors';
-import { prefix } from '../errors/describe';
-import { PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions';
-import { producerOptions } from './remoteOptions';
-import type { BatcherStats } from '../stats/statsSnapshot';
-import type { BatchContext, BatcherOptions, RunBatch, StopOptions } from '../types';
-import type { AuthOptions } from './auth';
-import type { Codec } from './codec';
-import { DroppedMessageError } from './DroppedMessageError';
-import { RemoteBatchError } from './RemoteBatchError';
-import type { ProducerRules } from './remoteOptions';
-import type { BatchTransport, ProducerLink, RequestMessage } from './transport';
-import { decodeReplies, type WireReply } from './wire';
+import { Batcher } from '../batcher/Batcher.js';
+import type { BatchConfig } from '../core/config.js';
+import { CALLER_GONE, type LateResult } from '../core/lateResult.js';
+import { BatchResultError } from '../errors/index.js';
+import { prefix } from '../errors/describe.js';
+import { PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions.js';
+import { producerOptions } from './remoteOptions.js';
+import type { BatcherStats } from '../stats/statsSnapshot.js';
+import type { BatchContext, BatcherOptions, RunBatch, StopOptions } from '../types.js';
+import type { AuthOptions } from './auth.js';
+import type { Codec } from './codec.js';
+import { DroppedMessageError } from './DroppedMessageError.js';
+import { RemoteBatchError } from './RemoteBatchError.js';
+import type { ProducerRules } from './remoteOptions.js';
+import type { BatchTransport, ProducerLink, RequestMessage } from './transport.js';
+import { decodeReplies, type WireReply } from './wire.js';
 
 /**
  * Options of {@link remoteBatcher}: the request lifecycle options of `Batcher`, with the same

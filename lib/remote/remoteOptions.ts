@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
-import type { BatchConfig } from '../core/config';
-import { describeValue, prefix } from '../errors/describe';
-import { v8Codec, type Codec } from './codec';
-import { MIN_KEY_BYTES, signerFor, type Signer } from './auth';
-import type { RunBatch } from '../types';
-import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from '../options/normalizeOptions';
+import type { BatchConfig } from '../core/config.js';
+import { describeValue, prefix } from '../errors/describe.js';
+import { v8Codec, type Codec } from './codec.js';
+import { MIN_KEY_BYTES, signerFor, type Signer } from './auth.js';
+import type { RunBatch } from '../types.js';
+import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from '../options/normalizeOptions.js';
 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */

@@ -1,19 +1,19 @@
 import type { Observable, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import { BatchEngine } from '../core/batchEngine';
-import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request';
-import { BatchResultError, BatcherStoppedError } from '../errors';
-import { checkStopOptions, reconfigured } from '../options/normalizeOptions';
-import { workerOptions, type WorkerRules } from './remoteOptions';
-import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot';
-import { StatsFeed } from '../stats/statsFeed';
-import type { BatchConfig } from '../core/config';
-import type { BatchMapOptions, ConfigureOptions, RunBatch, StopOptions } from '../types';
-import type { AuthOptions } from './auth';
-import type { Codec } from './codec';
-import { DroppedMessageError } from './DroppedMessageError';
-import type { BatchTransport, Delivery, ReplyFrame, WorkerLink } from './transport';
-import { encodeReplies, toWireError, type WireReply } from './wire';
-import { MAC_BYTES } from './auth';
+import { BatchEngine } from '../core/batchEngine.js';
+import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { BatchResultError, BatcherStoppedError } from '../errors/index.js';
+import { checkStopOptions, reconfigured } from '../options/normalizeOptions.js';
+import { workerOptions, type WorkerRules } from './remoteOptions.js';
+import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
+import { StatsFeed } from '../stats/statsFeed.js';
+import type { BatchConfig } from '../core/config.js';
+import type { BatchMapOptions, ConfigureOptions, RunBatch, StopOptions } from '../types.js';
+import type { AuthOptions } from './auth.js';
+import type { Codec } from './codec.js';
+import { DroppedMessageError } from './DroppedMessageError.js';
+import type { BatchTransport, Delivery, ReplyFrame, WorkerLink } from './transport.js';
+import { encodeReplies, toWireError, type WireReply } from './wire.js';
+import { MAC_BYTES } from './auth.js';
 
 /**
  * Options of {@link serveBatches}: the batching rules of `batchMap` (`maxBatchSize`,

@@ -1,7 +1,7 @@
 import { freeze } from 'immer';
-import type { Counters } from '../core/counters';
-import type { LatencyTargetStats } from '../core/latencyTarget';
-import type { BatchReport, BatchSettings, DispatchReason } from '../types';
+import type { Counters } from '../core/counters.js';
+import type { LatencyTargetStats } from '../core/latencyTarget.js';
+import type { BatchReport, BatchSettings, DispatchReason } from '../types.js';
 
 /**
  * An immutable (frozen) picture of a batcher at one moment. Successive snapshots share
