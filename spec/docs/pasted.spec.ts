@@ -138,7 +138,8 @@ beforeAll(async () => {
   project = mkdtempSync(join(tmpdir(), 'rx-batcher-pasted-'));
   // What a user gets: the package as `npm pack` builds it, in a project from `npm init -y`
   // plus `"type": "module"`, as getting started says.
-  await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root });
+  // Both builds, CommonJS and ES modules, as `npm run build` makes them (the project below is an ES module one).
+  await run('npm', ['run', 'build', '--silent'], { cwd: root });
   const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', project], { cwd: root });
   const tarball = stdout.trim().split('\n').pop()!;
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'pasted', version: '1.0.0', private: true, type: 'module' }, null, 2));
