@@ -56,9 +56,8 @@ export function frameFromBinary(body: Buffer): SileroFrame {
   if (body.length !== INPUT_SAMPLES * 4 && body.length !== withState) {
     throw new BadFrameError(`a binary frame is ${INPUT_SAMPLES} float32 samples (${INPUT_SAMPLES * 4} bytes), optionally followed by ${STATE_SAMPLES} float32 of state (${withState} bytes in all); got ${body.length} bytes`);
   }
-  const floats = new Float32Array(body.length / 4);
-  for (let i = 0; i < floats.length; i++) floats[i] = body.readFloatLE(i * 4);
-  return { samples: floats.slice(0, INPUT_SAMPLES), state: floats.length > INPUT_SAMPLES ? floats.slice(INPUT_SAMPLES) : initialSileroState() };
+  const floats = float32LE(body);
+  return { samples: floats.subarray(0, INPUT_SAMPLES), state: floats.length > INPUT_SAMPLES ? floats.subarray(INPUT_SAMPLES) : initialSileroState() };
 }
 
 /**
@@ -85,10 +84,11 @@ export function frameToBinary(frame: { readonly samples: Float32Array; readonly 
  * ```
  */
 export function resultToBinary(result: SileroResult): Buffer {
-  const out = Buffer.alloc((1 + STATE_SAMPLES) * 4);
-  out.writeFloatLE(result.probability, 0);
-  result.state.forEach((value, i) => out.writeFloatLE(value, (i + 1) * 4));
-  return out;
+  const floats = new Float32Array(1 + STATE_SAMPLES);
+  floats[0] = result.probability;
+  floats.set(result.state, 1);
+  const out = Buffer.from(floats.buffer);
+  return littleEndian ? out : out.swap32();
 }
 
 /**
@@ -105,6 +105,15 @@ export function resultFromBinary(body: Buffer): SileroResult {
   for (let i = 0; i < STATE_SAMPLES; i++) state[i] = body.readFloatLE((i + 1) * 4);
   return { probability: body.readFloatLE(0), state };
 }
+
+/** Copies float32 little-endian bytes into a new array (one copy, no per-value calls). */
+function float32LE(bytes: Buffer): Float32Array {
+  const copy = new Uint8Array(bytes); // a fresh, aligned buffer
+  if (!littleEndian) Buffer.from(copy.buffer).swap32();
+  return new Float32Array(copy.buffer);
+}
+
+const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 function numbers(value: unknown, length: number, name: string, meaning: string): Float32Array {
   if (!Array.isArray(value) || value.length !== length || !value.every((x) => typeof x === 'number' && Number.isFinite(x))) {
