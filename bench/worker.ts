@@ -3,6 +3,7 @@
  * Prints the metrics as one line `RESULT {json}` and exits; errors go to stderr with exit code 1.
  * Started by the runner (`bench/runner.ts`); not meant to be run by hand, though it can be.
  */
+import { measureHttpOverload } from './http/overload';
 import { measurePendingHeap, measureThroughput } from './scenarios/overhead';
 import { measureModelBest, measureModelBurst, measureModelClosedLoop } from './scenarios/realModels';
 import { measureLatencyTarget } from './scenarios/latencyTarget';
@@ -39,6 +40,8 @@ export function runTask(task: Task): Promise<Metrics> {
       return measureSoak(task.n, task.ratePerSec, task.rules);
     case 'latency-target':
       return measureLatencyTarget(task);
+    case 'http-overload':
+      return measureHttpOverload(task);
     default:
       return Promise.reject(new TypeError(`unknown task kind in ${JSON.stringify(task)}`));
   }

@@ -1,5 +1,6 @@
 import type { BatchRules, ImplName } from '../impls';
 import type { LatencyTargetOptions } from '../scenarios/latencyTarget';
+import type { HttpOverloadOptions } from '../http/overload';
 import type { SaturationOptions } from '../scenarios/saturation';
 
 /**
@@ -67,7 +68,9 @@ export type Task =
   /** Scenario 6: n requests at a steady rate through one rx-batcher, with aborts, timeouts and failures. */
   | { readonly kind: 'soak'; readonly n: number; readonly ratePerSec: number; readonly rules: BatchRules }
   /** Scenario 7: `latencyTarget` against fixed `maxDelayMs` settings, Poisson arrivals on the 5 ms + 0.05 ms/item model. */
-  | ({ readonly kind: 'latency-target' } & LatencyTargetOptions);
+  | ({ readonly kind: 'latency-target' } & LatencyTargetOptions)
+  /** Scenario 8: open-loop HTTP load on the model server (or the floor) in a process of its own. */
+  | ({ readonly kind: 'http-overload' } & HttpOverloadOptions);
 
 /**
  * What a worker reports: named numbers (and a few flags, notes and per-size records), all plain JSON.

@@ -294,6 +294,8 @@ export function summarize(aggregates: readonly Aggregate[], context: { readonly 
   const latencyTarget = summarizeLatencyTarget(aggregates);
   tables.push(...latencyTarget.tables);
   targets.push(...latencyTarget.targets);
+  const http = aggregates.filter((a) => a.scenario === 's8');
+  if (http.length > 0) summarizeHttp(http, tables, target);
 
   const failures = aggregates.filter((a) => a.errors.length > 0);
   if (failures.length > 0) {
@@ -304,6 +306,57 @@ export function summarize(aggregates: readonly Aggregate[], context: { readonly 
     });
   }
   return { tables, targets };
+}
+
+/** Scenario 8's table and targets: what clients of the HTTP model server saw. */
+function summarizeHttp(http: readonly Aggregate[], tables: Table[], target: (scenario: string, text: string, measured: string, met: boolean | undefined) => void): void {
+  const value = (a: Aggregate | undefined, key: string): number => a?.median[key] ?? Number.NaN;
+  const ms = (a: Aggregate, key: string): string => fixed(value(a, key), value(a, key) < 10 ? 1 : 0);
+  const share = (a: Aggregate, key: string): string => percent(value(a, key) / value(a, 'requests'));
+  tables.push({
+    id: 's8',
+    title: `Scenario 8 — HTTP under overload: examples/http-server (Silero VAD) behind fastify, open-loop load from an undici Pool in another process, every request awaited; latency from when the client issued it`,
+    rows: http.map((a) => ({
+      load: a.group,
+      server: a.label,
+      'issued/s': round(value(a, 'issuedPerSec')),
+      answered: `${round(value(a, 'answered'))} of ${round(value(a, 'requests'))}`,
+      'reset or hung': round(value(a, 'failed') + value(a, 'hung')),
+      '200 %': share(a, 'ok'),
+      '503 %': share(a, 'overloaded'),
+      '504 %': share(a, 'late'),
+      '503 p50 / p99 ms': `${ms(a, 'p50Ms503')} / ${ms(a, 'p99Ms503')}`,
+      '200 p50 / p99 ms': `${ms(a, 'p50Ms200')} / ${ms(a, 'p99Ms200')}`,
+      '200s past deadline': round(value(a, 'late200')),
+      'RSS MB before → peak': `${round(value(a, 'rssBeforeMb'))} → ${round(value(a, 'rssPeakMb'))}`,
+      'next request': Number.isFinite(value(a, 'afterStatus')) ? `${value(a, 'afterStatus')} in ${ms(a, 'afterMs')} ms` : '–',
+      'server CPU s': fixed(value(a, 'serverCpuSeconds'), 1),
+      'mean batch': fixed(value(a, 'server.meanBatchSize'), 1),
+      'one batch ms': fixed(value(a, 'batchMs'), 1),
+    })),
+  });
+  const groups = unique(http.map((a) => a.group));
+  const overload = groups.find((g) => g.startsWith('overload'));
+  const steady = groups.find((g) => g.startsWith('steady'));
+  const find = (group: string | undefined, label: string): Aggregate | undefined => http.find((a) => a.group === group && a.label === label);
+  const answeredAll = (a: Aggregate): boolean => value(a, 'answered') === value(a, 'requests') && value(a, 'failed') + value(a, 'hung') === 0;
+  const recipe = find(overload, 'recipe');
+  const floor = find(overload, 'floor');
+  if (recipe !== undefined) {
+    const machine = floor === undefined ? '' : `; the floor (fastify answering 503 at once) saw 503 p99 ${ms(floor, 'p99Ms503')} ms at ${round(value(floor, 'issuedPerSec'))}/s issued`;
+    const issued = `${round(value(recipe, 'issuedPerSec'))}/s issued`;
+    target('8', `${overload}: every request answered (no reset, no hang)`, `${round(value(recipe, 'answered'))} of ${round(value(recipe, 'requests'))} answered, ${round(value(recipe, 'failed'))} failed, ${round(value(recipe, 'hung'))} hung`, answeredAll(recipe));
+    target('8', `${overload}: 503 p99 ≤ 50 ms`, `${ms(recipe, 'p99Ms503')} ms (${issued}${machine})`, finite(value(recipe, 'p99Ms503')) ? value(recipe, 'p99Ms503') <= 50 : undefined);
+    const bound = value(recipe, 'timeoutMs') + value(recipe, 'batchMs');
+    target('8', `${overload}: 200 p99 ≤ timeoutMs + one batch time`, `${ms(recipe, 'p99Ms200')} ms vs ${fixed(bound, 0)} ms (one full batch: ${fixed(value(recipe, 'batchMs'), 1)} ms)`, finite(value(recipe, 'p99Ms200')) ? value(recipe, 'p99Ms200') <= bound : undefined);
+    const growth = value(recipe, 'rssPeakMb') - value(recipe, 'rssBeforeMb');
+    target('8', `${overload}: the server's RSS stays bounded (peak ≤ idle + 100 MB)`, `${round(value(recipe, 'rssBeforeMb'))} → ${round(value(recipe, 'rssPeakMb'))} MB`, finite(growth) ? growth <= 100 : undefined);
+    target('8', `${overload}: a normal request right after the load is answered in < 100 ms`, `${value(recipe, 'afterStatus')} in ${ms(recipe, 'afterMs')} ms`, value(recipe, 'afterStatus') === 200 && value(recipe, 'afterMs') < 100);
+  }
+  const calm = find(steady, 'recipe');
+  if (calm !== undefined) {
+    target('8', `${steady}: every request answered, no 200 later than its deadline`, `${round(value(calm, 'answered'))} of ${round(value(calm, 'requests'))} answered, ${round(value(calm, 'late200'))} × 200 past ${value(calm, 'timeoutMs')} ms (200 p99 ${ms(calm, 'p99Ms200')} ms)`, answeredAll(calm) && value(calm, 'late200') === 0);
+  }
 }
 
 function unique(values: readonly string[]): string[] {

@@ -57,7 +57,7 @@ export interface Scenario {
  * const id: ScenarioId = 's3';
  * ```
  */
-export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6' | 's7';
+export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6' | 's7' | 's8';
 
 /**
  * Sizes and durations of one mode.
@@ -91,6 +91,25 @@ export interface PlanSizes {
   readonly soakRate: number;
   /** Scenario 7: the measured window of each run (the slowdown run gets twice this), after a warm-up of a sixth of it. */
   readonly targetMs: number;
+  /** Scenario 8: the HTTP load the server cannot serve in full (the issue's 6,000/s over 1,500 connections)… */
+  readonly httpOverload: HttpLoad;
+  /** …and one it should keep up with (2,500/s over 256 connections). */
+  readonly httpSteady: HttpLoad;
+  /** How long each HTTP load is offered. */
+  readonly httpDurationMs: number;
+}
+
+/**
+ * An HTTP load of scenario 8: requests per second, issued open-loop over one undici `Pool`.
+ *
+ * @example
+ * ```ts
+ * const load: HttpLoad = { ratePerSec: 6000, connections: 1500 };
+ * ```
+ */
+export interface HttpLoad {
+  readonly ratePerSec: number;
+  readonly connections: number;
 }
 
 /**
@@ -120,6 +139,9 @@ export const FULL: PlanSizes = {
   soakRequests: 1_000_000,
   soakRate: 40_000,
   targetMs: 1_200,
+  httpOverload: { ratePerSec: 6_000, connections: 1_500 },
+  httpSteady: { ratePerSec: 2_500, connections: 256 },
+  httpDurationMs: 5_000,
 };
 
 /**
@@ -149,6 +171,9 @@ export const QUICK: PlanSizes = {
   soakRequests: 20_000,
   soakRate: 20_000,
   targetMs: 300,
+  httpOverload: { ratePerSec: 6_000, connections: 1_500 },
+  httpSteady: { ratePerSec: 2_500, connections: 256 },
+  httpDurationMs: 1_000,
 };
 
 /**
@@ -180,6 +205,9 @@ export const SMOKE: PlanSizes = {
   soakRequests: 2_000,
   soakRate: 20_000,
   targetMs: 30,
+  httpOverload: { ratePerSec: 1_000, connections: 200 },
+  httpSteady: { ratePerSec: 200, connections: 20 },
+  httpDurationMs: 300,
 };
 
 const BIG_HEAP = ['--max-old-space-size=4096'];
@@ -203,7 +231,15 @@ export type ModelBatchSizes = Readonly<Record<RealModelName, number>>;
  * ```
  */
 export function buildPlan(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRoot: string): Scenario[] {
-  return [overheadScenario(sizes), saturationScenario(sizes), latencyScenario(sizes), realModelScenario(sizes, modelBatch, repoRoot), soakScenario(sizes), latencyTargetScenario(sizes)];
+  return [
+    overheadScenario(sizes),
+    saturationScenario(sizes),
+    latencyScenario(sizes),
+    realModelScenario(sizes, modelBatch, repoRoot),
+    soakScenario(sizes),
+    latencyTargetScenario(sizes),
+    httpScenario(sizes, repoRoot),
+  ];
 }
 
 function overheadScenario(sizes: PlanSizes): Scenario {
@@ -369,6 +405,37 @@ function latencyTargetScenario(sizes: PlanSizes): Scenario {
   return { id: 's7', title: 'Latency target: latencyTarget against fixed maxDelayMs, Poisson arrivals, model 5 ms + 0.05 ms/item, batch 64', repetitions: sizes.repetitions, cases };
 }
 
+/** The deadline of scenario 8's servers (the recipe's default). */
+export const HTTP_TIMEOUT_MS = 1000;
+
+function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
+  const durationMs = sizes.httpDurationMs;
+  const group = (load: HttpLoad, name: string): string => `${name}: ${load.ratePerSec}/s, ${load.connections} conn.`;
+  const overload = group(sizes.httpOverload, 'overload');
+  const steady = group(sizes.httpSteady, 'steady');
+  const common = { durationMs, timeoutMs: HTTP_TIMEOUT_MS, repoRoot };
+  const recipe = 'examples/http-server, its defaults: maxBatchSize 64, maxDelayMs 2, maxQueueSize 256, timeoutMs 1000, maxEventLoopDelayMs 50';
+  const floor = 'fastify answering every request 503 from its onRequest hook, before the body: what this machine can answer at all';
+  const cases: BenchCase[] = [
+    { scenario: 's8', group: overload, label: 'recipe', config: recipe, task: { kind: 'http-overload', server: 'recipe', ...sizes.httpOverload, ...common } },
+    {
+      scenario: 's8',
+      group: overload,
+      label: 'recipe, door by queue only',
+      config: `${recipe}, but maxEventLoopDelayMs 0: no event-loop check (under-pressure off)`,
+      task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpOverload, ...common },
+    },
+    { scenario: 's8', group: overload, label: 'floor', config: floor, task: { kind: 'http-overload', server: 'floor', ...sizes.httpOverload, ...common } },
+    { scenario: 's8', group: steady, label: 'recipe', config: recipe, task: { kind: 'http-overload', server: 'recipe', ...sizes.httpSteady, ...common } },
+  ];
+  return {
+    id: 's8',
+    title: `HTTP under overload: the model server of examples/http-server (Silero VAD), open-loop load for ${durationMs / 1000} s from an undici Pool in another process`,
+    repetitions: 1,
+    cases,
+  };
+}
+
 function configOf(impl: ImplName, rules: BatchRules): string {
   return describeConfig(impl, rules);
 }
@@ -403,6 +470,8 @@ export function headline(task: Task, metrics: Metrics): string {
         : `p99 ${num('latencyP99Ms').toFixed(1)} ms, goodput ${num('goodputPerSec').toFixed(0)}/s, mean batch ${num('meanBatchSize').toFixed(1)}`;
     case 'soak':
       return `${metrics.ok === true ? 'OK' : 'FAILED'}: ${num('settledTotal')} settled, heap ${num('heapChangePct').toFixed(1)}%, ${num('achievedPerSec').toFixed(0)}/s`;
+    case 'http-overload':
+      return `${num('ok')} × 200, ${num('overloaded')} × 503, ${num('late')} × 504, ${num('failed') + num('hung')} unanswered; p99 503 ${num('p99Ms503').toFixed(0)} ms, 200 ${num('p99Ms200').toFixed(0)} ms`;
     default:
       return '';
   }

@@ -90,7 +90,8 @@ export async function runBenchmarks(options: BenchOptions, repoRoot: string, pro
         ? { ...s, title: `Overhead: ${sizes.headlineCalls} concurrent calls and heap per pending request, trivial async model, batch 64`, cases: s.cases.filter((c) => headlineGroups.includes(c.group)) }
         : s,
     )
-    .map((s) => (s.id === 's6' ? s : { ...s, repetitions }));
+    // The soak and the HTTP loads run once: each takes long (an HTTP case about 25 s).
+    .map((s) => (s.id === 's6' || s.id === 's8' ? s : { ...s, repetitions }));
   const raw = await runScenarios(scenarios, runCase, progress);
 
   const skippedBecause = mode === 'smoke' ? 'smoke mode' : options.nodes.length > 0 ? '--node: bench:remote runs on this machine’s Node' : options.headline ? '--headline' : '--skip-remote';

@@ -13,7 +13,7 @@ interface Results {
   machine: { cpus: number; node: string };
   tables: Array<{ id: string; rows: Array<Record<string, unknown>> }>;
   targets: Array<{ scenario: string; target: string; met: string }>;
-  cases: Array<{ scenario: string; label: string; repetitions: number; errors: string[]; median: Record<string, number>; notes: Record<string, string> }>;
+  cases: Array<{ scenario: string; group: string; label: string; repetitions: number; errors: string[]; median: Record<string, number>; notes: Record<string, string> }>;
 }
 
 // `npm run bench -- --smoke`: every scenario's code at the smallest sizes, in this process, in
@@ -29,7 +29,7 @@ describe('npm run bench -- --smoke', () => {
   beforeAll(async () => {
     outDir = mkdtempSync(join(tmpdir(), 'rx-batcher-bench-smoke-'));
     run = await runBenchmarks(parseBenchArgs(['--smoke', '--out', outDir], repoRoot), repoRoot, (line) => progress.push(line));
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => {
     rmSync(outDir, { recursive: true, force: true });
@@ -37,7 +37,7 @@ describe('npm run bench -- --smoke', () => {
 
   it('runs every case, shows progress and prints the comparison tables and targets', () => {
     expect(progress.some((line) => /^\[\s*1\/\d+ \d+m\d\ds\] s1-s2/.test(line))).toBe(true);
-    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Scenario 7', 'Targets']) {
+    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Scenario 7', 'Scenario 8', 'Targets']) {
       expect(run.summaryText).toContain(`#### ${heading}`);
     }
     expect(run.files).toEqual([join(outDir, 'smoke.json'), join(outDir, 'smoke.svg')]);
@@ -48,12 +48,12 @@ describe('npm run bench -- --smoke', () => {
     expect(results.mode).toBe('smoke');
     expect(results.machine.cpus).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.versions.node);
-    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b']);
+    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b', 's8']);
     expect(results.cases.filter((c) => c.errors.length > 0 || c.repetitions < 1)).toEqual([]);
     const overheadLabels = new Set(results.cases.filter((c) => c.scenario === 's1-s2').map((c) => c.label));
     expect([...overheadLabels].sort()).toEqual(['batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rx-batcher/dataloader', 'rxjs-baseline', 'unbatched']);
     for (const row of results.tables.find((t) => t.id === 's1')!.rows) expect(row['requests/s']).toBeGreaterThan(0);
-    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7']));
+    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7', '8']));
     for (const t of results.targets) expect(['yes', 'no', 'n/a']).toContain(t.met);
   });
 
@@ -84,6 +84,19 @@ describe('npm run bench -- --smoke', () => {
     expect(slowed.median['second.requests']).toBeGreaterThan(0);
     expect(slowed.median.targetCuts).toBeGreaterThan(0); // its first batch at least: cut at once, to measure
     expect(results.tables.find((t) => t.id === 's7b')!.rows).toHaveLength(7);
+  });
+
+  it('scenario 8 offers HTTP load to the model server and the floor in processes of their own, and every request is answered', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    const http = results.cases.filter((c) => c.scenario === 's8');
+    expect(http.map((c) => `${c.group.split(':')[0]} ${c.label}`)).toEqual(['overload recipe', 'overload recipe, door by queue only', 'overload floor', 'steady recipe']);
+    for (const c of http) {
+      // Counts, not speed: every request got an HTTP answer, none was reset or left hanging.
+      expect({ answered: c.median.answered, failed: c.median.failed, hung: c.median.hung }).toEqual({ answered: c.median.requests, failed: 0, hung: 0 });
+      expect(c.median.ok + c.median.overloaded + c.median.late + c.median.other).toBe(c.median.requests);
+    }
+    expect(http.find((c) => c.label === 'floor')!.median.overloaded).toBe(http.find((c) => c.label === 'floor')!.median.requests);
+    for (const c of http.filter((c) => c.label !== 'floor')) expect(c.median.batchMs).toBeGreaterThan(0);
   });
 
   it('writes a standalone SVG chart', () => {
