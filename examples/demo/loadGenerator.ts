@@ -95,3 +95,110 @@ export async function runStreams(url: string, options: StreamsOptions): Promise<
   options.onProgress?.(latencies.length, elapsedMs);
   return { latencies: Float64Array.from(latencies).sort(), seconds: elapsedMs / 1000 };
 }
+
+/**
+ * What live streams saw of a server offered more than it can serve.
+ *
+ * @example
+ * ```ts
+ * const { kept, told } = await runLiveStreams(url, { streams: 80, durationMs: 4000 });
+ * ```
+ */
+export interface LiveReport {
+  readonly streams: number;
+  /** Streams served to the end (never told `overloaded`). */
+  readonly kept: number;
+  /** For each stream told `overloaded` (and closed with 1013): when, in ms from its first frame; sorted. */
+  readonly toldAfterMs: Float64Array;
+  /** Which streams were told, by the order they connected in (0: the oldest); sorted. */
+  readonly toldStreams: number[];
+  /** Per frame of the kept streams, from sending it to receiving its probability, in ms, sorted. */
+  readonly latencies: Float64Array;
+  /** How long the streams ran. */
+  readonly seconds: number;
+}
+
+/**
+ * Live audio streams, as microphones send it: `streams` WebSocket connections (opened in
+ * order, so the first is the oldest), each sending one 32 ms frame of the speech clip every
+ * 32 ms for `durationMs`, whether or not earlier frames were answered (an open loop), then
+ * `end`. A stream the server tells `overloaded` stops there. Reports how many streams were
+ * kept to the end, when the others were told, and the kept streams' latency per frame.
+ *
+ * @example
+ * ```ts
+ * const report = await runLiveStreams(server.url, { streams: 80, durationMs: 4000 });
+ * console.log(`${report.kept} kept, ${report.toldAfterMs.length} told to try again later`);
+ * ```
+ */
+export async function runLiveStreams(url: string, options: StreamsOptions): Promise<LiveReport> {
+  const clip = readWav(readFileSync(join(__dirname, '..', 'speech', 'speech-16k.wav'))).samples;
+  const frames = Array.from({ length: Math.floor(clip.length / FRAME_SAMPLES) }, (_, i) => encodePcm16(clip.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES)));
+  const clients: VadClient[] = [];
+  for (let i = 0; i < options.streams; i++) clients.push(await VadClient.connect(url, { probabilities: true }));
+  const frameMs = (FRAME_SAMPLES * 1000) / 16_000;
+  const durationMs = options.durationMs ?? 4000;
+  const keptLatencies: number[][] = [];
+  const toldAfterMs: number[] = [];
+  const toldStreams: number[] = [];
+  let answered = 0;
+  const start = performance.now();
+  const progress = setInterval(() => options.onProgress?.(answered, performance.now() - start), 250);
+  try {
+    await Promise.all(
+      clients.map(
+        (client, index) =>
+          new Promise<void>((resolve, reject) => {
+            const sentAt: number[] = [];
+            const latencies: number[] = [];
+            let startedAt = 0;
+            let ticker: NodeJS.Timeout | undefined;
+            const send = () => {
+              sentAt.push(performance.now());
+              client.sendPcm(frames[(index + sentAt.length) % frames.length]);
+              if (performance.now() - start >= durationMs) {
+                clearInterval(ticker);
+                client.end().then(() => {
+                  keptLatencies.push(latencies);
+                  resolve();
+                }, reject);
+              }
+            };
+            client.onMessage((message) => {
+              if (message.type === 'frame') {
+                latencies.push(performance.now() - sentAt[message.frame]);
+                answered++;
+              } else if (message.type === 'overloaded') {
+                clearInterval(ticker);
+                toldAfterMs.push(performance.now() - startedAt);
+                toldStreams.push(index);
+                resolve();
+              } else if (message.type === 'error') {
+                clearInterval(ticker);
+                reject(new Error(`stream ${index}: ${message.message}`));
+              }
+            });
+            // Staggered starts, so the frames of all streams do not arrive in one burst.
+            setTimeout(() => {
+              startedAt = performance.now();
+              send();
+              ticker = setInterval(send, frameMs);
+            }, (index * frameMs) / clients.length);
+          }),
+      ),
+    );
+  } finally {
+    clearInterval(progress);
+    await Promise.all(clients.map((client) => client.close()));
+  }
+  const elapsedMs = performance.now() - start;
+  options.onProgress?.(answered, elapsedMs);
+  return {
+    streams: options.streams,
+    kept: keptLatencies.length,
+    toldAfterMs: Float64Array.from(toldAfterMs).sort(),
+    toldStreams: toldStreams.sort((a, b) => a - b),
+    latencies: Float64Array.from(keptLatencies.flat()).sort(),
+    seconds: elapsedMs / 1000,
+  };
+}

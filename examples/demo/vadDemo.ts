@@ -1,7 +1,7 @@
 import { FRAMES_PER_SECOND, INPUT_SAMPLES, initialSileroState, loadSileroVad, type SileroVad } from '../models';
 import { startVadServer } from '../vad-server';
-import { runStreams } from './loadGenerator';
-import { runStreamsInWorker } from './loadWorker';
+import { runLiveStreams, runStreams, type LiveReport } from './loadGenerator';
+import { runLiveStreamsInWorker, runStreamsInWorker } from './loadWorker';
 
 /**
  * What one mode of the demo measured.
@@ -139,4 +139,113 @@ export function formatDemoTable(results: readonly DemoResult[]): string {
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+/**
+ * What the overload part of the demo saw.
+ *
+ * @example
+ * ```ts
+ * console.log(`${result.kept} of ${result.streams} streams kept in real time`);
+ * ```
+ */
+export interface OverloadResult {
+  readonly streams: number;
+  /** Streams served to the end. */
+  readonly kept: number;
+  /** Streams told `overloaded` and closed with 1013 ("try again later"). */
+  readonly told: number;
+  /** When the told streams were told, in ms from their first frame: median (NaN when none was). */
+  readonly toldAfterMs: number;
+  /** Whether the streams told were the newest ones (the last to connect). */
+  readonly toldNewest: boolean;
+  /** Per frame of the kept streams, from sending it to its probability. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** The server's limit: how far behind real time a stream may fall. */
+  readonly maxLagMs: number;
+}
+
+/**
+ * Options of {@link runOverloadDemo}.
+ *
+ * @example
+ * ```ts
+ * await runOverloadDemo({ streams: 80, durationMs: 4000 });
+ * ```
+ */
+export interface OverloadDemoOptions {
+  /** Live streams, more than the server can score in real time. */
+  readonly streams: number;
+  /** How long each stream sends. @default 4000 */
+  readonly durationMs?: number;
+  /** The server's `maxLagMs`. @default 1000 */
+  readonly maxLagMs?: number;
+  /** @default 64 */
+  readonly maxBatchSize?: number;
+  /** @default 2 */
+  readonly maxDelayMs?: number;
+  /** Called about every 250 ms, and once when it ends, with the frames answered so far. */
+  readonly onProgress?: (frames: number, elapsedMs: number) => void;
+  /** Run the clients in a worker thread. @default true */
+  readonly clientsInWorker?: boolean;
+  /** A loaded model to use (not closed); by default the demo loads and closes one. */
+  readonly vad?: SileroVad;
+}
+
+/**
+ * The demo's overload part: the batching server offered more live streams than it can score
+ * in real time, each sending one 32 ms frame every 32 ms. The server ranks frames by their
+ * stream's age, so the newest streams fall behind; once one is more than `maxLagMs` behind it
+ * is told `overloaded` and closed (1013), and the streams kept stay in real time.
+ *
+ * @example
+ * ```ts
+ * const [, batched] = await runVadDemo();
+ * console.log(formatOverload(await runOverloadDemo({ streams: 2 * batched.realtimeStreams })));
+ * ```
+ */
+export async function runOverloadDemo(options: OverloadDemoOptions): Promise<OverloadResult> {
+  const vad = options.vad ?? (await loadSileroVad());
+  const maxLagMs = options.maxLagMs ?? 1000;
+  try {
+    const server = await startVadServer({ vad, maxLagMs, maxBatchSize: options.maxBatchSize ?? 64, maxDelayMs: options.maxDelayMs ?? 2 });
+    let report: LiveReport;
+    try {
+      const streamsOptions = { streams: options.streams, durationMs: options.durationMs ?? 4000, onProgress: options.onProgress };
+      report = (options.clientsInWorker ?? true) ? await runLiveStreamsInWorker(server.url, streamsOptions) : await runLiveStreams(server.url, streamsOptions);
+    } finally {
+      await server.close();
+    }
+    return {
+      streams: report.streams,
+      kept: report.kept,
+      told: report.toldAfterMs.length,
+      toldAfterMs: percentile(report.toldAfterMs, 0.5),
+      toldNewest: report.toldStreams.every((stream, i) => stream === report.streams - report.toldStreams.length + i),
+      p50Ms: percentile(report.latencies, 0.5),
+      p99Ms: percentile(report.latencies, 0.99),
+      maxLagMs,
+    };
+  } finally {
+    if (options.vad === undefined) await vad.close();
+  }
+}
+
+/**
+ * Formats the overload part's result as a few lines.
+ *
+ * @example
+ * ```ts
+ * console.log(formatOverload(await runOverloadDemo({ streams: 80 })));
+ * ```
+ */
+export function formatOverload(result: OverloadResult): string {
+  const which = result.told === result.streams ? 'all' : result.toldNewest ? 'the newest' : 'not only the newest';
+  const told = result.told === 0 ? 'none' : `${result.told} streams (${which}), after ${(result.toldAfterMs / 1000).toFixed(1)} s (median)`;
+  const kept = result.kept === 0 ? 'none' : `${result.kept} streams, frame latency p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms`;
+  return [
+    `  kept in real time:  ${kept}`,
+    `  told "overloaded":  ${told}, WebSocket close 1013 "try again later"`,
+  ].join('\n');
 }

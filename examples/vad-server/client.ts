@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { encodePcm16, type DoneMessage, type SpeechEvent, type VadMessage } from './protocol';
+import { encodePcm16, type DoneMessage, type OverloadedMessage, type SpeechEvent, type VadMessage } from './protocol';
 
 /**
  * A client of the streaming VAD server: one connection, one audio stream. It collects speech
@@ -21,6 +21,8 @@ export class VadClient {
   readonly probabilities: number[] = [];
   /** Resolves with the close code when the connection closes, from either side. */
   readonly closed: Promise<number>;
+  /** Set when the server told this stream to go (`overloaded`, then close code 1013), even right as it connected. */
+  overloaded: OverloadedMessage | undefined;
   readonly #socket: WebSocket;
   readonly #listeners = new Set<(message: VadMessage) => void>();
   #done: Promise<DoneMessage> | undefined;
@@ -32,6 +34,7 @@ export class VadClient {
       const message = JSON.parse(String(data)) as VadMessage;
       if (message.type === 'speech-start' || message.type === 'speech-end') this.events.push(message);
       else if (message.type === 'frame') this.probabilities[message.frame] = message.probability;
+      else if (message.type === 'overloaded') this.overloaded = message;
       for (const listener of this.#listeners) listener(message);
     });
   }
@@ -74,6 +77,7 @@ export class VadClient {
       const stop = this.onMessage((message) => {
         if (message.type === 'done') resolve(message);
         else if (message.type === 'error') reject(new Error(`the VAD server failed: ${message.message}`));
+        else if (message.type === 'overloaded') reject(new Error(`the VAD server is overloaded: ${message.message}`));
         else return;
         stop();
         this.#socket.off('close', onClose);

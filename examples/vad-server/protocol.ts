@@ -12,7 +12,16 @@
  *   stream where speech began / ended;
  * - `frame` with every frame's probability, only when the client connected with
  *   `?probabilities=1`;
- * - `done` after `end`; `error` before the server closes a stream it cannot serve.
+ * - `done` after `end`; `error` before the server closes a stream it cannot serve (close code
+ *   1011);
+ * - `overloaded` before the server closes a stream it cannot score in real time (close code
+ *   1013, "try again later"). A frame is due when it arrives, or 32 ms after the one before it
+ *   if that is later, so audio sent faster than real time (a file) is not behind. When streams
+ *   fall half of `maxLagMs` (default 1 s) behind while frames arrive faster than they are
+ *   scored, the server lets the newest streams go (all but as many as the frames scored feed), and
+ *   turns new ones away for a while (right after they connect); a stream that still falls
+ *   `maxLagMs` behind is told too. The batcher also serves older streams' frames first. So the
+ *   older streams stay in real time.
  *
  * Audio is cut into 512-sample frames (32 ms); a trailing partial frame is not scored. When the
  * server shuts down, it scores the frames it already has, sends their events and `done`, and
@@ -41,11 +50,29 @@ export interface DoneMessage {
   readonly frames: number;
 }
 
-/** The server gives up on this stream (bad input, model failure) and closes it. */
+/** The server gives up on this stream (bad input, model failure) and closes it (1011). */
 export interface ErrorMessage {
   readonly type: 'error';
   readonly message: string;
 }
+
+/** The server cannot score this stream in real time and closes it (1013): try again later, or elsewhere. */
+export interface OverloadedMessage {
+  readonly type: 'overloaded';
+  /** How far behind real time the stream was, in ms (0 for a stream turned away on connecting). */
+  readonly lagMs: number;
+  readonly message: string;
+}
+
+/**
+ * The close code that goes with {@link OverloadedMessage}: 1013, "try again later".
+ *
+ * @example
+ * ```ts
+ * if ((await client.closed) === OVERLOADED_CLOSE_CODE) setTimeout(reconnect, 1000);
+ * ```
+ */
+export const OVERLOADED_CLOSE_CODE = 1013;
 
 /**
  * Everything the server sends.
@@ -58,7 +85,7 @@ export interface ErrorMessage {
  * });
  * ```
  */
-export type VadMessage = SpeechEvent | FrameMessage | DoneMessage | ErrorMessage;
+export type VadMessage = SpeechEvent | FrameMessage | DoneMessage | ErrorMessage | OverloadedMessage;
 
 /**
  * Encodes samples in [-1, 1] as 16-bit little-endian PCM, the protocol's audio format.

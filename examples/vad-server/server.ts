@@ -2,10 +2,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Batcher } from 'rx-batcher';
-import { loadSileroVad, type SileroFrame, type SileroResult, type SileroVad } from '../models';
-import { decodePcm16, type VadMessage } from './protocol';
+import { FRAME_SAMPLES, loadSileroVad, type SileroFrame, type SileroResult, type SileroVad } from '../models';
+import { OVERLOADED_CLOSE_CODE, decodePcm16, type VadMessage } from './protocol';
 import type { DetectorOptions } from './speechDetector';
-import { VadStream, type ScoreFrame } from './vadStream';
+import { StreamShedder } from './streamShedder';
+import { StreamOverloadedError, VadStream, type ScoreFrame } from './vadStream';
 
 /**
  * Options of {@link startVadServer}.
@@ -32,6 +33,13 @@ export interface VadServerOptions {
   readonly detector?: DetectorOptions;
   /** Per connection, frames allowed to wait for scoring before the stream is failed. @default 2000 */
   readonly maxPendingFrames?: number;
+  /**
+   * How far behind real time a stream's scoring may fall before the server tells the client
+   * (`overloaded`) and closes it with 1013. @default 1000
+   */
+  readonly maxLagMs?: number;
+  /** The clock lag is measured on, in ms (tests pass their own). @default performance.now */
+  readonly now?: () => number;
 }
 
 /**
@@ -51,6 +59,10 @@ export interface VadServerStats {
   readonly modelCalls: number;
   /** frames / modelCalls. */
   readonly meanBatchSize: number;
+  /** Frames received and not scored yet, over all streams. */
+  readonly pendingFrames: number;
+  /** Streams told `overloaded` and closed (1013) so far. */
+  readonly overloaded: number;
 }
 
 /**
@@ -95,21 +107,34 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
   const vad = options.vad ?? (await loadSileroVad());
   let frames = 0;
   let modelCalls = 0;
+  let overloaded = 0;
+  // Connections so far: each stream's frames rank by its age in the batcher (older first).
+  let opened = 0;
+  const maxLagMs = options.maxLagMs ?? 1000;
+  const now = options.now ?? (() => performance.now());
+  // Lets the newest streams go when the server cannot keep them all in real time.
+  const shedder = new StreamShedder<VadStream>({ maxLagMs, now });
   const runBatch = (batch: readonly SileroFrame[]): Promise<SileroResult[]> => {
     modelCalls++;
     frames += batch.length;
+    shedder.scored(batch.length);
     return vad.runBatch(batch);
   };
   const batcher = batching
     ? new Batcher<SileroFrame, SileroResult>({ name: 'vad', runBatch, maxBatchSize: options.maxBatchSize ?? 64, maxDelayMs: options.maxDelayMs ?? 2 })
     : undefined;
-  const score: ScoreFrame = batcher ? (frame) => batcher.run(frame) : async (frame) => (await runBatch([frame]))[0];
+  // Older streams first: under overload the newest fall behind and are told, the rest stay in
+  // real time. (One priority level per stream; aging lifts a waiting frame one level a second.)
+  const scoreFor = (priority: number): ScoreFrame =>
+    batcher ? (frame, signal) => batcher.run(frame, { signal, priority }) : async (frame) => (await runBatch([frame]))[0];
 
   const http = createServer((_request, response) => {
     response.writeHead(426, { 'content-type': 'text/plain' }).end('This is a WebSocket server: connect with ws://, stream 16 kHz 16-bit PCM.\n');
   });
   const wss = new WebSocketServer({ server: http, maxPayload: 1 << 20 });
   const streams = new Map<WebSocket, VadStream>();
+  /** How to tell each stream to go (its socket's `fail`). */
+  const tellers = new Map<VadStream, (error: unknown) => void>();
 
   wss.on('connection', (socket, request) => {
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
@@ -117,16 +142,44 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
     };
     const fail = (error: unknown) => {
+      if (error instanceof StreamOverloadedError) {
+        overloaded++;
+        send({ type: 'overloaded', lagMs: Math.round(error.lagMs), message: error.message });
+        socket.close(OVERLOADED_CLOSE_CODE, 'try again later');
+        return;
+      }
       send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
       socket.close(1011, 'cannot serve this stream');
     };
+    // At the door: while streams are being let go, a new one would only add to the load.
+    if (shedder.refusing) return fail(StreamOverloadedError.refused());
     const probabilities = query.get('probabilities');
-    const stream = new VadStream(score, send, { probabilities: probabilities === '1' || probabilities === 'true', detector: options.detector, maxPendingFrames: options.maxPendingFrames }, fail);
+    const stream = new VadStream(
+      scoreFor(-opened++),
+      send,
+      {
+        probabilities: probabilities === '1' || probabilities === 'true',
+        detector: options.detector,
+        maxPendingFrames: options.maxPendingFrames,
+        maxLagMs,
+        now,
+      },
+      fail,
+    );
     streams.set(socket, stream);
+    tellers.set(stream, fail);
+    shedder.add(stream);
     socket.on('message', (data, isBinary) => {
       try {
         if (isBinary) {
-          stream.push(decodePcm16(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)));
+          const samples = decodePcm16(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer));
+          if (stream.isOpen) shedder.arrived(samples.length / FRAME_SAMPLES);
+          stream.push(samples);
+          for (const newest of shedder.check()) {
+            const lagMs = newest.lagMs;
+            newest.close();
+            tellers.get(newest)?.(StreamOverloadedError.shed(lagMs));
+          }
         } else if (isEndMessage(String(data))) {
           stream.end();
         } else {
@@ -140,6 +193,8 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
     socket.on('close', () => {
       stream.close();
       streams.delete(socket);
+      tellers.delete(stream);
+      shedder.remove(stream);
     });
   });
 
@@ -158,7 +213,11 @@ export async function startVadServer(options: VadServerOptions = {}): Promise<Va
     url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     batching,
-    stats: () => ({ connections: streams.size, frames, modelCalls, meanBatchSize: modelCalls === 0 ? 0 : frames / modelCalls }),
+    stats: () => {
+      let pendingFrames = 0;
+      for (const stream of streams.values()) pendingFrames += stream.pendingFrames;
+      return { connections: streams.size, frames, modelCalls, meanBatchSize: modelCalls === 0 ? 0 : frames / modelCalls, pendingFrames, overloaded };
+    },
     close: () =>
       (closing ??= (async () => {
         // Refuse new connections, then let every stream score the frames it already has and

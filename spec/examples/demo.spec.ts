@@ -1,5 +1,5 @@
 /** @jest-environment ./spec/examples/helpers-onnx-environment.ts */
-import { formatDemoTable, runVadDemo } from '../../examples/demo/vadDemo';
+import { formatDemoTable, formatOverload, runOverloadDemo, runVadDemo } from '../../examples/demo/vadDemo';
 import { FRAMES_PER_SECOND, loadSileroVad, type SileroVad } from '../../examples/models';
 
 // Runs the `npm run demo` experiment for real (model, WebSocket server, clients in a worker
@@ -48,5 +48,17 @@ describe('examples/demo (npm run demo)', () => {
     const [unbatched, batched] = await runVadDemo({ vad, streams: 4, framesPerStream: 5, maxBatchSize: 4, maxDelayMs: 60_000, clientsInWorker: false });
     expect(unbatched).toMatchObject({ frames: 20, meanBatchSize: 1 });
     expect(batched).toMatchObject({ frames: 20, meanBatchSize: 4 });
+  });
+  it('overload part: live streams a model cannot serve are told to try again later, and none is left waiting', async () => {
+    // A model that never answers serves no stream: every live stream must be told (overloaded,
+    // close 1013), whenever that happens; the counts do not depend on the machine's speed.
+    const silent: SileroVad = { ...vad, runBatch: () => new Promise(() => {}) };
+    const result = await runOverloadDemo({ vad: silent, streams: 6, durationMs: 400, maxLagMs: 100 });
+    expect(result).toMatchObject({ streams: 6, kept: 0, told: 6, toldNewest: true, maxLagMs: 100 });
+    expect(result.toldAfterMs).toBeGreaterThan(0);
+    expect(formatOverload(result).split('\n')).toEqual([
+      '  kept in real time:  none',
+      expect.stringMatching(/^  told "overloaded":  6 streams \(all\), after \d+\.\d s \(median\), WebSocket close 1013 "try again later"$/),
+    ]);
   });
 });
