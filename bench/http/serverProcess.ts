@@ -12,8 +12,9 @@
  * `{ type: 'report', … }` with CPU time, event-loop use, peak RSS and the server's own counters.
  * `'stop'` shuts it down and exits.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { startHttpModelServer, type HttpModelServerOptions } from '../../examples/http-server/server';
 import { INPUT_SAMPLES, initialSileroState, loadSileroVad } from '../../examples/models';
 import type { ServerMessage, ServerProcessConfig } from './protocol';
@@ -23,11 +24,12 @@ async function main(): Promise<void> {
   const send = (message: ServerMessage): void => void process.send?.(message);
   let report: () => Record<string, number | boolean>;
   let stop: () => Promise<void>;
+  let app: FastifyInstance;
   let url: string;
   let batchMs = 0;
   const maxBatchSize = config.options?.maxBatchSize ?? 64; // the recipe's default
   if (config.server === 'floor') {
-    const app = Fastify({ logger: false });
+    app = Fastify({ logger: false });
     const body = JSON.stringify({ error: 'the server is at capacity; retry after 1 s' });
     app.addHook('onRequest', (_request, reply) => void reply.code(503).header('retry-after', '1').type('application/json; charset=utf-8').send(body));
     app.post('/vad', async () => ({}));
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
     const vad = await loadSileroVad();
     batchMs = await timeFullBatches(vad, maxBatchSize);
     const server = await startHttpModelServer({ ...(config.options as HttpModelServerOptions | undefined), model: vad });
+    app = server.app;
     url = server.url;
     report = () => {
       const { meanBatchSize, batches, succeeded, timedOut, rejected, cancelled } = server.stats();
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
       await vad.close();
     };
   }
+  const sinceArrival = timeAnswers(app);
   const cpuAtStart = process.cpuUsage();
   const eluAtStart = performance.eventLoopUtilization();
   const rss = setInterval(() => send({ type: 'rss', mb: process.memoryUsage().rss / 2 ** 20 }), 100);
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
         cpuMs: (cpu.user + cpu.system) / 1000,
         eventLoopUtilization: performance.eventLoopUtilization(eluAtStart).utilization,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
-        counters: report(),
+        counters: { ...report(), ...sinceArrival() },
       });
     } else if (message === 'stop') {
       clearInterval(rss);
@@ -71,6 +75,32 @@ async function main(): Promise<void> {
   });
   process.once('disconnect', () => process.exit(0)); // the parent died: do not linger
   send({ type: 'ready', url, batchMs, maxBatchSize });
+}
+
+/**
+ * Times every answer on the server's side, from the request's arrival (Node's `request` event:
+ * its headers read) to its last byte handed to the kernel, by status. What is left of what a
+ * client saw was spent before arrival: in the kernel's queues and the client's.
+ */
+function timeAnswers(app: FastifyInstance): () => Record<string, number> {
+  const byStatus = new Map<number, number[]>();
+  app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    const arrived = performance.now();
+    response.once('finish', () => {
+      const list = byStatus.get(response.statusCode) ?? [];
+      list.push(performance.now() - arrived);
+      byStatus.set(response.statusCode, list);
+    });
+  });
+  return () => {
+    const out: Record<string, number> = {};
+    for (const [status, list] of byStatus) {
+      list.sort((a, b) => a - b);
+      out[`arrivalToAnswerP50Ms${status}`] = list[Math.floor(0.5 * (list.length - 1))];
+      out[`arrivalToAnswerP99Ms${status}`] = list[Math.ceil(0.99 * list.length) - 1];
+    }
+    return out;
+  };
 }
 
 /** The model alone on full batches, after a warm-up: the median time of one batch, in ms. */

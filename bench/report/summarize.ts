@@ -328,6 +328,7 @@ function summarizeHttp(http: readonly Aggregate[], tables: Table[], target: (sce
       '503 p50 / p99 ms': `${ms(a, 'p50Ms503')} / ${ms(a, 'p99Ms503')}`,
       '200 p50 / p99 ms': `${ms(a, 'p50Ms200')} / ${ms(a, 'p99Ms200')}`,
       '200s past deadline': round(value(a, 'late200')),
+      'from arrival: 503 / 200 p99 ms': `${ms(a, 'server.arrivalToAnswerP99Ms503')} / ${ms(a, 'server.arrivalToAnswerP99Ms200')}`,
       'RSS MB before → peak': `${round(value(a, 'rssBeforeMb'))} → ${round(value(a, 'rssPeakMb'))}`,
       'next request': Number.isFinite(value(a, 'afterStatus')) ? `${value(a, 'afterStatus')} in ${ms(a, 'afterMs')} ms` : '–',
       'server CPU s': fixed(value(a, 'serverCpuSeconds'), 1),
@@ -346,16 +347,17 @@ function summarizeHttp(http: readonly Aggregate[], tables: Table[], target: (sce
     const machine = floor === undefined ? '' : `; the floor (fastify answering 503 at once) saw 503 p99 ${ms(floor, 'p99Ms503')} ms at ${round(value(floor, 'issuedPerSec'))}/s issued`;
     const issued = `${round(value(recipe, 'issuedPerSec'))}/s issued`;
     target('8', `${overload}: every request answered (no reset, no hang)`, `${round(value(recipe, 'answered'))} of ${round(value(recipe, 'requests'))} answered, ${round(value(recipe, 'failed'))} failed, ${round(value(recipe, 'hung'))} hung`, answeredAll(recipe));
-    target('8', `${overload}: 503 p99 ≤ 50 ms`, `${ms(recipe, 'p99Ms503')} ms (${issued}${machine})`, finite(value(recipe, 'p99Ms503')) ? value(recipe, 'p99Ms503') <= 50 : undefined);
+    const inServer = `; from arrival at the server: ${ms(recipe, 'server.arrivalToAnswerP99Ms503')} ms`;
+    target('8', `${overload}: 503 p99 ≤ 50 ms`, `${ms(recipe, 'p99Ms503')} ms (${issued}${inServer}${machine})`, finite(value(recipe, 'p99Ms503')) ? value(recipe, 'p99Ms503') <= 50 : undefined);
     const bound = value(recipe, 'timeoutMs') + value(recipe, 'batchMs');
-    target('8', `${overload}: 200 p99 ≤ timeoutMs + one batch time`, `${ms(recipe, 'p99Ms200')} ms vs ${fixed(bound, 0)} ms (one full batch: ${fixed(value(recipe, 'batchMs'), 1)} ms)`, finite(value(recipe, 'p99Ms200')) ? value(recipe, 'p99Ms200') <= bound : undefined);
+    target('8', `${overload}: 200 p99 ≤ timeoutMs + one batch time`, `${ms(recipe, 'p99Ms200')} ms vs ${fixed(bound, 0)} ms (one full batch: ${fixed(value(recipe, 'batchMs'), 1)} ms; from arrival at the server: ${ms(recipe, 'server.arrivalToAnswerP99Ms200')} ms)`, finite(value(recipe, 'p99Ms200')) ? value(recipe, 'p99Ms200') <= bound : undefined);
     const growth = value(recipe, 'rssPeakMb') - value(recipe, 'rssBeforeMb');
     target('8', `${overload}: the server's RSS stays bounded (peak ≤ idle + 100 MB)`, `${round(value(recipe, 'rssBeforeMb'))} → ${round(value(recipe, 'rssPeakMb'))} MB`, finite(growth) ? growth <= 100 : undefined);
     target('8', `${overload}: a normal request right after the load is answered in < 100 ms`, `${value(recipe, 'afterStatus')} in ${ms(recipe, 'afterMs')} ms`, value(recipe, 'afterStatus') === 200 && value(recipe, 'afterMs') < 100);
   }
   const calm = find(steady, 'recipe');
   if (calm !== undefined) {
-    target('8', `${steady}: every request answered, no 200 later than its deadline`, `${round(value(calm, 'answered'))} of ${round(value(calm, 'requests'))} answered, ${round(value(calm, 'late200'))} × 200 past ${value(calm, 'timeoutMs')} ms (200 p99 ${ms(calm, 'p99Ms200')} ms)`, answeredAll(calm) && value(calm, 'late200') === 0);
+    target('8', `${steady}: every request answered, no 200 later than its deadline`, `${round(value(calm, 'answered'))} of ${round(value(calm, 'requests'))} answered, ${round(value(calm, 'late200'))} × 200 past ${value(calm, 'timeoutMs')} ms (200 p99 ${ms(calm, 'p99Ms200')} ms; from arrival at the server: ${ms(calm, 'server.arrivalToAnswerP99Ms200')} ms)`, answeredAll(calm) && value(calm, 'late200') === 0);
   }
 }
 
