@@ -405,7 +405,14 @@ function latencyTargetScenario(sizes: PlanSizes): Scenario {
   return { id: 's7', title: 'Latency target: latencyTarget against fixed maxDelayMs, Poisson arrivals, model 5 ms + 0.05 ms/item, batch 64', repetitions: sizes.repetitions, cases };
 }
 
-/** The deadline of scenario 8's servers (the recipe's default). */
+/**
+ * The deadline of scenario 8's servers (the recipe's default), in ms.
+ *
+ * @example
+ * ```ts
+ * const late = latencies.filter((ms) => ms > HTTP_TIMEOUT_MS).length;
+ * ```
+ */
 export const HTTP_TIMEOUT_MS = 1000;
 
 function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
@@ -427,6 +434,13 @@ function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
     },
     { scenario: 's8', group: overload, label: 'floor', config: floor, task: { kind: 'http-overload', server: 'floor', ...sizes.httpOverload, ...common } },
     { scenario: 's8', group: steady, label: 'recipe', config: recipe, task: { kind: 'http-overload', server: 'recipe', ...sizes.httpSteady, ...common } },
+    {
+      scenario: 's8',
+      group: steady,
+      label: 'recipe, door by queue only',
+      config: `${recipe}, but maxEventLoopDelayMs 0`,
+      task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpSteady, ...common },
+    },
   ];
   return {
     id: 's8',

@@ -109,6 +109,7 @@ export async function guardTheDoor(app: FastifyInstance, options: DoorOptions): 
   const retryAfter = String(options.retryAfterSeconds);
   // Requests let in and not answered yet; each leaves when its response closes (sent or not).
   let inside = 0;
+  // What the door did so far, by outcome.
   const counts = { admitted: 0, tooLarge: 0, refusedAtCapacity: 0, refusedOverloaded: 0, refusedUnhealthy: 0 };
   const leave = (): void => {
     inside--;
