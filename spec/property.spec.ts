@@ -29,6 +29,15 @@ const config = fc.record({
   latencyTarget: fc.option(fc.integer({ min: 1, max: 20 }).map((p99Ms) => ({ p99Ms })), { nil: undefined }),
 });
 
+/** Drains the batcher, then answers the oldest batch and moves the clock 1 ms until nothing is left. */
+function windDown(batcher: Pick<Batcher<unknown, unknown>, 'stop' | 'stats'>, finishOldest: () => void, scheduler: ManualScheduler): void {
+  void batcher.stop({ drain: true });
+  for (let guard = 0; guard < 1000 && batcher.stats().queued + batcher.stats().batchesInFlight > 0; guard++) {
+    finishOldest();
+    scheduler.advance(1);
+  }
+}
+
 describe('property: random interleavings of run / abort / timeout / flush / stop / failing batches', () => {
   it('settles every request exactly once, keeps stats consistent, and never sends a gone request to runBatch', () => {
     fc.assert(
@@ -117,12 +126,7 @@ describe('property: random interleavings of run / abort / timeout / flush / stop
           checkStats();
         }
 
-        // Wind down: drain, then finish every batch until nothing is left.
-        void batcher.stop({ drain: true });
-        for (let guard = 0; guard < 1000 && batcher.stats().queued + batcher.stats().batchesInFlight > 0; guard++) {
-          finish(0, 'ok');
-          scheduler.advance(1);
-        }
+        windDown(batcher, () => finish(0, 'ok'), scheduler);
         checkStats();
         const final = batcher.stats();
         expect(final).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, stopped: true });
@@ -320,12 +324,7 @@ describe('property: dedupeBy with duplicate keys, random weights, priorities, re
           checkStats();
         }
 
-        // Wind down: drain, then finish every batch until nothing is left.
-        void batcher.stop({ drain: true });
-        for (let guard = 0; guard < 1000 && batcher.stats().queued + batcher.stats().batchesInFlight > 0; guard++) {
-          finish(0, 'ok');
-          scheduler.advance(1);
-        }
+        windDown(batcher, () => finish(0, 'ok'), scheduler);
         checkStats();
         expect(batcher.stats()).toMatchObject({ queued: 0, inFlight: 0, batchesInFlight: 0, stopped: true, submitted: calls.length });
         for (const call of calls) {
