@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { LatencyTarget, RunBatch } from '../types.js';
+import type { IsolateFailures, LatencyTarget, RunBatch } from '../types.js';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
@@ -26,6 +26,8 @@ export interface BatchConfig<I, O> {
   readonly dedupeBy: ((input: I) => string | number) | undefined;
   /** Windows end as soon as waiting longer would break this objective (`maxDelayMs` still caps them); undefined: none. */
   readonly latencyTarget: LatencyTarget | undefined;
+  /** What a batch whose `runBatch` call failed does: fail every caller, or bisect (lib/core/bisect.ts). */
+  readonly isolateFailures: IsolateFailures;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */
