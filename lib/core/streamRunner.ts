@@ -166,7 +166,9 @@ class StepsRun<I, O> {
   }
 
   pull(iterator: AsyncIterator<unknown>): void {
+    let finished = false; // it ended by itself: nothing to return()
     this.subscription.add(() => {
+      if (finished) return;
       try {
         const returned = iterator.return?.();
         if (isThenable(returned)) returned.then(undefined, noop);
@@ -184,7 +186,10 @@ class StepsRun<I, O> {
       pending.then(
         (result) => {
           if (this.over) return;
-          if (result.done === true) return this.end();
+          if (result.done === true) {
+            finished = true;
+            return this.end();
+          }
           this.step(result.value);
           if (!this.over) next();
         },
