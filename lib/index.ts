@@ -14,7 +14,7 @@ export { Batcher } from './batcher/Batcher.js';
 
 /* Streaming outputs */
 export { StreamingBatcher, type StreamingBatcherOptions, type StreamingBatcherStats, type StreamingRules, type StreamingRunBatch, type StreamOptions } from './batcher/StreamingBatcher.js';
-export { ChunkStream } from './batcher/ChunkStream.js';
+export type { ChunkStream } from './batcher/ChunkStream.js';
 export { skip, done, last, LastChunk, type Step, type StepSlot, type StepContext, type ContinuousBatching } from './core/steps.js';
 
 /* Operators */

@@ -18,6 +18,19 @@ export type OpenStream<C> = (sink: ChunkSink<C>) => (reason?: unknown) => void;
 /**
  * One caller's chunks, as they are produced: an Observable (cold: subscribing sends the
  * request, unsubscribing cancels it) that is also an AsyncIterable, so `for await` works.
+ * What `streamingBatcher.stream(input)` returns; see its class comment for buffering and exits.
+ *
+ * @example
+ * ```ts
+ * const tokens: ChunkStream<string> = llm.stream('Once upon a time');
+ * for await (const token of tokens) process.stdout.write(token);
+ * ```
+ */
+export type ChunkStream<C> = Observable<C> & AsyncIterable<C>;
+
+/**
+ * One caller's chunks, as they are produced: an Observable (cold: subscribing sends the
+ * request, unsubscribing cancels it) that is also an AsyncIterable, so `for await` works.
  *
  * - **Observable**: each chunk is handed to your subscriber the moment the model produces it;
  *   nothing is buffered here (buffer or drop with your own operators if you are slow).
@@ -34,13 +47,13 @@ export type OpenStream<C> = (sink: ChunkSink<C>) => (reason?: unknown) => void;
  * batcher.stream('Hello').subscribe({ next: (t) => res.write(t), complete: () => res.end() });
  * ```
  */
-export class ChunkStream<C> extends Observable<C> implements AsyncIterable<C> {
+export class ChunkStreamImpl<C> extends Observable<C> implements AsyncIterable<C> {
   readonly #open: OpenStream<C>;
   readonly #limit: number;
   readonly #name: string;
 
   /**
-   * @param open - sends the request; see {@link OpenStream}
+   * @param open - sends the request and returns how to cancel it
    * @param maxBufferedChunks - how far a `for await` reader may fall behind
    * @param name - the batcher's name, for errors
    */

@@ -8,7 +8,7 @@ import { fail, normalizeOptions, PREBUILT_CONFIG, reconfigured, STREAMING_FACE, 
 import type { BatcherStats } from '../stats/statsSnapshot.js';
 import type { BatchContext, BatcherOptions, BatchMapOptions, RunOptions } from '../types.js';
 import { Batcher, faceAccess } from './Batcher.js';
-import { ChunkStream, type ChunkSink } from './ChunkStream.js';
+import { ChunkStreamImpl, type ChunkSink, type ChunkStream } from './ChunkStream.js';
 
 /**
  * A streaming `runBatch`: called once per batch, it returns the batch's steps as an
@@ -39,9 +39,19 @@ export type StreamingRunBatch<I, C> = (inputs: readonly I[], ctx: BatchContext) 
  */
 export type StreamingBatcherOptions<I, C> = StreamingRules &
   (
-    | { readonly runBatch: StreamingRunBatch<I, C>; readonly continuous?: undefined }
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model has its own state type
-    | { readonly continuous: ContinuousBatching<I, C, any>; readonly runBatch?: undefined }
+    | {
+        /** Whole-batch streaming: one call per batch returns its steps. */
+        readonly runBatch: StreamingRunBatch<I, C>;
+        /** Not with `runBatch`. */
+        readonly continuous?: undefined;
+      }
+    | {
+        /** Continuous batching: items advance one step at a time and join or leave between steps. */
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model has its own state type
+        readonly continuous: ContinuousBatching<I, C, any>;
+        /** Not with `continuous`. */
+        readonly runBatch?: undefined;
+      }
   ) &
   Omit<BatchMapOptions<I>, 'dedupeBy'>;
 
@@ -177,7 +187,7 @@ export class StreamingBatcher<I, C> extends Batcher<I, C[]> {
         else refusal = checked;
       }
     }
-    return new ChunkStream<C>((sink) => {
+    return new ChunkStreamImpl<C>((sink) => {
       const request = new SinkRequest<I, C>(input, sink);
       if (refusal !== undefined) {
         faceAccess.refuse(this, request, refusal);

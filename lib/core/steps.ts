@@ -134,7 +134,10 @@ export interface StepContext {
  * ```
  */
 export interface ContinuousBatching<I, C, S> {
+  /** Makes an item's state when it joins a batch; throwing fails that caller alone. */
   init(input: I): S;
+  /** Advances every state one step: one slot per state, in order (or a Promise of them). */
   runStep(states: S[], ctx: StepContext): Step<C> | PromiseLike<Step<C>>;
+  /** Optional: frees what a state holds, once, when its item leaves the batch. */
   release?(state: S): void;
 }
