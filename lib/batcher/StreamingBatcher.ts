@@ -131,7 +131,8 @@ const NO_CHUNKS: readonly never[] = Object.freeze([]);
  * their model finishes them (`ctx.signal` aborts, so a model that honours it can end them
  * early); `stop({ drain: true })` finishes everything queued too. Each call settles exactly once.
  *
- * Not with `dedupeBy` (each caller has its own stream), nor `weigh` with `continuous`.
+ * Not with `dedupeBy` (each caller has its own stream) or `latencyTarget` (a streaming batch
+ * lasts as long as its longest output), nor `weigh` with `continuous`.
  *
  * @example
  * ```ts
@@ -331,6 +332,9 @@ function streamingConfig<I, C>(options: StreamingBatcherOptions<I, C>, counters:
   const model = streamModel<I>(name, runBatch, continuous, counters);
   if (config.dedupeBy !== undefined) {
     fail('type', name, '`dedupeBy` cannot be used with streaming outputs: each caller has a stream of its own, which identical calls cannot share. Drop dedupeBy (or dedupe upstream).');
+  }
+  if (config.latencyTarget !== undefined) {
+    fail('type', name, '`latencyTarget` cannot be used with streaming outputs: it learns how long a batch takes to answer, and a streaming batch lasts as long as its longest output. Set maxDelayMs instead.');
   }
   if (model.kind === 'continuous' && (config.weigh !== undefined || config.maxBatchWeight !== Infinity)) {
     fail('type', name, '`weigh` and `maxBatchWeight` are not supported with `continuous` yet (items join a running batch by count, up to maxBatchSize). Use whole-batch streaming (`runBatch`) for weight budgets, or bound maxBatchSize.');

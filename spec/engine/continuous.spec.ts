@@ -81,12 +81,13 @@ describe('continuous batching: between two steps, finished items leave and waiti
     scheduler.advance(0);
     await step();
     await step();
-    const short = outcome(batcher.run('s:2'));
+    const short = outcome(batcher.run('s:2', { context: 'short one', timeoutMs: 1_000_000 - scheduler.now() }));
     scheduler.advance(0);
     expect(steps.map((s) => s.states)).toEqual([['L:6'], ['L:6'], ['L:6']]); // step 3 had started
     await step();
     expect(steps[3].states).toEqual(['L:6', 's:2']);
     expect([steps[3].ctx.joined, steps[3].ctx.step, steps[3].ctx.batchId, steps[3].ctx.size]).toEqual([1, 3, 1, 2]);
+    expect([steps[3].ctx.contexts, steps[3].ctx.deadlines, steps[3].ctx.partition]).toEqual([[undefined, 'short one'], [Infinity, 1_000_000], undefined]);
     await step();
     await step();
     expect(short.value).toEqual(['s1', 's2']);

@@ -306,6 +306,19 @@ describe('stream(): an Observable that is also an AsyncIterable', () => {
     expect(batches[0].ctx.signal.aborted).toBe(false);
   });
 
+  it('run$() emits the collected chunks once; unsubscribing first cancels the request', () => {
+    const { scheduler, batches, batcher } = observableBatcher();
+    const got: string[][] = [];
+    batcher.run$('a').subscribe((chunks) => got.push(chunks));
+    const leaving = batcher.run$('b').subscribe();
+    scheduler.advance(0);
+    leaving.unsubscribe();
+    batches[0].steps.next(['a1', 'b1']);
+    batches[0].steps.next([last('a2'), 'b2']);
+    expect(got).toEqual([['a1', 'a2']]);
+    expect(batcher.stats()).toMatchObject({ succeeded: 1, cancelled: 1 });
+  });
+
   it('refuses bad per-call options as errors of the stream, counted as rejected', async () => {
     const { batcher } = observableBatcher();
     await expect(firstValueFrom(batcher.stream('a', { maxBufferedChunks: 0 }))).rejects.toThrow(RangeError);
@@ -446,6 +459,7 @@ describe('options: streaming is opt-in and refused where it is not supported', (
     expect(() => new StreamingBatcher({ maxBatchSize: 2, runBatch, dedupeBy: String } as never)).toThrow(/`dedupeBy` cannot be used with streaming outputs/);
     expect(() => new StreamingBatcher({ maxBatchSize: 2, continuous, weigh: () => 1 } as never)).toThrow(/`weigh` and `maxBatchWeight` are not supported with `continuous`/);
     expect(() => new StreamingBatcher({ maxBatchSize: 2, continuous: { init: () => 0 } } as never)).toThrow(/`continuous.runStep` must be a function/);
+    expect(() => new StreamingBatcher({ maxBatchSize: 2, runBatch, latencyTarget: { p99Ms: 20 } })).toThrow(/`latencyTarget` cannot be used with streaming outputs/);
     expect(() => new StreamingBatcher({ maxBatchSize: 2, runBatch, maxBufferedChunks: 0 })).toThrow(RangeError);
     expect(() => new StreamingBatcher({ maxBatchSize: 2, runBatch, maxBufferedChunks: Infinity })).not.toThrow();
   });
