@@ -75,8 +75,12 @@ class DataLoader<K, V, C = K> {
   #lastQueued: LoadRequest<K, V> | undefined = undefined;
   /** Cache hits that came when no load with room was queued: the next load adopts them, else their own window releases them. */
   #waitingHits: (() => void)[] | undefined = undefined;
-  /** The keys still loading, by their cached promise: a load of one joins it in the engine when it may give up. */
-  readonly #loading = new WeakMap<Promise<V>, KeyEntry<K, V, C>>();
+  /**
+   * The keys still loading, by cache key (a plain `Map`: each entry leaves when its key settles
+   * or is dropped, and a `WeakMap` costs the garbage collector far more): a load of one joins
+   * it in the engine when it may give up.
+   */
+  readonly #loading = new Map<C, KeyEntry<K, V, C>>();
   /** What `batchScheduleFn` threw during this `load()`, to rethrow once the loader is consistent. */
   #scheduleError: { error: unknown } | undefined = undefined;
   #snapshot: BatcherStats | undefined = undefined;
@@ -143,7 +147,8 @@ class DataLoader<K, V, C = K> {
     const cacheKey = this.#cacheKeyFn.call(this, key);
     const cached = cacheMap.get(cacheKey);
     if (cached) {
-      const loading = this.#loading.get(cached);
+      let loading = this.#loading.get(cacheKey);
+      if (loading !== undefined && loading.promise !== cached) loading = undefined; // cleared, and cached anew since
       if (loading === undefined || (extras === undefined && loading.pinned)) {
         // Answered from the cache, or the key stays loading whatever happens: DataLoader's cache hit.
         if (extras?.signal?.aborted) return Promise.reject(extras.signal.reason);
@@ -159,7 +164,7 @@ class DataLoader<K, V, C = K> {
     opening = entry as KeyEntry<unknown, unknown, unknown>;
     const promise = (entry.promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void));
     cacheMap.set(cacheKey, promise);
-    this.#loading.set(promise, entry);
+    this.#loading.set(cacheKey, entry);
     const request = new LoadRequest<K, V>(key, extras, entry as KeyEntry<K, V, unknown>);
     if (extras === undefined) {
       // This caller never gives up: its answer is the key's, so the cached promise is its own.
@@ -333,8 +338,8 @@ class DataLoader<K, V, C = K> {
 
   /** The key's answer is in (or every caller left): settle the cached promise, or forget it. */
   #keySettled(entry: KeyEntry<K, V, C>, outcome: SettledState, result: unknown): void {
-    this.#loading.delete(entry.promise);
     if (outcome === CANCELLED) return this.#forget(entry);
+    if (this.#loading.get(entry.cacheKey) === entry) this.#loading.delete(entry.cacheKey);
     // DataLoader's rule: after a failed batch its keys leave the cache, so the next load asks again.
     if (outcome === BATCH_FAILED) this.clear(entry.key);
     if (!entry.viaSlot) return; // its first caller's answer settles it, in DataLoader's order
@@ -344,7 +349,7 @@ class DataLoader<K, V, C = K> {
 
   /** The key is no longer loading and has no answer: the cache lets it go (unless it already holds another). */
   #forget(entry: KeyEntry<K, V, C>): void {
-    this.#loading.delete(entry.promise);
+    if (this.#loading.get(entry.cacheKey) === entry) this.#loading.delete(entry.cacheKey);
     const cacheMap = this.#cacheMap!;
     if (cacheMap.get(entry.cacheKey) === entry.promise) cacheMap.delete(entry.cacheKey);
   }
