@@ -491,6 +491,13 @@ function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
       config: `${recipe}, but maxEventLoopDelayMs 0: no event-loop check (under-pressure off)`,
       task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpOverload, ...common },
     },
+    {
+      scenario: 's8',
+      group: overload,
+      label: 'recipe, model on a thread',
+      config: `${recipe}, with modelOnThread: Silero VAD on a worker thread, off the event loop`,
+      task: { kind: 'http-overload', server: 'recipe', thread: true, ...sizes.httpOverload, ...common },
+    },
     { scenario: 's8', group: overload, label: 'floor', config: floor, task: { kind: 'http-overload', server: 'floor', ...sizes.httpOverload, ...common } },
     { scenario: 's8', group: steady, label: 'recipe', config: recipe, task: { kind: 'http-overload', server: 'recipe', ...sizes.httpSteady, ...common } },
     {
@@ -499,6 +506,13 @@ function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
       label: 'recipe, door by queue only',
       config: `${recipe}, but maxEventLoopDelayMs 0`,
       task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpSteady, ...common },
+    },
+    {
+      scenario: 's8',
+      group: steady,
+      label: 'recipe, model on a thread',
+      config: `${recipe}, with modelOnThread`,
+      task: { kind: 'http-overload', server: 'recipe', thread: true, ...sizes.httpSteady, ...common },
     },
   ];
   return {

@@ -8,7 +8,7 @@ import type { BatchSettings, DispatchReason } from '../types.js';
 import { Batch } from './batch.js';
 import { Counters } from './counters.js';
 import { DeadlineQueue } from './deadlines.js';
-import { Dedupe, type DedupeKey } from './dedupe.js';
+import { Dedupe, dedupeRule } from './dedupe.js';
 import { applyDefaults, Refused } from './defaults.js';
 import { invokeRunBatch } from './invokeRunBatch.js';
 import { TargetController } from './latencyTarget.js';
@@ -142,7 +142,8 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     this.clock = () => (windowScheduler.now() - windowEpoch) | 0;
     this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
-    this.dedupe = config.dedupeBy === undefined ? undefined : new Dedupe<I, O>(config.name, config.dedupeBy, {
+    const share = config.share ?? (config.dedupeBy === undefined ? undefined : dedupeRule<I, O>(config.name, config.dedupeBy));
+    this.dedupe = share === undefined ? undefined : new Dedupe<I, O>(share, {
       counters: this.counters,
       settle: (request, outcome, value, reason) => this.settle(request, outcome, value, reason),
       vacate: (request, previous, place, counted) => this.vacate(request, previous, place, counted),
@@ -240,11 +241,10 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
       if (extras === undefined) extras = request.extras = new RequestExtras(undefined, 0);
       extras.weight = weight;
     }
-    let key: DedupeKey = 0;
+    let key: unknown = 0;
     if (this.dedupe !== undefined) {
-      const k = this.dedupe.keyOf(request);
-      if (k instanceof Error) return this.settleAlone(request, REJECTED, k);
-      key = k;
+      key = this.dedupe.keyOf(request);
+      if (key instanceof Refused) return this.settleAlone(request, REJECTED, key.error);
     }
 
     request.place = partition;
@@ -289,13 +289,15 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     if (this.phase !== OPEN) return 0;
     const freeSlots = config.maxConcurrentBatches - this.running.size;
     if (freeSlots === Infinity) return Infinity;
-    // Inputs waiting: with dedupeBy, callers sharing a slot wait for one input.
-    let waiting = this.counters.queued;
-    if (this.dedupe !== undefined) {
-      waiting = 0;
-      for (const partition of this.partitions.values()) waiting += partition.live;
-    }
-    return freeSlots * config.maxBatchSize - waiting;
+    return freeSlots * config.maxBatchSize - this.waitingInputs();
+  }
+
+  /** Inputs waiting in queues: with shared inputs (`dedupeBy`), callers sharing a slot wait for one input. */
+  waitingInputs(): number {
+    if (this.dedupe === undefined) return this.counters.queued;
+    let waiting = 0;
+    for (const partition of this.partitions.values()) waiting += partition.live;
+    return waiting;
   }
 
   /** Settles a request the facade refused before submitting (bad per-call options). */

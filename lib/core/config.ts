@@ -1,5 +1,6 @@
 import type { SchedulerLike } from 'rxjs';
 import type { LatencyTarget, RunBatch } from '../types.js';
+import type { ShareRule } from './dedupe.js';
 import type { StreamModel } from './streamRunner.js';
 
 /**
@@ -25,6 +26,8 @@ export interface BatchConfig<I, O> {
   readonly agingMs: number;
   /** Identical inputs (equal keys) waiting or running share one slot; undefined: no dedupe. */
   readonly dedupeBy: ((input: I) => string | number) | undefined;
+  /** A face's own way of sharing inputs, in place of `dedupeBy` (the DataLoader drop-in's cache entries). */
+  readonly share?: ShareRule<I, O>;
   /** Windows end as soon as waiting longer would break this objective (`maxDelayMs` still caps them); undefined: none. */
   readonly latencyTarget: LatencyTarget | undefined;
   /** Times batch windows. */

@@ -221,26 +221,30 @@ export function normalizeOptions<I, O>(
   });
 }
 
-/** Validates per-call options; returns an error to reject the call with, or the deadline in ms. */
-export function checkRunOptions(name: string, options: unknown, fallbackTimeoutMs: number): number | Error {
+/**
+ * Validates per-call options (`run(input, options)`, and the DataLoader drop-in's
+ * `load(key, options)` with its own list of `allowed` fields); returns an error to reject the
+ * call with, or the deadline in ms (`fallbackTimeoutMs` when the call set none).
+ */
+export function checkRunOptions(name: string, options: unknown, fallbackTimeoutMs: number, call = 'run(input, options)', allowed: readonly string[] = RUN_OPTIONS): number | Error {
   if (options === undefined) return fallbackTimeoutMs;
   if (typeof options !== 'object' || options === null) {
-    return new TypeError(`${prefix(name)} run(input, options): \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
   }
-  const unknown = unknownKey(options, RUN_OPTIONS);
+  const unknown = unknownKey(options, allowed);
   if (unknown !== undefined) {
-    return new TypeError(`${prefix(name)} run(input, options): unknown option \`${unknown}\`${suggest(unknown, RUN_OPTIONS, LIKELY_MEANT_PER_CALL)}`);
+    return new TypeError(`${prefix(name)} ${call}: unknown option \`${unknown}\`${suggest(unknown, allowed, LIKELY_MEANT_PER_CALL)}`);
   }
   const { signal, timeoutMs } = options as RunOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    return new TypeError(`${prefix(name)} run(input, options): \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
   }
   if (timeoutMs === undefined) return fallbackTimeoutMs;
   if (typeof timeoutMs !== 'number') {
-    return new TypeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    return new RangeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
+    return new RangeError(`${prefix(name)} ${call}: \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   return timeoutMs;
 }
