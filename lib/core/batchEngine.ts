@@ -28,6 +28,8 @@ import {
   type SettledState,
 } from './request.js';
 import { LeanSubject } from '../util/LeanSubject.js';
+import { runContinuous } from './continuous.js';
+import { outputOf, runStepsBatch, type StreamHost } from './streamRunner.js';
 
 const OPEN = 0;
 const DRAINING = 1;
@@ -63,7 +65,7 @@ const STOPPED = 3;
  *   slot standing for the calls with its key (lib/core/dedupe.ts); each call still settles on
  *   its own, through `settle()` like any other.
  */
-export class BatchEngine<I, O> {
+export class BatchEngine<I, O> implements StreamHost<I, O> {
   /** Live counters, for stats. */
   readonly counters = new Counters();
   /** Every request, exactly once, when it settles. Completes when the engine has stopped. */
@@ -564,10 +566,13 @@ export class BatchEngine<I, O> {
   private execute(batch: Batch<I, O>): Observable<never> {
     return new Observable<never>((subscriber) => {
       batch.runner = subscriber;
-      const inner = invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
-        returned: (results) => this.batchReturned(batch, results),
-        failed: (error) => this.batchFailed(batch, error),
-      });
+      const stream = this.config.stream; // streaming outputs: lib/core/streamRunner.ts, lib/core/continuous.ts
+      const inner = stream !== undefined
+        ? (stream.kind === 'steps' ? runStepsBatch(this.config.name, stream, batch, this) : runContinuous(this.config.name, stream, batch, this))
+        : invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
+          returned: (results) => this.batchReturned(batch, results),
+          failed: (error) => this.batchFailed(batch, error),
+        });
       if (inner === undefined) return;
       if (!batch.done) batch.inner = inner;
       return () => inner.unsubscribe();
@@ -644,6 +649,48 @@ export class BatchEngine<I, O> {
       if (r.state === RUNNING) this.settle(r, BATCH_FAILED, undefined, error);
     }
     this.finishBatch(batch, 'failed');
+  }
+
+  // Streaming outputs (StreamHost): the runners in streamRunner.ts and continuous.ts call these.
+
+  /** The model finished (or failed) one item of a streaming batch; not a caller leaving, so never an abandon. */
+  itemFinished(batch: Batch<I, O>, request: EngineRequest<I, O>, failed: boolean, error: unknown): void {
+    const over = batch.done;
+    batch.done = true;
+    if (failed) this.settle(request, FAILED, undefined, error);
+    else this.settle(request, SUCCEEDED, outputOf<O>(request), undefined);
+    batch.done = over;
+    this.onChange();
+  }
+
+  /** A streaming batch's stream ended: callers still going settle (output, or the batch's error), and the slot frees. */
+  streamEnded(batch: Batch<I, O>, still: readonly EngineRequest<I, O>[], failed: boolean, error: unknown): void {
+    if (batch.done) return;
+    batch.done = true;
+    if (failed) this.counters.failedBatches++;
+    for (const r of still) {
+      if (r.state !== RUNNING || r.place !== batch) continue;
+      if (failed) this.settle(r, BATCH_FAILED, undefined, error);
+      else this.settle(r, SUCCEEDED, outputOf<O>(r), undefined);
+    }
+    this.finishBatch(batch, failed ? 'failed' : 'succeeded');
+  }
+
+  /** Continuous batching: up to `max` waiting requests of the batch's partition join the running batch now. */
+  admitInto(batch: Batch<I, O>, max: number): EngineRequest<I, O>[] {
+    const partition = this.partitions.get(batch.partition);
+    if (batch.done || (this.phase !== OPEN && this.phase !== DRAINING) || partition === undefined || partition.live === 0) return [];
+    const requests = partition.take(max, this.config.maxBatchWeight, this.config.agingMs);
+    for (const r of requests) {
+      r.state = RUNNING;
+      r.place = batch;
+    }
+    this.counters.queued -= requests.length;
+    this.counters.inFlight += requests.length;
+    batch.live += requests.length;
+    this.reconsider(partition);
+    this.onChange();
+    return requests;
   }
 
   /** Frees the batch's slot, then lets the next due batch go. */

@@ -1,6 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import type { LatencyTarget, RunBatch } from '../types.js';
 import type { ShareRule } from './dedupe.js';
+import type { StreamModel } from './streamRunner.js';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
@@ -46,5 +47,7 @@ export interface BatchConfig<I, O> {
    * face promise that `runBatch` is never called from inside a caller's own call. Default false.
    */
   readonly fullWaitsForWindow?: boolean;
+  /** Streaming outputs (StreamingBatcher): batches produce steps of chunks instead of one result per input. */
+  readonly stream?: StreamModel<I>;
 }
 

@@ -107,6 +107,10 @@ export interface Prebuilt<I, O> {
 
 /** The options of `new Batcher(…)`. */
 export const BATCHER_FACE: FaceRules = { defaultName: 'batcher', keys: KNOWN_OPTIONS };
+/** The options of `new StreamingBatcher(…)`: `runBatch` (returning steps) or `continuous`, and the `for await` buffer. */
+export const STREAMING_FACE: FaceRules = { defaultName: 'batcher', keys: [...KNOWN_OPTIONS, 'continuous', 'maxBufferedChunks'] };
+/** Options only a streaming batcher has; other faces refuse them with a pointer to it. */
+const STREAMING_ONLY: readonly string[] = ['continuous', 'maxBufferedChunks', 'streaming'];
 /** The options of `batchMap(runBatch, …)` and `batchMapSettled`. */
 export const BATCH_MAP_FACE: FaceRules = { defaultName: 'batchMap', keys: KNOWN_OPTIONS.filter((k) => k !== 'runBatch') };
 
@@ -131,6 +135,9 @@ export function normalizeOptions<I, O>(
   const name = (rawName as string | undefined) ?? defaultName;
 
   const unknown = unknownKey(o, face.keys);
+  if (unknown !== undefined && STREAMING_ONLY.includes(unknown) && !face.keys.includes('continuous')) {
+    fail('type', name, `\`${unknown}\` is an option of streaming outputs, which ${face === BATCHER_FACE ? 'Batcher' : 'this face'} does not have: use \`new StreamingBatcher({ runBatch | continuous, … })\` (batchMap and the remote faces do not stream outputs; see the guide's Streaming page).`);
+  }
   if (unknown !== undefined) {
     fail('type', name, `unknown option \`${unknown}\`${suggest(unknown, face.keys, face.hints === undefined ? LIKELY_MEANT : { ...LIKELY_MEANT, ...face.hints })}`);
   }
