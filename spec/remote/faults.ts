@@ -17,6 +17,8 @@ export interface FaultTarget {
   /** What `spec/remote/fixtures/makeTransport` calls this broker, and the URL through the proxy. */
   kind: 'redis' | 'nats';
   proxyUrl(proxy: TcpProxy): string;
+  /** Restart the broker by killing it (SIGKILL), or gracefully. */
+  crashRestart: boolean;
 }
 
 /** The issue's setup, scaled to seconds: two workers, a 5 ms model, batches of 32, claims of 500 ms. */
@@ -183,11 +185,11 @@ export function describeFaultContract(name: string, target: () => FaultTarget): 
       }
     }, 60_000);
 
-    it('the broker crashes and restarts under load (persisted to disk): nothing wrong, nothing lost', async () => {
+    it(`the broker ${target().crashRestart ? 'crashes' : 'stops'} and restarts under load (persisted to disk): nothing wrong, nothing lost`, async () => {
       const n = 1200;
       const o = await underLoad(n, 2000, async () => {
         await sleep(700);
-        await target().broker().restart({ crash: true });
+        await target().broker().restart({ crash: target().crashRestart });
       });
       expectNothingLost(o, n);
       expect(o.producer.stats().disconnects).toBeGreaterThanOrEqual(1);

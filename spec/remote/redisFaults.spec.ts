@@ -17,6 +17,7 @@ describeFaultContract('Redis Streams', () => ({
   kind: 'redis',
   proxyUrl: (proxy) => proxy.url('redis'),
   broker: () => broker,
+  crashRestart: true,
   upstream: () => ({ path: broker.url }),
   transport: (proxy) => redisTransport({ url: proxy === undefined ? broker.url : proxy.url('redis'), pollMs: 200 }),
 }));
