@@ -7,6 +7,7 @@
 // --open-loop-nats adds the open-loop rows on NATS (off by default: see OPEN_LOOP_TRANSPORTS).
 // --signing runs only the trivial-model rows, without and with signing (auth), on both brokers
 // (to .cache/bench/signing/ unless --out): what HMAC signing costs per request.
+// --chaos runs only the chaos rows (every connection cut every second; to .cache/bench/chaos/ unless --out).
 //
 // Per-worker overhead: the simulated model costs time but no CPU (an accelerator), so worker
 // processes sharing this machine scale as they would on separate GPUs. Open-loop arrivals at
@@ -36,6 +37,8 @@ const quick = process.argv.includes('--quick');
 const perWorkerOnly = process.argv.includes('--per-worker');
 /** Only the trivial-model rows, unsigned and signed: a subset, so never into bench/results/ by default. */
 const signingOnly = process.argv.includes('--signing');
+/** Only the chaos rows: a subset, so never into bench/results/ by default. */
+const chaosOnly = process.argv.includes('--chaos');
 /** The key of the signed rows (producer and workers). */
 const AUTH_KEY = randomBytes(32);
 const outArg = process.argv.indexOf('--out');
@@ -43,7 +46,7 @@ if (outArg !== -1 && process.argv[outArg + 1] === undefined) throw new TypeError
 const outDir =
   outArg !== -1
     ? isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])
-    : quick ? join(ROOT, '.cache', 'bench', 'quick') : signingOnly ? join(ROOT, '.cache', 'bench', 'signing') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
+    : quick ? join(ROOT, '.cache', 'bench', 'quick') : chaosOnly ? join(ROOT, '.cache', 'bench', 'chaos') : signingOnly ? join(ROOT, '.cache', 'bench', 'signing') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
 const plan = quick
   ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1, drainMs: 2000 }
   : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3, drainMs: 5000 };
@@ -278,6 +281,7 @@ async function startWorker(kind: 'redis' | 'nats', url: string, subject: string,
 // --- scenarios ---
 
 async function inProcessRows(): Promise<Row[]> {
+  if (chaosOnly) return [];
   if (signingOnly) return [signingRow()];
   if (!perWorkerOnly) return [signingRow(), ...(await inProcessTrivialRows()), ...(await inProcessSimRows())];
   return [...(perWorkerOnly ? [] : await inProcessTrivialRows()), ...(await inProcessSimRows())];
@@ -390,7 +394,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transportT
 
   // Idle round trip and CPU per request: one worker process, trivial model; then the same
   // with requests and replies signed (auth on producer and worker).
-  for (const signed of perWorkerOnly ? [] : [false, true]) {
+  for (const signed of perWorkerOnly || chaosOnly ? [] : [false, true]) {
     const s = subject();
     const worker = await startWorker(kind, broker.url, s, 'trivial', 0, signed);
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000, ...(signed ? { auth: { keys: [AUTH_KEY] } } : {}) });
@@ -418,7 +422,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transportT
   // Throughput and batch size on the simulated model, 64 callers in closed loops: one, then two
   // worker processes. One worker already takes all 64 callers in one batch, so a second one has
   // nothing to add: these rows measure the round trip through the broker, not scale-out.
-  for (const count of signingOnly ? [] : [1, 2]) {
+  for (const count of signingOnly || chaosOnly ? [] : [1, 2]) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
@@ -460,7 +464,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transportT
 
   // Per-worker overhead: open-loop arrivals at 1.8x one worker's full-batch capacity keep the
   // stream full, so each worker should pull full batches back to back. One worker, then two.
-  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) && !signingOnly ? [1, 2] : []) {
+  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) && !signingOnly && !chaosOnly ? [1, 2] : []) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: OPEN_LOOP_TIMEOUT_MS });
@@ -613,6 +617,7 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     ...(perWorkerOnly ? { subset: 'per-worker overhead rows only (--per-worker)' } : {}),
     ...(signingOnly ? { subset: 'trivial-model rows only, unsigned and signed (--signing)' } : {}),
+    ...(chaosOnly ? { subset: 'chaos rows only (--chaos)' } : {}),
     passes: plan.runs,
     // Load averages: other work on a shared machine shows here, and in every number.
     machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0].toFixed(2) },
