@@ -413,8 +413,9 @@ function isNotFound(error: unknown): boolean {
   return /not found/i.test(String((error as Error)?.message));
 }
 
+/** Worth retrying: the server is away, restarting, or (just after a restart) still starting JetStream. */
 function isTransient(error: unknown): boolean {
-  return /timeout|no responders|503|disconnect|reconnect|closed/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
+  return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
 }
 
 function sleep(ms: number): Promise<void> {

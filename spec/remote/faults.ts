@@ -152,6 +152,31 @@ export function describeFaultContract(name: string, target: () => FaultTarget): 
       expect(producer.succeeded).toBe(n + 1);
     }, 60_000);
 
+    it('after a cut the producer re-sends only what a worker may have read: requests still unread wait for their first answer', async () => {
+      proxy = await startProxy(target().upstream());
+      const p = proxy;
+      const subject = freshSubject();
+      // The group (consumer) exists, but no worker reads: every request stays unread.
+      const setup = await target().transport(undefined).openWorker(subject, { claimIdleMs: CLAIM_IDLE_MS, maxDeliveries: 5 });
+      await setup.close();
+      const events: BrokerEvent[] = [];
+      const producer = remoteBatcher<number, number>(target().transport(p), subject, { timeoutMs: TIMEOUT_MS, onBrokerEvent: (e) => void events.push(e) });
+      try {
+        const calls = Array.from({ length: 10 }, (_, i) => producer.run(i));
+        await waitFor(async () => (await target().transport(undefined).backlog(subject)).waiting === 10, 'the ten requests to be in the stream');
+        p.cut();
+        await waitFor(() => events.some((e) => e.type === 'resubscribed'), 'the reply subscription to come back');
+        expect(events.find((e) => e.type === 'resubscribed')).toMatchObject({ resent: 0 });
+        expect(producer.stats()).toMatchObject({ resubscribes: 1, resent: 0 });
+        const worker = await serveBatches<number, number>(target().transport(undefined), subject, (xs) => xs.map((x) => 2 * x + 1), { maxBatchSize: 32, claimIdleMs: CLAIM_IDLE_MS });
+        await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 10 }, (_, i) => 2 * i + 1));
+        expect(producer.stats()).toMatchObject({ duplicatesDropped: 0 });
+        await worker.stop();
+      } finally {
+        await producer.stop();
+      }
+    }, 30_000);
+
     it('a producer and a worker with default options in their own process write nothing to stderr while their connections are cut', async () => {
       proxy = await startProxy(target().upstream());
       const p = proxy;

@@ -1,3 +1,5 @@
+// Connection events, resend and reconnect options without a broker: a scripted transport or
+// the in-memory one (named memory* so the fast unit loop runs it).
 import { natsTransport } from '../../lib/nats';
 import { redisTransport } from '../../lib/redis';
 import {
