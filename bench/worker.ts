@@ -9,6 +9,7 @@ import { measureModelBest, measureModelBurst, measureModelClosedLoop } from './s
 import { measureLatencyTarget } from './scenarios/latencyTarget';
 import { measureLatency, measureSaturation } from './scenarios/saturation';
 import { measureSoak } from './scenarios/soak';
+import { measureStreaming } from './scenarios/streaming';
 import { RESULT_PREFIX, type Metrics, type Task } from './harness/tasks';
 
 
@@ -42,6 +43,8 @@ export function runTask(task: Task): Promise<Metrics> {
       return measureLatencyTarget(task);
     case 'http-overload':
       return measureHttpOverload(task);
+    case 'streaming':
+      return measureStreaming(task);
     default:
       return Promise.reject(new TypeError(`unknown task kind in ${JSON.stringify(task)}`));
   }

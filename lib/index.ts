@@ -12,6 +12,11 @@
 /* Batcher */
 export { Batcher } from './batcher/Batcher.js';
 
+/* Streaming outputs */
+export { StreamingBatcher, type StreamingBatcherOptions, type StreamingBatcherStats, type StreamingRules, type StreamingRunBatch, type StreamOptions } from './batcher/StreamingBatcher.js';
+export type { ChunkStream } from './batcher/ChunkStream.js';
+export { skip, done, last, LastChunk, type Step, type StepSlot, type StepContext, type ContinuousBatching } from './core/steps.js';
+
 /* Operators */
 export { batchMap, batchMapSettled } from './operators/batchMap.js';
 
@@ -24,6 +29,7 @@ export {
   QueueFullError,
   RequestTimeoutError,
   BatchResultError,
+  StreamBufferFullError,
   type QueueLimit,
   type StoppedWhen,
   type TimeoutPhase,

@@ -199,18 +199,113 @@ describe('rx-batcher/dataloader: load(key, { signal })', () => {
     expect(keysOf()).toEqual([[1]]);
   });
 
-  it('a cache hit may give up on its own, without touching the key', async () => {
-    const { loader, closeWindows } = heldLoader();
+  it('a load answered from the cache has nothing to give up: it gets the cached value (an already aborted signal still rejects)', async () => {
+    const { loader, closeWindows, keysOf } = heldLoader();
     loader.prime(7, 70);
     const controller = new AbortController();
     const hit = outcome(loader.load(7, { signal: controller.signal }));
     controller.abort('no thanks');
-    await settleMicrotasks();
-    expect(hit.error).toBe('no thanks');
-    const again = outcome(loader.load(7));
     closeWindows();
     await settleMicrotasks();
-    expect(again.value).toBe(70);
+    expect(hit.value).toBe(70);
+    await expect(loader.load(7, { signal: AbortSignal.abort('too late') })).rejects.toBe('too late');
+    expect(keysOf()).toEqual([]);
+  });
+
+  it('loads of a key still loading, all of which may give up, share one input in the engine: each leaves alone, the last one out takes the key with it', async () => {
+    const scheduler = new ManualScheduler();
+    const { loader, closeWindows, keysOf, answer } = heldLoader({ scheduler });
+    const controller = new AbortController();
+    const first = outcome(loader.load(1, { signal: controller.signal }));
+    const second = outcome(loader.load(1, { timeoutMs: 30 }));
+    expect(loader.stats()).toMatchObject({ submitted: 2, merged: 1, queued: 2 });
+    closeWindows();
+    expect(keysOf()).toEqual([[1]]);
+    scheduler.advance(30);
+    await settleMicrotasks();
+    expect((second.error as RequestTimeoutError).phase).toBe('running');
+    expect(first.settled).toBe(false);
+    expect(loader.stats()).toMatchObject({ abandonedBatches: 0, inFlight: 1 });
+    controller.abort('gone');
+    await settleMicrotasks();
+    expect(first.error).toBe('gone');
+    expect(loader.stats()).toMatchObject({ abandonedBatches: 1, inFlight: 0, cancelled: 1, timedOut: 1 });
+    answer(0); // too late: nobody waits, and the key is not cached
+    const again = outcome(loader.load(1));
+    closeWindows();
+    answer(1);
+    await settleMicrotasks();
+    expect(keysOf()).toEqual([[1], [1]]);
+    expect(again.value).toBe(10);
+  });
+
+  it('a key first loaded by callers that may give up is cached with its answer when one of them stays', async () => {
+    const { loader, closeWindows, answer, batches } = heldLoader();
+    const [a, b] = [new AbortController(), new AbortController()];
+    const first = outcome(loader.load(1, { signal: a.signal }));
+    const second = outcome(loader.load(1, { signal: b.signal }));
+    a.abort('a left');
+    closeWindows();
+    answer(0);
+    await settleMicrotasks();
+    expect([first.error, second.value]).toEqual(['a left', 10]);
+    const cached = outcome(loader.load(1));
+    closeWindows();
+    await settleMicrotasks();
+    expect(cached.value).toBe(10);
+    expect(batches).toHaveLength(1);
+  });
+
+  it('a failed batch rejects every caller of its keys, and its keys leave the cache, whether or not their first caller could give up', async () => {
+    const { loader, closeWindows, batches, keysOf } = heldLoader();
+    const mayLeave = outcome(loader.load(1, { timeoutMs: 1000 }));
+    const plain = outcome(loader.load(2));
+    closeWindows();
+    batches[0].done.reject(new Error('db down'));
+    await settleMicrotasks();
+    expect([mayLeave.error, plain.error]).toEqual([new Error('db down'), new Error('db down')]);
+    void loader.load(1);
+    void loader.load(2);
+    closeWindows();
+    expect(keysOf()).toEqual([[1, 2], [1, 2]]);
+  });
+
+  it('after clear(key) a load of the key is a new input, even while the old one is loading', async () => {
+    const { loader, closeWindows, keysOf, answer } = heldLoader();
+    const old = outcome(loader.load(1, { timeoutMs: 1000 }));
+    closeWindows();
+    loader.clear(1);
+    const fresh = outcome(loader.load(1, { timeoutMs: 1000 }));
+    closeWindows();
+    expect(keysOf()).toEqual([[1], [1]]);
+    answer(0);
+    answer(1);
+    await settleMicrotasks();
+    expect([old.value, fresh.value]).toEqual([10, 10]);
+  });
+
+  it('object keys share by cache key: a cacheKeyFn lets equal objects join the same loading key', async () => {
+    const keys: { id: number }[][] = [];
+    const loader = new DataLoader<{ id: number }, number, number>(async (batch) => (keys.push([...batch]), batch.map((k) => k.id)), {
+      cacheKeyFn: (key) => key.id,
+    });
+    const controller = new AbortController();
+    const [a, b] = [outcome(loader.load({ id: 1 }, { signal: controller.signal })), outcome(loader.load({ id: 1 }, { timeoutMs: 5000 }))];
+    controller.abort('bye');
+    await settleMicrotasks();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([a.error, b.value]).toEqual(['bye', 1]);
+    expect(keys).toEqual([[{ id: 1 }]]);
+  });
+
+  it('a key refused at once (maxQueueSize) leaves the cache, so the next load asks again', async () => {
+    const { loader, closeWindows, keysOf } = heldLoader({ maxQueueSize: 1 });
+    void loader.load(1);
+    await expect(loader.load(2, { timeoutMs: 100 })).rejects.toThrow(/queue is full/);
+    closeWindows();
+    void loader.load(2);
+    closeWindows();
+    expect(keysOf()).toEqual([[1], [2]]);
   });
 });
 
@@ -270,10 +365,12 @@ describe('rx-batcher/dataloader: per-load options are checked, and a second argu
       new TypeError('[rx-batcher] "ids": load(key, options): `signal` must be an AbortSignal, got "stop" (string).'),
     );
     expect(() => loader.load(1, { timeoutMs: 0 })).toThrow(
-      new RangeError('[rx-batcher] "ids": load(key, options): `timeoutMs` must be a number of milliseconds > 0 and at most 2147483647 (or Infinity for none), got 0 (number).'),
+      new RangeError('[rx-batcher] "ids": load(key, options): `timeoutMs` must be a number of milliseconds > 0 (or Infinity for none), got 0 (number).'),
     );
     expect(() => loader.load(1, { timeoutMs: '5' as unknown as number })).toThrow(TypeError);
-    expect(() => loader.load(1, { timeoutMs: 2 ** 31 })).toThrow(RangeError);
+    expect(() => loader.load(1, { timeout: 5 } as unknown as DataLoader.LoadOptions)).toThrow(
+      new TypeError('[rx-batcher] "ids": load(key, options): unknown option `timeout`; did you mean `timeoutMs`?'),
+    );
   });
 });
 

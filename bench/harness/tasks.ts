@@ -2,6 +2,7 @@ import type { BatchRules, ImplName } from '../impls';
 import type { LatencyTargetOptions } from '../scenarios/latencyTarget';
 import type { HttpOverloadOptions } from '../http/overload';
 import type { SaturationOptions } from '../scenarios/saturation';
+import type { StreamingOptions } from '../scenarios/streaming';
 
 /**
  * The real models of scenario 5.
@@ -70,7 +71,9 @@ export type Task =
   /** Scenario 7: `latencyTarget` against fixed `maxDelayMs` settings, Poisson arrivals on the 5 ms + 0.05 ms/item model. */
   | ({ readonly kind: 'latency-target' } & LatencyTargetOptions)
   /** Scenario 8: open-loop HTTP load on the model server (or the floor) in a process of its own. */
-  | ({ readonly kind: 'http-overload' } & HttpOverloadOptions);
+  | ({ readonly kind: 'http-overload' } & HttpOverloadOptions)
+  /** Scenario 9: streaming outputs, continuous batching or whole-batch streaming, on a simulated autoregressive model. */
+  | ({ readonly kind: 'streaming' } & StreamingOptions);
 
 /**
  * What a worker reports: named numbers (and a few flags, notes and per-size records), all plain JSON.

@@ -158,7 +158,7 @@ interface ServerHandle {
 }
 
 function startServerProcess(options: HttpOverloadOptions): Promise<ServerHandle> {
-  const config: ServerProcessConfig = { server: options.server, options: { ...options.options, timeoutMs: options.timeoutMs } };
+  const config: ServerProcessConfig = { server: options.server, thread: options.thread, options: { ...options.options, timeoutMs: options.timeoutMs } };
   const child: ChildProcess = fork(join(options.repoRoot, 'bench', 'http', 'serverProcess.ts'), [JSON.stringify(config)], {
     cwd: options.repoRoot,
     execArgv: ['--import', 'tsx'],

@@ -13,6 +13,8 @@
  */
 export interface ServerProcessConfig {
   readonly server: 'recipe' | 'floor';
+  /** The recipe with its model on a worker thread (`modelOnThread`) instead of the event loop. */
+  readonly thread?: boolean;
   readonly options?: Readonly<Record<string, number>>;
 }
 

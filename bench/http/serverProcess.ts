@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { startHttpModelServer, type HttpModelServerOptions } from '../../examples/http-server/server';
 import { INPUT_SAMPLES, initialSileroState, loadSileroVad } from '../../examples/models';
+import { loadSileroVadInThread } from '../../examples/models/sileroVadThread';
 import type { ServerMessage, ServerProcessConfig } from './protocol';
 
 async function main(): Promise<void> {
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     report = () => ({});
     stop = () => app.close();
   } else {
-    const vad = await loadSileroVad();
+    const vad = config.thread === true ? await loadSileroVadInThread() : await loadSileroVad();
     batchMs = await timeFullBatches(vad, maxBatchSize);
     const server = await startHttpModelServer({ ...(config.options as HttpModelServerOptions | undefined), model: vad });
     app = server.app;

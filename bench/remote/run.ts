@@ -7,6 +7,7 @@
 // --open-loop-nats adds the open-loop rows on NATS (off by default: see OPEN_LOOP_TRANSPORTS).
 // --signing runs only the trivial-model rows, without and with signing (auth), on both brokers
 // (to .cache/bench/signing/ unless --out): what HMAC signing costs per request.
+// --chaos runs only the chaos rows (every connection cut every second; to .cache/bench/chaos/ unless --out).
 //
 // Per-worker overhead: the simulated model costs time but no CPU (an accelerator), so worker
 // processes sharing this machine scale as they would on separate GPUs. Open-loop arrivals at
@@ -26,6 +27,7 @@ import { remoteBatcher, v8Codec, type BatchTransport, type WorkerStats } from '.
 import { signerFor } from '../../lib/remote/auth';
 import { encodeReplies } from '../../lib/remote/wire';
 import { startNats, startRedis, type TestBroker } from '../../spec/remote/brokers';
+import { startProxy } from '../../spec/remote/support/tcpProxy';
 import { openLoop, uniformArrivals } from '../harness/openLoop';
 import { benchModel, SIM_MODEL, simCapacityPerSec, type BenchModelKind } from './model';
 
@@ -35,6 +37,8 @@ const quick = process.argv.includes('--quick');
 const perWorkerOnly = process.argv.includes('--per-worker');
 /** Only the trivial-model rows, unsigned and signed: a subset, so never into bench/results/ by default. */
 const signingOnly = process.argv.includes('--signing');
+/** Only the chaos rows: a subset, so never into bench/results/ by default. */
+const chaosOnly = process.argv.includes('--chaos');
 /** The key of the signed rows (producer and workers). */
 const AUTH_KEY = randomBytes(32);
 const outArg = process.argv.indexOf('--out');
@@ -42,7 +46,7 @@ if (outArg !== -1 && process.argv[outArg + 1] === undefined) throw new TypeError
 const outDir =
   outArg !== -1
     ? isAbsolute(process.argv[outArg + 1]) ? process.argv[outArg + 1] : resolve(process.argv[outArg + 1])
-    : quick ? join(ROOT, '.cache', 'bench', 'quick') : signingOnly ? join(ROOT, '.cache', 'bench', 'signing') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
+    : quick ? join(ROOT, '.cache', 'bench', 'quick') : chaosOnly ? join(ROOT, '.cache', 'bench', 'chaos') : signingOnly ? join(ROOT, '.cache', 'bench', 'signing') : perWorkerOnly ? join(ROOT, '.cache', 'bench', 'per-worker') : join(ROOT, 'bench', 'results');
 const plan = quick
   ? { idleRequests: 200, warmupMs: 200, measureMs: 700, concurrency: 64, runs: 1, drainMs: 2000 }
   : { idleRequests: 2000, warmupMs: 1000, measureMs: 4000, concurrency: 64, runs: 3, drainMs: 5000 };
@@ -63,9 +67,13 @@ const OPEN_LOOP_RATE = Math.round(OPEN_LOOP_LOAD * SIM_CAPACITY);
 const OPEN_LOOP_TRANSPORTS: readonly string[] = process.argv.includes('--open-loop-nats') ? ['redis', 'nats'] : ['redis'];
 /** The goals of the per-worker overhead rows (issue "One engine for every face", performance). */
 const GOALS = { capacityFraction: 0.9, twoWorkers: 1.8, vsInProcess: 0.85 } as const;
+/** The chaos row: a TCP proxy between the broker and producer and worker cuts every connection this often; the worker's claimIdleMs. */
+const CHAOS_CUT_EVERY_MS = 1000;
+const CHAOS_CLAIM_IDLE_MS = 1000;
 const SCENARIO = {
   closed: 'sim model, 64 callers (closed loop: round-trip cost only)',
   open: `sim model, open loop at ${OPEN_LOOP_LOAD}× one worker's capacity`,
+  chaos: `sim model, 64 callers, every connection cut every ${CHAOS_CUT_EVERY_MS} ms`,
 } as const;
 
 /** One line of the results table. */
@@ -239,12 +247,13 @@ interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-async function startWorker(kind: 'redis' | 'nats', url: string, subject: string, model: BenchModelKind, maxDelayMs: number, signed = false): Promise<WorkerProcess> {
+async function startWorker(kind: 'redis' | 'nats', url: string, subject: string, model: BenchModelKind, maxDelayMs: number, signed = false, claimIdleMs?: number): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'worker.ts')], {
     cwd: ROOT,
     env: {
       ...process.env, RXB_TRANSPORT: kind, RXB_URL: url, RXB_SUBJECT: subject, RXB_MODEL: model, RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: String(maxDelayMs), RXB_MAX_CONCURRENT: '1',
       ...(signed ? { RXB_AUTH_KEY: AUTH_KEY.toString('base64') } : {}),
+      ...(claimIdleMs !== undefined ? { RXB_CLAIM_IDLE_MS: String(claimIdleMs) } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -272,6 +281,7 @@ async function startWorker(kind: 'redis' | 'nats', url: string, subject: string,
 // --- scenarios ---
 
 async function inProcessRows(): Promise<Row[]> {
+  if (chaosOnly) return [];
   if (signingOnly) return [signingRow()];
   if (!perWorkerOnly) return [signingRow(), ...(await inProcessTrivialRows()), ...(await inProcessSimRows())];
   return [...(perWorkerOnly ? [] : await inProcessTrivialRows()), ...(await inProcessSimRows())];
@@ -376,14 +386,15 @@ function openLoopRow(transport: string, workers: number, o: Awaited<ReturnType<t
   return row;
 }
 
-async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport: () => BatchTransport): Promise<Row[]> {
+async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transportTo: (url: string) => BatchTransport): Promise<Row[]> {
+  const transport = (): BatchTransport => transportTo(broker.url);
   const rows: Row[] = [];
   let subjects = 0;
   const subject = (): string => `bench-${Date.now().toString(36)}-${++subjects}`;
 
   // Idle round trip and CPU per request: one worker process, trivial model; then the same
   // with requests and replies signed (auth on producer and worker).
-  for (const signed of perWorkerOnly ? [] : [false, true]) {
+  for (const signed of perWorkerOnly || chaosOnly ? [] : [false, true]) {
     const s = subject();
     const worker = await startWorker(kind, broker.url, s, 'trivial', 0, signed);
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000, ...(signed ? { auth: { keys: [AUTH_KEY] } } : {}) });
@@ -411,7 +422,7 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
   // Throughput and batch size on the simulated model, 64 callers in closed loops: one, then two
   // worker processes. One worker already takes all 64 callers in one batch, so a second one has
   // nothing to add: these rows measure the round trip through the broker, not scale-out.
-  for (const count of signingOnly ? [] : [1, 2]) {
+  for (const count of signingOnly || chaosOnly ? [] : [1, 2]) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: 30_000 });
@@ -425,9 +436,35 @@ async function brokerRows(kind: 'redis' | 'nats', broker: TestBroker, transport:
     }
   }
 
+  // Chaos: the closed loop above with one worker, through a TCP proxy that cuts every
+  // connection of the producer and the worker once a second. Requests whose reply was lost are
+  // re-sent once the reply subscription is back; deliveries cut short wait for claimIdleMs.
+  for (const count of signingOnly || perWorkerOnly ? [] : [1]) {
+    const s = subject();
+    const proxy = await startProxy(kind === 'redis' ? { path: broker.url } : { port: Number(new URL(broker.url).port) });
+    const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, proxy.url(kind), s, 'sim', 2, false, CHAOS_CLAIM_IDLE_MS)));
+    const producer = remoteBatcher<number, number>(transportTo(proxy.url(kind)), s, { timeoutMs: 30_000 });
+    let cuts = 0;
+    const cutter = setInterval(() => (proxy.cut(), cuts++), CHAOS_CUT_EVERY_MS);
+    try {
+      const load = await closedLoop((x) => producer.run(x), NO_HOOKS);
+      const totals = batchTotals((await Promise.all(workers.map((w) => w.report()))).map((r) => r.stats));
+      const p = producer.stats();
+      rows.push({
+        transport: kind, scenario: SCENARIO.chaos, workers: count, 'requests/s': round(load.perSecond, 0), 'p50 ms': round(load.p50, 2), 'p99 ms': round(load.p99, 2),
+        'mean batch': round(totals.items / totals.batches, 1), 'CPU µs/request': null, cuts, resent: p.resent, 'timed out': p.timedOut,
+      });
+    } finally {
+      clearInterval(cutter);
+      await producer.stop();
+      await Promise.all(workers.map((w) => w.stop()));
+      await proxy.close();
+    }
+  }
+
   // Per-worker overhead: open-loop arrivals at 1.8x one worker's full-batch capacity keep the
   // stream full, so each worker should pull full batches back to back. One worker, then two.
-  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) && !signingOnly ? [1, 2] : []) {
+  for (const count of OPEN_LOOP_TRANSPORTS.includes(kind) && !signingOnly && !chaosOnly ? [1, 2] : []) {
     const s = subject();
     const workers = await Promise.all(Array.from({ length: count }, () => startWorker(kind, broker.url, s, 'sim', 2)));
     const producer = remoteBatcher<number, number>(transport(), s, { timeoutMs: OPEN_LOOP_TIMEOUT_MS });
@@ -528,13 +565,13 @@ async function onePass(): Promise<Row[]> {
   const rows: Row[] = await inProcessRows();
   const redis = await startRedis();
   try {
-    rows.push(...(await brokerRows('redis', redis, () => redisTransport({ url: redis.url }))));
+    rows.push(...(await brokerRows('redis', redis, (url) => redisTransport({ url }))));
   } finally {
     await redis.stop();
   }
   const nats = await startNats();
   try {
-    rows.push(...(await brokerRows('nats', nats, () => natsTransport({ servers: nats.url }))));
+    rows.push(...(await brokerRows('nats', nats, (servers) => natsTransport({ servers }))));
   } finally {
     await nats.stop();
   }
@@ -580,6 +617,7 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     ...(perWorkerOnly ? { subset: 'per-worker overhead rows only (--per-worker)' } : {}),
     ...(signingOnly ? { subset: 'trivial-model rows only, unsigned and signed (--signing)' } : {}),
+    ...(chaosOnly ? { subset: 'chaos rows only (--chaos)' } : {}),
     passes: plan.runs,
     // Load averages: other work on a shared machine shows here, and in every number.
     machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0].toFixed(2) },
@@ -592,6 +630,7 @@ async function main(): Promise<void> {
       'goal/met and targets: the goals of the per-worker overhead rows, judged on the medians.',
       'CPU µs/request: producer + worker + broker CPU time during the measuring window, divided by requests answered in it.',
       '…, signed: the same with auth on producer and worker (HMAC-SHA-256 of every request and reply frame, one key).',
+      `Chaos: the sim-model closed loop with one worker process (claimIdleMs ${CHAOS_CLAIM_IDLE_MS}), producer and worker reaching the broker through a TCP proxy that resets every connection every ${CHAOS_CUT_EVERY_MS} ms, warm-up included; cuts: how many in the pass, resent: requests the producer sent again after its reply subscription came back, timed out: callers that got RequestTimeoutError (must be 0).`,
       'Each number is the median over the passes; requests/s range is the lowest and highest pass.',
     ],
     rows,

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     maxDelayMs: Number(env.RXB_MAX_DELAY_MS ?? '0'),
     // One batch at a time, as the model runs them: a worker's capacity is the model's.
     maxConcurrentBatches: Number(env.RXB_MAX_CONCURRENT ?? '1'),
-    claimIdleMs: 5000,
+    claimIdleMs: Number(env.RXB_CLAIM_IDLE_MS ?? '5000'),
     // The signed rows: the same key as the producer, base64.
     ...(env.RXB_AUTH_KEY ? { auth: { keys: [Buffer.from(env.RXB_AUTH_KEY, 'base64')] } } : {}),
   });

@@ -33,7 +33,7 @@ export interface BenchOptions {
   readonly buildDir: string;
   /** Repetitions per scenario (interleaved); default 3 (1 in quick and smoke mode). */
   readonly repetitions: number | undefined;
-  /** Only these scenarios (`s1-s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`); all by default. */
+  /** Only these scenarios (`s1-s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`, `s9`); all by default. */
   readonly only: readonly string[] | undefined;
   /** Skip `bench/remote/run.ts` even when it exists (always skipped in smoke mode). */
   readonly skipRemote: boolean;
@@ -60,7 +60,7 @@ export interface BenchOptions {
  * console.log(USAGE);
  * ```
  */
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6,s7,s8 | --headline] [--node 20,24] [--skip-remote] [--cpu-prof]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--out DIR] [--reps N] [--only s1-s2,s3,s4,s5,s6,s7,s8,s9 | --headline] [--node 20,24] [--skip-remote] [--cpu-prof]
   --quick        every scenario small, once, in worker processes (~1 minute; results go to .cache/bench/quick/)
   --smoke        every scenario at the smallest sizes in this process, no remote part: checks the
                  benchmark code works, in seconds (results go to .cache/bench/smoke/)
@@ -78,7 +78,7 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--out DIR] [-
   --skip-remote  do not run bench/remote/run.ts
   --cpu-prof     profile every worker (node --cpu-prof) into <out>/profiles/ and print the hot spots`;
 
-const SCENARIO_IDS: readonly string[] = ['s1-s2', 's3', 's4', 's5', 's6', 's7', 's8'];
+const SCENARIO_IDS: readonly string[] = ['s1-s2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'];
 
 /**
  * Parses the command line (without `node` and the script).

@@ -1,5 +1,6 @@
 import { describeConfig, DROP_INS, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
 import type { Metrics, RealModelName, Task } from '../harness/tasks';
+import { outputLengths, wholeBatchCapacity, type LengthShape } from '../scenarios/streaming';
 
 /**
  * The simulated model of scenarios 3 and 4: 5 ms + 0.05 ms per item.
@@ -57,7 +58,7 @@ export interface Scenario {
  * const id: ScenarioId = 's3';
  * ```
  */
-export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6' | 's7' | 's8';
+export type ScenarioId = 's1-s2' | 's3' | 's4' | 's5' | 's6' | 's7' | 's8' | 's9';
 
 /**
  * Sizes and durations of one mode.
@@ -97,6 +98,25 @@ export interface PlanSizes {
   readonly httpSteady: HttpLoad;
   /** How long each HTTP load is offered. */
   readonly httpDurationMs: number;
+  /** Scenario 9: streaming outputs, continuous against whole-batch. */
+  readonly streaming: StreamingSizes;
+}
+
+/**
+ * Scenario 9's sizes: requests issued at once for throughput, how long Poisson arrivals last
+ * for time to first chunk, and the shape of the outputs (the issue's in full and quick runs).
+ *
+ * @example
+ * ```ts
+ * const s: StreamingSizes = { backlog: 256, loadMs: 6000, maxBatchSize: 64, lognormalCap: 1000, uniformMax: 200 };
+ * ```
+ */
+export interface StreamingSizes {
+  readonly backlog: number;
+  readonly loadMs: number;
+  readonly maxBatchSize: number;
+  readonly lognormalCap: number;
+  readonly uniformMax: number;
 }
 
 /**
@@ -142,6 +162,7 @@ export const FULL: PlanSizes = {
   httpOverload: { ratePerSec: 6_000, connections: 1_500 },
   httpSteady: { ratePerSec: 2_500, connections: 256 },
   httpDurationMs: 5_000,
+  streaming: { backlog: 256, loadMs: 6_000, maxBatchSize: 64, lognormalCap: 1000, uniformMax: 200 },
 };
 
 /**
@@ -174,6 +195,7 @@ export const QUICK: PlanSizes = {
   httpOverload: { ratePerSec: 6_000, connections: 1_500 },
   httpSteady: { ratePerSec: 2_500, connections: 256 },
   httpDurationMs: 1_000,
+  streaming: { backlog: 128, loadMs: 2_000, maxBatchSize: 64, lognormalCap: 1000, uniformMax: 200 },
 };
 
 /**
@@ -208,6 +230,7 @@ export const SMOKE: PlanSizes = {
   httpOverload: { ratePerSec: 1_000, connections: 200 },
   httpSteady: { ratePerSec: 200, connections: 20 },
   httpDurationMs: 300,
+  streaming: { backlog: 24, loadMs: 200, maxBatchSize: 8, lognormalCap: 40, uniformMax: 20 },
 };
 
 const BIG_HEAP = ['--max-old-space-size=4096'];
@@ -239,7 +262,43 @@ export function buildPlan(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRoo
     soakScenario(sizes),
     latencyTargetScenario(sizes),
     httpScenario(sizes, repoRoot),
+    streamingScenario(sizes),
   ];
+}
+
+/** Scenario 9's seed: the same output lengths for both ways of batching. */
+const STREAMING_SEED = 9;
+
+function streamingScenario(sizes: PlanSizes): Scenario {
+  const { backlog, loadMs, maxBatchSize, lognormalCap, uniformMax } = sizes.streaming;
+  const lognormal: LengthShape = { kind: 'lognormal', median: 30, sigma: 1, cap: lognormalCap };
+  const uniform: LengthShape = { kind: 'uniform', min: 1, max: uniformMax };
+  const model = { ...SIMULATED_MODEL, maxBatchSize, seed: STREAMING_SEED };
+  const capacity = wholeBatchCapacity(outputLengths(lognormal, 100 * maxBatchSize, STREAMING_SEED), maxBatchSize, SIMULATED_MODEL.overheadMs, SIMULATED_MODEL.perItemMs);
+  const rate = Math.round(0.8 * capacity);
+  const groups = [
+    { group: `log-normal lengths (median 30, σ 1, ≤ ${lognormalCap}), backlog of ${backlog}`, lengths: lognormal, load: { kind: 'backlog' as const, requests: backlog } },
+    { group: `uniform lengths 1–${uniformMax}, backlog of ${backlog}`, lengths: uniform, load: { kind: 'backlog' as const, requests: backlog } },
+    { group: `log-normal lengths, Poisson ${rate}/s (80% of whole-batch capacity)`, lengths: lognormal, load: { kind: 'poisson' as const, ratePerSec: rate, durationMs: loadMs } },
+  ];
+  const cases: BenchCase[] = [];
+  for (const g of groups) {
+    for (const mode of ['continuous', 'whole-batch'] as const) {
+      cases.push({
+        scenario: 's9',
+        group: g.group,
+        label: mode,
+        config: `new StreamingBatcher({ maxBatchSize: ${maxBatchSize}, maxDelayMs: 2, ${mode === 'continuous' ? 'continuous: { init, runStep }' : 'runBatch: async function* (…)'} }), one slot`,
+        task: { kind: 'streaming', mode, lengths: g.lengths, load: g.load, ...model },
+      });
+    }
+  }
+  return {
+    id: 's9',
+    title: `Streaming outputs: continuous batching against whole-batch streaming, simulated autoregressive model (a step: 5 ms + 0.05 ms per active item), batch ${maxBatchSize}`,
+    repetitions: sizes.repetitions,
+    cases,
+  };
 }
 
 function overheadScenario(sizes: PlanSizes): Scenario {
@@ -432,6 +491,13 @@ function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
       config: `${recipe}, but maxEventLoopDelayMs 0: no event-loop check (under-pressure off)`,
       task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpOverload, ...common },
     },
+    {
+      scenario: 's8',
+      group: overload,
+      label: 'recipe, model on a thread',
+      config: `${recipe}, with modelOnThread: Silero VAD on a worker thread, off the event loop`,
+      task: { kind: 'http-overload', server: 'recipe', thread: true, ...sizes.httpOverload, ...common },
+    },
     { scenario: 's8', group: overload, label: 'floor', config: floor, task: { kind: 'http-overload', server: 'floor', ...sizes.httpOverload, ...common } },
     { scenario: 's8', group: steady, label: 'recipe', config: recipe, task: { kind: 'http-overload', server: 'recipe', ...sizes.httpSteady, ...common } },
     {
@@ -440,6 +506,13 @@ function httpScenario(sizes: PlanSizes, repoRoot: string): Scenario {
       label: 'recipe, door by queue only',
       config: `${recipe}, but maxEventLoopDelayMs 0`,
       task: { kind: 'http-overload', server: 'recipe', options: { maxEventLoopDelayMs: 0 }, ...sizes.httpSteady, ...common },
+    },
+    {
+      scenario: 's8',
+      group: steady,
+      label: 'recipe, model on a thread',
+      config: `${recipe}, with modelOnThread`,
+      task: { kind: 'http-overload', server: 'recipe', thread: true, ...sizes.httpSteady, ...common },
     },
   ];
   return {
@@ -486,6 +559,10 @@ export function headline(task: Task, metrics: Metrics): string {
       return `${metrics.ok === true ? 'OK' : 'FAILED'}: ${num('settledTotal')} settled, heap ${num('heapChangePct').toFixed(1)}%, ${num('achievedPerSec').toFixed(0)}/s`;
     case 'http-overload':
       return `${num('ok')} × 200, ${num('overloaded')} × 503, ${num('late')} × 504, ${num('failed') + num('hung')} unanswered; p99 503 ${num('p99Ms503').toFixed(0)} ms, 200 ${num('p99Ms200').toFixed(0)} ms`;
+    case 'streaming':
+      return task.load.kind === 'backlog'
+        ? `${num('chunksPerSec').toFixed(0)} chunks/s while backlogged, ${num('meanActivePerStep').toFixed(1)} active per step`
+        : `first chunk p50 ${num('ttfcP50Ms').toFixed(1)} / p99 ${num('ttfcP99Ms').toFixed(1)} ms`;
     default:
       return '';
   }

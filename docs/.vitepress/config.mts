@@ -31,6 +31,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Retuning at run time', link: '/guide/retuning' },
       { text: 'Dedupe', link: '/guide/dedupe' },
       { text: 'Latency target', link: '/guide/latency-target' },
+      { text: 'Streaming outputs', link: '/guide/streaming' },
       { text: 'Errors', link: '/guide/errors' },
       { text: 'Cancellation and deadlines', link: '/guide/cancellation-and-deadlines' },
       { text: 'Backpressure', link: '/guide/backpressure' },
@@ -59,6 +60,7 @@ const recipes: DefaultTheme.SidebarItem[] = [
       { text: 'Prometheus metrics', link: '/recipes/metrics' },
       { text: 'OpenTelemetry', link: '/recipes/opentelemetry' },
       { text: 'Text model with a token budget', link: '/recipes/token-budget' },
+      { text: 'Streaming token server', link: '/recipes/token-server' },
       ...optionalRecipes([
         { text: 'Streaming VAD server', page: 'vad-server' },
         { text: 'HTTP model server', page: 'http-server' },

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Batcher, BatcherStoppedError, QueueFullError, RequestTimeoutError, type BatcherStats } from 'rx-batcher';
 import { loadSileroVad, type SileroFrame, type SileroResult, type SileroVad } from '../models';
+import { loadSileroVadInThread } from '../models/sileroVadThread';
 import { BINARY_TYPE, BadFrameError, frameFromBinary, frameFromJson, resultToBinary } from './codec';
 import { guardTheDoor, tooLarge, type Door, type DoorStats } from './door';
 import { trackConnections } from './idleConnections';
@@ -20,6 +21,12 @@ export interface HttpModelServerOptions {
   readonly host?: string;
   /** The model; by default the server loads Silero VAD and closes it on shutdown. A model passed in is not closed. */
   readonly model?: Pick<SileroVad, 'runBatch'>;
+  /**
+   * Load the default model on a worker thread of its own (`loadSileroVadInThread`), so that
+   * its batches do not hold the event loop: requests keep being read, refused and answered
+   * while a batch runs. @default false
+   */
+  readonly modelOnThread?: boolean;
   /** @default 64 */
   readonly maxBatchSize?: number;
   /** @default 2 */
@@ -105,7 +112,7 @@ export interface HttpModelServer {
  * ```
  */
 export async function startHttpModelServer(options: HttpModelServerOptions = {}): Promise<HttpModelServer> {
-  const ownedModel = options.model === undefined ? await loadSileroVad() : undefined;
+  const ownedModel = options.model !== undefined ? undefined : options.modelOnThread === true ? await loadSileroVadInThread() : await loadSileroVad();
   const model = options.model ?? ownedModel!;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const timeoutMs = options.timeoutMs ?? 1000;

@@ -10,6 +10,16 @@ import type { BatcherOptions, ConfigureOptions, RunOptions, Settlement, StopOpti
 import { toSettlement } from '../core/toSettlement.js';
 import { LeanSubject } from '../util/LeanSubject.js';
 
+/** How a face built on Batcher admits and cancels requests it makes itself (not exported from the package). */
+export interface FaceAccess {
+  admit<I, O>(batcher: Batcher<I, O>, request: EngineRequest<I, O>, options: RunOptions | undefined): void;
+  cancel<I, O>(batcher: Batcher<I, O>, request: EngineRequest<I, O>, reason: unknown): void;
+  refuse<I, O>(batcher: Batcher<I, O>, request: EngineRequest<I, O>, error: unknown): void;
+}
+
+/** Set by Batcher's static block; see {@link FaceAccess}. */
+export let faceAccess: FaceAccess;
+
 /**
  * Wraps a batch function so that callers make single calls and it receives batches.
  *
@@ -192,6 +202,15 @@ export class Batcher<I, O> implements AsyncDisposable {
   stats(): BatcherStats {
     this.#snapshot = takeSnapshot(this.#snapshot, this.name, this.#engine.counters, this.#stopCalled, this.#engine.settings);
     return this.#snapshot;
+  }
+
+  static {
+    // Faces built on Batcher (StreamingBatcher) send requests they make themselves.
+    faceAccess = {
+      admit: (batcher, request, options) => batcher.#admit(request, options),
+      cancel: (batcher, request, reason) => batcher.#engine.cancel(request, reason),
+      refuse: (batcher, request, error) => batcher.#engine.refuse(request, error),
+    };
   }
 
   #admit(request: EngineRequest<I, O>, options: RunOptions | undefined): void {

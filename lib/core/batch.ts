@@ -61,7 +61,11 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
 
   /** For each input, when its caller gives up (scheduler clock, ms), or `Infinity`. Built when read. */
   get deadlines(): readonly number[] {
-    const rs = this.requests;
+    return this.deadlinesOf(this.requests);
+  }
+
+  /** For each of `rs`, when its caller gives up (scheduler clock, ms), or `Infinity`. */
+  deadlinesOf(rs: readonly EngineRequest<I, O>[]): readonly number[] {
     const out = new Array<number>(rs.length);
     for (let i = 0; i < rs.length; i++) {
       const deadline = rs[i].extras?.deadline ?? 0;

@@ -8,7 +8,7 @@ import type { BatchSettings, DispatchReason } from '../types.js';
 import { Batch } from './batch.js';
 import { Counters } from './counters.js';
 import { DeadlineQueue } from './deadlines.js';
-import { Dedupe, type DedupeKey } from './dedupe.js';
+import { Dedupe, dedupeRule } from './dedupe.js';
 import { applyDefaults, Refused } from './defaults.js';
 import { invokeRunBatch } from './invokeRunBatch.js';
 import { TargetController } from './latencyTarget.js';
@@ -29,6 +29,8 @@ import {
   type SettledState,
 } from './request.js';
 import { LeanSubject } from '../util/LeanSubject.js';
+import { runContinuous } from './continuous.js';
+import { outputOf, runStepsBatch, type StreamHost } from './streamRunner.js';
 
 const OPEN = 0;
 const DRAINING = 1;
@@ -64,7 +66,7 @@ const STOPPED = 3;
  *   slot standing for the calls with its key (lib/core/dedupe.ts); each call still settles on
  *   its own, through `settle()` like any other.
  */
-export class BatchEngine<I, O> {
+export class BatchEngine<I, O> implements StreamHost<I, O> {
   /** Live counters, for stats. */
   readonly counters = new Counters();
   /** Every request, exactly once, when it settles. Completes when the engine has stopped. */
@@ -142,7 +144,8 @@ export class BatchEngine<I, O> {
     this.clock = () => (windowScheduler.now() - windowEpoch) | 0;
     this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
-    this.dedupe = config.dedupeBy === undefined ? undefined : new Dedupe<I, O>(config.name, config.dedupeBy, {
+    const share = config.share ?? (config.dedupeBy === undefined ? undefined : dedupeRule<I, O>(config.name, config.dedupeBy));
+    this.dedupe = share === undefined ? undefined : new Dedupe<I, O>(share, {
       counters: this.counters,
       settle: (request, outcome, value, reason) => this.settle(request, outcome, value, reason),
       vacate: (request, previous, place, counted) => this.vacate(request, previous, place, counted),
@@ -240,11 +243,10 @@ export class BatchEngine<I, O> {
       if (extras === undefined) extras = request.extras = new RequestExtras(undefined, 0);
       extras.weight = weight;
     }
-    let key: DedupeKey = 0;
+    let key: unknown = 0;
     if (this.dedupe !== undefined) {
-      const k = this.dedupe.keyOf(request);
-      if (k instanceof Error) return this.settleAlone(request, REJECTED, k);
-      key = k;
+      key = this.dedupe.keyOf(request);
+      if (key instanceof Refused) return this.settleAlone(request, REJECTED, key.error);
     }
 
     request.place = partition;
@@ -289,13 +291,15 @@ export class BatchEngine<I, O> {
     if (this.phase !== OPEN) return 0;
     const freeSlots = config.maxConcurrentBatches - this.running.size;
     if (freeSlots === Infinity) return Infinity;
-    // Inputs waiting: with dedupeBy, callers sharing a slot wait for one input.
-    let waiting = this.counters.queued;
-    if (this.dedupe !== undefined) {
-      waiting = 0;
-      for (const partition of this.partitions.values()) waiting += partition.live;
-    }
-    return freeSlots * config.maxBatchSize - waiting;
+    return freeSlots * config.maxBatchSize - this.waitingInputs();
+  }
+
+  /** Inputs waiting in queues: with shared inputs (`dedupeBy`), callers sharing a slot wait for one input. */
+  waitingInputs(): number {
+    if (this.dedupe === undefined) return this.counters.queued;
+    let waiting = 0;
+    for (const partition of this.partitions.values()) waiting += partition.live;
+    return waiting;
   }
 
   /** Settles a request the facade refused before submitting (bad per-call options). */
@@ -564,10 +568,13 @@ export class BatchEngine<I, O> {
   private execute(batch: Batch<I, O>): Observable<never> {
     return new Observable<never>((subscriber) => {
       batch.runner = subscriber;
-      const inner = invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
-        returned: (results) => this.batchReturned(batch, results),
-        failed: (error) => this.batchFailed(batch, error),
-      });
+      const stream = this.config.stream; // streaming outputs: lib/core/streamRunner.ts, lib/core/continuous.ts
+      const inner = stream !== undefined
+        ? (stream.kind === 'steps' ? runStepsBatch(this.config.name, stream, batch, this) : runContinuous(this.config.name, stream, batch, this))
+        : invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
+          returned: (results) => this.batchReturned(batch, results),
+          failed: (error) => this.batchFailed(batch, error),
+        });
       if (inner === undefined) return;
       if (!batch.done) batch.inner = inner;
       return () => inner.unsubscribe();
@@ -650,6 +657,48 @@ export class BatchEngine<I, O> {
       if (r.state === RUNNING) this.settle(r, BATCH_FAILED, undefined, error);
     }
     this.finishBatch(batch, 'failed');
+  }
+
+  // Streaming outputs (StreamHost): the runners in streamRunner.ts and continuous.ts call these.
+
+  /** The model finished (or failed) one item of a streaming batch; not a caller leaving, so never an abandon. */
+  itemFinished(batch: Batch<I, O>, request: EngineRequest<I, O>, failed: boolean, error: unknown): void {
+    const over = batch.done;
+    batch.done = true;
+    if (failed) this.settle(request, FAILED, undefined, error);
+    else this.settle(request, SUCCEEDED, outputOf<O>(request), undefined);
+    batch.done = over;
+    this.onChange();
+  }
+
+  /** A streaming batch's stream ended: callers still going settle (output, or the batch's error), and the slot frees. */
+  streamEnded(batch: Batch<I, O>, still: readonly EngineRequest<I, O>[], failed: boolean, error: unknown): void {
+    if (batch.done) return;
+    batch.done = true;
+    if (failed) this.counters.failedBatches++;
+    for (const r of still) {
+      if (r.state !== RUNNING || r.place !== batch) continue;
+      if (failed) this.settle(r, BATCH_FAILED, undefined, error);
+      else this.settle(r, SUCCEEDED, outputOf<O>(r), undefined);
+    }
+    this.finishBatch(batch, failed ? 'failed' : 'succeeded');
+  }
+
+  /** Continuous batching: up to `max` waiting requests of the batch's partition join the running batch now. */
+  admitInto(batch: Batch<I, O>, max: number): EngineRequest<I, O>[] {
+    const partition = this.partitions.get(batch.partition);
+    if (batch.done || (this.phase !== OPEN && this.phase !== DRAINING) || partition === undefined || partition.live === 0) return [];
+    const requests = partition.take(max, this.config.maxBatchWeight, this.config.agingMs);
+    for (const r of requests) {
+      r.state = RUNNING;
+      r.place = batch;
+    }
+    this.counters.queued -= requests.length;
+    this.counters.inFlight += requests.length;
+    batch.live += requests.length;
+    this.reconsider(partition);
+    this.onChange();
+    return requests;
   }
 
   /** Frees the batch's slot, then lets the next due batch go. */

@@ -1,5 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import type { IsolateFailures, LatencyTarget, RunBatch } from '../types.js';
+import type { ShareRule } from './dedupe.js';
+import type { StreamModel } from './streamRunner.js';
 
 /**
  * Validated batching rules with every default filled in. Built once, when a `Batcher` or a
@@ -24,6 +26,8 @@ export interface BatchConfig<I, O> {
   readonly agingMs: number;
   /** Identical inputs (equal keys) waiting or running share one slot; undefined: no dedupe. */
   readonly dedupeBy: ((input: I) => string | number) | undefined;
+  /** A face's own way of sharing inputs, in place of `dedupeBy` (the DataLoader drop-in's cache entries). */
+  readonly share?: ShareRule<I, O>;
   /** Windows end as soon as waiting longer would break this objective (`maxDelayMs` still caps them); undefined: none. */
   readonly latencyTarget: LatencyTarget | undefined;
   /** What a batch whose `runBatch` call failed does: fail every caller, or bisect (lib/core/bisect.ts). */
@@ -45,5 +49,7 @@ export interface BatchConfig<I, O> {
    * face promise that `runBatch` is never called from inside a caller's own call. Default false.
    */
   readonly fullWaitsForWindow?: boolean;
+  /** Streaming outputs (StreamingBatcher): batches produce steps of chunks instead of one result per input. */
+  readonly stream?: StreamModel<I>;
 }
 

@@ -1,6 +1,7 @@
 import { describeValue, prefix } from '../errors/describe.js';
 import type { Batch } from './batch.js';
 import type { Counters } from './counters.js';
+import { Refused } from './defaults.js';
 import { CANCELLED, EngineRequest, QUEUED, RequestExtras, RUNNING, SUCCEEDED, type SettledState } from './request.js';
 
 /**
@@ -12,6 +13,52 @@ import { CANCELLED, EngineRequest, QUEUED, RequestExtras, RUNNING, SUCCEEDED, ty
  * ```
  */
 export type DedupeKey = string | number;
+
+/**
+ * How a face shares inputs: the key of each call (equal keys, as a `Map` compares them, share
+ * one {@link SharedSlot}), and, optionally, who to tell when a slot's outcome is in. `dedupeBy`
+ * is one such rule ({@link dedupeRule}); the DataLoader drop-in keys calls by its cache entry.
+ *
+ * @example
+ * ```ts
+ * const byId: ShareRule<{ id: string }, User> = { keyOf: (request) => request.input.id };
+ * ```
+ */
+export interface ShareRule<I, O> {
+  /** The call's key (any value, compared as `Map` keys are), or a {@link Refused} to refuse the call with. */
+  keyOf(request: EngineRequest<I, O>): unknown;
+  /**
+   * Told once per slot, before its callers hear: its outcome and value or reason, or
+   * `CANCELLED` with the last leaver's reason when every caller left before it settled.
+   */
+  settled?(key: unknown, outcome: SettledState, result: unknown): void;
+}
+
+/**
+ * The rule of the `dedupeBy` option: the key is `dedupeBy(input)`, a string or a finite number;
+ * a call whose `dedupeBy` throws, or returns anything else, is refused with a `TypeError`
+ * naming the option.
+ *
+ * @example
+ * ```ts
+ * const rule = dedupeRule('users', (query: { id: string }) => query.id);
+ * ```
+ */
+export function dedupeRule<I, O>(name: string, dedupeBy: (input: I) => DedupeKey): ShareRule<I, O> {
+  return {
+    keyOf(request: EngineRequest<I, O>): unknown {
+      let key: unknown;
+      try {
+        key = dedupeBy(request.input);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return new Refused(new TypeError(`${prefix(name)} run(input): \`dedupeBy(input)\` threw: ${message}`, { cause: error }));
+      }
+      if (typeof key === 'string' || (typeof key === 'number' && Number.isFinite(key))) return key;
+      return new Refused(new TypeError(`${prefix(name)} run(input): \`dedupeBy(input)\` must return a string or a finite number, returned ${describeValue(key)}.`));
+    },
+  };
+}
 
 /**
  * The queue entry that identical inputs share under `dedupeBy`: one input for `runBatch`, one
@@ -45,7 +92,7 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
     creator: EngineRequest<I, O>,
     /** Its `partitionBy` key and its `dedupeBy` key: where {@link Dedupe} keeps it while it waits or runs. */
     readonly partition: string | undefined,
-    readonly key: DedupeKey,
+    readonly key: unknown,
   ) {
     super(creator.input);
     this.id = creator.id;
@@ -121,30 +168,21 @@ export interface SlotHost<I, O> {
  *
  * @example
  * ```ts
- * const dedupe = new Dedupe(config.name, config.dedupeBy, host); // one per engine
+ * const dedupe = new Dedupe(dedupeRule(config.name, config.dedupeBy), host); // one per engine
  * ```
  */
 export class Dedupe<I, O> {
-  /** Slots waiting or running, by partition key, then by dedupe key. */
-  private readonly scopes = new Map<string | undefined, Map<DedupeKey, SharedSlot<I, O>>>();
+  /** Slots waiting or running, by partition key, then by share key. */
+  private readonly scopes = new Map<string | undefined, Map<unknown, SharedSlot<I, O>>>();
 
   constructor(
-    private readonly name: string,
-    private readonly dedupeBy: (input: I) => DedupeKey,
+    private readonly rule: ShareRule<I, O>,
     private readonly host: SlotHost<I, O>,
   ) {}
 
-  /** The key of a call's input, or the error that refuses the call (dedupeBy threw, or returned no key). */
-  keyOf(request: EngineRequest<I, O>): DedupeKey | Error {
-    let key: unknown;
-    try {
-      key = this.dedupeBy(request.input);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return new TypeError(`${prefix(this.name)} run(input): \`dedupeBy(input)\` threw: ${message}`, { cause: error });
-    }
-    if (typeof key === 'string' || (typeof key === 'number' && Number.isFinite(key))) return key;
-    return new TypeError(`${prefix(this.name)} run(input): \`dedupeBy(input)\` must return a string or a finite number, returned ${describeValue(key)}.`);
+  /** The key of a call, or a {@link Refused} with the error that refuses the call. */
+  keyOf(request: EngineRequest<I, O>): unknown {
+    return this.rule.keyOf(request);
   }
 
   /**
@@ -152,7 +190,7 @@ export class Dedupe<I, O> {
    * slot that waits or runs, and returns `undefined` (nothing new to queue), or opens a new slot
    * and returns it, for the engine to queue and count in the call's place.
    */
-  attach(request: EngineRequest<I, O>, partition: string | undefined, key: DedupeKey): SharedSlot<I, O> | undefined {
+  attach(request: EngineRequest<I, O>, partition: string | undefined, key: unknown): SharedSlot<I, O> | undefined {
     let scope = this.scopes.get(partition);
     if (scope === undefined) this.scopes.set(partition, (scope = new Map()));
     const slot = scope.get(key);
@@ -217,6 +255,7 @@ export class Dedupe<I, O> {
     host.vacate(slot, previous, place, false);
     const outcome = slot.state as SettledState;
     const result = slot.result;
+    this.rule.settled?.(slot.key, outcome, result);
     // Settling a member may run its caller's code (run$ subscribers are told synchronously),
     // which may settle other members: look at each afresh.
     let member: EngineRequest<I, O> | undefined;
@@ -249,6 +288,7 @@ export class Dedupe<I, O> {
       this.forget(slot);
       host.vacate(slot, slotWas, place, false);
       if (slotWas === RUNNING) batch = place as Batch<I, O>;
+      this.rule.settled?.(slot.key, CANCELLED, member.result);
     }
     host.release(member);
     if (batch !== undefined) host.leftBatch(batch, slot);

@@ -1,6 +1,10 @@
 import { isObservable, take, type Subscription } from 'rxjs';
 import { BatchResultError } from '../errors/BatchResultError.js';
 import type { BatchContext, RunBatch } from '../types.js';
+import { isAsyncIterable } from './streamRunner.js';
+
+/** A plain batcher given a stream of steps: say where streaming lives. */
+const STREAM_HINT = 'it returned an AsyncIterable (a stream): for streaming outputs use `new StreamingBatcher({ runBatch })` (batchMap and the remote faces do not stream outputs)';
 
 /** Receives the one outcome of a `runBatch` call. */
 export interface BatchOutcome {
@@ -39,6 +43,7 @@ export function invokeRunBatch<I, O>(
       // A Proxy or a `length` getter can throw right here; so can describing a hostile value.
       const length = arrayLikeLength(results);
       if (length === expected) ok = true;
+      else if (length === undefined && isAsyncIterable(results)) problem = new BatchResultError(name, expected, undefined, results, STREAM_HINT);
       else if (length === undefined) problem = new BatchResultError(name, expected, undefined, results);
       else problem = new BatchResultError(name, expected, length);
     } catch (error) {

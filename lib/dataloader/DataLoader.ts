@@ -11,22 +11,21 @@
  * ```
  * @module rx-batcher/dataloader
  */
-import { map, type Observable, type Subscription } from 'rxjs';
+import { map, type Observable } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
 import type { BatchConfig } from '../core/config.js';
-import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, SUCCEEDED } from '../core/request.js';
+import type { ShareRule } from '../core/dedupe.js';
+import { BATCH_FAILED, CANCELLED, EngineRequest, QUEUED, SUCCEEDED, type RequestExtras, type SettledState } from '../core/request.js';
 import { toSettlement } from '../core/toSettlement.js';
-import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
 import type { Settlement } from '../types.js';
 import { dataLoaderRunBatch, isArrayLike, type BatchLoadFn as BatchLoadFnType } from './contract.js';
 import {
   checkLoaderOptions,
-  checkLoadOptions,
   engineConfig,
   engineName,
+  loadExtras,
   rxBatcherOptions,
-  TIMEOUT_HINT,
   type CacheMap as CacheMapType,
   type DataLoaderOptions,
   type LoadOptions as LoadOptionsType,
@@ -37,7 +36,9 @@ import { dataLoaderScheduler, type CallbackScheduler } from './scheduling.js';
  * DataLoader 2.2.3's API on rx-batcher's engine: the same constructor, options, methods,
  * scheduling and messages, so switching is one import line. The loader owns what is
  * DataLoader's own (the promise cache, keys, its contract with `batchLoadFn`); batches are
- * formed, sealed, run and settled by the engine that runs `Batcher` and `batchMap`.
+ * formed, sealed, run and settled by the engine that runs `Batcher` and `batchMap`. With a
+ * cache, loads of a key still loading share its one entry in the engine (the engine's shared
+ * inputs, keyed by the cache entry), so a load that gives up is the engine's to handle.
  *
  * What switching adds: `load(key, { signal, timeoutMs })`, `maxConcurrentBatches` (with late
  * sealing), `maxQueueSize`, `stats()` and `results$`.
@@ -74,8 +75,12 @@ class DataLoader<K, V, C = K> {
   #lastQueued: LoadRequest<K, V> | undefined = undefined;
   /** Cache hits that came when no load with room was queued: the next load adopts them, else their own window releases them. */
   #waitingHits: (() => void)[] | undefined = undefined;
-  /** Keys first loaded with `signal`/`timeoutMs`, by their cached promise: later loads of the key count as their callers. */
-  #givingUp: WeakMap<Promise<V>, Callers<K, V, C>> | undefined = undefined;
+  /**
+   * The keys still loading, by cache key (a plain `Map`: each entry leaves when its key settles
+   * or is dropped, and a `WeakMap` costs the garbage collector far more): a load of one joins
+   * it in the engine when it may give up.
+   */
+  readonly #loading = new Map<C, KeyEntry<K, V, C>>();
   /** What `batchScheduleFn` threw during this `load()`, to rethrow once the loader is consistent. */
   #scheduleError: { error: unknown } | undefined = undefined;
   #snapshot: BatcherStats | undefined = undefined;
@@ -95,15 +100,16 @@ class DataLoader<K, V, C = K> {
     this.#windows = dataLoaderScheduler(settings.batchScheduleFn, this, (error) => (this.#scheduleError ??= { error }));
     this.#engineName = engineName(settings);
     const engineOptions = rxBatcherOptions(options);
-    const build = (): BatchConfig<K, V> => engineConfig<K, V>(engineOptions, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows);
+    const share = this.#cacheMap === null ? undefined : this.#shareRule();
+    const build = (): BatchConfig<K, V> => engineConfig<K, V>(engineOptions, settings, dataLoaderRunBatch(batchLoadFn, this), this.#windows, share);
     // rx-batcher's own options are checked now, so bad ones throw here as DataLoader's do.
     this.#config = engineOptions === undefined ? build : build();
   }
 
   /**
-   * rx-batcher: every key's settlement, once, as `Batcher.results$` has them: a
-   * `Promise.allSettled` entry plus `id` and `input` (the key). Cache hits and primed keys never
-   * reach the engine and do not appear. Hot: subscribe before loading to see everything.
+   * rx-batcher: every load's settlement in the engine, once, as `Batcher.results$` has them: a
+   * `Promise.allSettled` entry plus `id` and `input` (the key). Loads answered from the cache
+   * (and primed keys) never reach the engine and do not appear. Hot: subscribe before loading to see everything.
    *
    * @example
    * ```ts
@@ -134,49 +140,42 @@ class DataLoader<K, V, C = K> {
     if (key === null || key === undefined) {
       throw new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
     }
-    const giveUp = options === undefined ? undefined : checkLoadOptions(this.#engineName, options);
-    if (giveUp?.signal?.aborted) return Promise.reject(giveUp.signal.reason);
-
+    const extras = options === undefined ? undefined : loadExtras(this.#engineName, options);
     const cacheMap = this.#cacheMap;
-    let cacheKey: C | undefined;
-    if (cacheMap !== null) {
-      cacheKey = this.#cacheKeyFn.call(this, key);
-      const cached = cacheMap.get(cacheKey);
-      if (cached) {
+    if (cacheMap === null) return this.#submit(new LoadRequest<K, V>(key, extras, undefined), undefined, true);
+
+    const cacheKey = this.#cacheKeyFn.call(this, key);
+    const cached = cacheMap.get(cacheKey);
+    if (cached) {
+      let loading = this.#loading.get(cacheKey);
+      if (loading !== undefined && loading.promise !== cached) loading = undefined; // cleared, and cached anew since
+      if (loading === undefined || (extras === undefined && loading.pinned)) {
+        // Answered from the cache, or the key stays loading whatever happens: DataLoader's cache hit.
+        if (extras?.signal?.aborted) return Promise.reject(extras.signal.reason);
         const hit = this.#hit(cached);
-        const callers = this.#givingUp?.get(cached);
         this.#rethrowScheduleError();
-        if (giveUp === undefined) {
-          if (callers !== undefined) callers.pinned = true; // a caller that never gives up: keep the key
-          return hit;
-        }
-        if (callers !== undefined) callers.mayLeave++;
-        return this.#race(hit, callers, giveUp);
+        return hit;
       }
+      // Every caller of the key so far may give up: this load joins the key in the engine, as a caller of its own.
+      return this.#submit(new LoadRequest<K, V>(key, extras, loading as KeyEntry<K, V, unknown>), undefined, false);
     }
 
-    const request = new LoadRequest<K, V>(key);
-    opening = request as LoadRequest<unknown, unknown>;
-    const promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void);
-    if (cacheMap !== null) cacheMap.set(cacheKey as C, promise);
-    let callers: Callers<K, V, C> | undefined;
-    if (giveUp !== undefined) {
-      callers = { request, promise, cacheKey, mayLeave: 1, pinned: false };
-      if (cacheMap !== null) (this.#givingUp ??= new WeakMap()).set(promise, callers);
+    const entry = new KeyEntry<K, V, C>(key, cacheKey);
+    opening = entry as KeyEntry<unknown, unknown, unknown>;
+    const promise = (entry.promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void));
+    cacheMap.set(cacheKey, promise);
+    this.#loading.set(cacheKey, entry);
+    const request = new LoadRequest<K, V>(key, extras, entry as KeyEntry<K, V, unknown>);
+    if (extras === undefined) {
+      // This caller never gives up: its answer is the key's, so the cached promise is its own.
+      request.resolve = entry.resolve;
+      request.reject = entry.reject;
+    } else {
+      entry.viaSlot = true;
+      // Only the cache holds this one: a rejection reaches callers through their own promises.
+      promise.catch(noop);
     }
-    this.#engine.submit(request);
-    if (request.state === REJECTED) {
-      // Refused at once (maxQueueSize): no answer to keep.
-      if (cacheMap !== null && cacheMap.get(cacheKey as C) === promise) cacheMap.delete(cacheKey as C);
-    } else if (request.state === QUEUED) {
-      this.#lastQueued = request;
-      if (this.#waitingHits !== undefined) {
-        request.hits = this.#waitingHits;
-        this.#waitingHits = undefined;
-      }
-    }
-    this.#rethrowScheduleError();
-    return giveUp === undefined ? promise : this.#race(promise, callers, giveUp);
+    return this.#submit(request, extras === undefined ? promise : undefined, true);
   }
 
   /**
@@ -257,7 +256,7 @@ class DataLoader<K, V, C = K> {
 
   /**
    * rx-batcher: the engine's stats as an immutable snapshot (keys queued, in flight, batches,
-   * batch sizes, outcomes). Keys only: cache hits never reach the engine.
+   * batch sizes, outcomes). Keys only: cache hits never reach the engine, except loads that may give up joining a key still loading (counted in `merged`).
    *
    * @example
    * ```ts
@@ -277,7 +276,7 @@ class DataLoader<K, V, C = K> {
     return new Promise<V>((resolve) => {
       const release = (): void => resolve(cached);
       const last = this.#lastQueued;
-      if (last !== undefined && last.state === QUEUED && this.#engineInstance!.counters.queued % this.#maxBatchSize !== 0) {
+      if (last !== undefined && last.state === QUEUED && this.#engineInstance!.waitingInputs() % this.#maxBatchSize !== 0) {
         (last.hits ??= []).push(release);
       } else if (this.#waitingHits !== undefined) {
         this.#waitingHits.push(release);
@@ -293,37 +292,66 @@ class DataLoader<K, V, C = K> {
     });
   }
 
-  /** One caller's promise: the key's outcome, unless this caller gives up first. */
-  #race(shared: Promise<V>, callers: Callers<K, V, C> | undefined, giveUp: { signal: AbortSignal | undefined; timeoutMs: number }): Promise<V> {
-    const { signal, timeoutMs } = giveUp;
-    return new Promise<V>((resolve, reject) => {
-      let waiting = true;
-      let timer: Subscription | undefined;
-      const done = (): boolean => {
-        if (!waiting) return false;
-        waiting = false;
-        signal?.removeEventListener('abort', onAbort);
-        timer?.unsubscribe();
-        return true;
-      };
-      const leave = (reason: unknown): void => {
-        if (!done()) return;
-        reject(reason);
-        if (callers !== undefined) this.#leave(callers, reason);
-      };
-      const onAbort = (): void => leave(signal!.reason);
-      shared.then(
-        (value) => done() && resolve(value),
-        (error: unknown) => done() && reject(error),
-      );
-      signal?.addEventListener('abort', onAbort);
-      if (timeoutMs !== Infinity) {
-        timer = this.#engine.config.deadlineScheduler.schedule(() => {
-          const phase = callers !== undefined && callers.request.state === QUEUED ? 'queued' : 'running';
-          leave(new RequestTimeoutError(this.#engineName, timeoutMs, phase, TIMEOUT_HINT));
-        }, timeoutMs);
-      }
-    });
+  /**
+   * Submits a load to the engine and returns its caller's promise (`own`, when it is the
+   * cached one). A key that is refused at once (`maxQueueSize`, an aborted signal) leaves the
+   * cache, and a caller that never gives up keeps its key loading.
+   */
+  #submit(request: LoadRequest<K, V>, own: Promise<V> | undefined, opensKey: boolean): Promise<V> {
+    let promise = own;
+    if (promise === undefined) {
+      opening = request as LoadRequest<unknown, unknown>;
+      promise = new Promise<V>(captureResolvers as (resolve: (value: V) => void, reject: (reason: unknown) => void) => void);
+    }
+    this.#engine.submit(request);
+    const entry = request.entry as KeyEntry<K, V, C> | undefined;
+    if (request.state >= SUCCEEDED) {
+      if (opensKey && entry !== undefined) this.#forget(entry);
+    } else {
+      if (entry !== undefined && request.extras === undefined) entry.pinned = true;
+      if (opensKey && request.state === QUEUED) this.#queued(request);
+    }
+    this.#rethrowScheduleError();
+    return promise;
+  }
+
+  /** A new key is queued: cache hits join its batch. */
+  #queued(request: LoadRequest<K, V>): void {
+    this.#lastQueued = request;
+    if (this.#waitingHits !== undefined) {
+      request.hits = this.#waitingHits;
+      this.#waitingHits = undefined;
+    }
+  }
+
+  /**
+   * With a cache, the engine shares a key's input between its loads by cache entry (not by
+   * cache key: after `clear(key)` the next load is a new entry, as in DataLoader), and tells
+   * the loader when the key's answer is in.
+   */
+  #shareRule(): ShareRule<K, V> {
+    return {
+      keyOf: (request) => (request as LoadRequest<K, V>).entry,
+      settled: (key, outcome, result) => this.#keySettled(key as KeyEntry<K, V, C>, outcome, result),
+    };
+  }
+
+  /** The key's answer is in (or every caller left): settle the cached promise, or forget it. */
+  #keySettled(entry: KeyEntry<K, V, C>, outcome: SettledState, result: unknown): void {
+    if (outcome === CANCELLED) return this.#forget(entry);
+    if (this.#loading.get(entry.cacheKey) === entry) this.#loading.delete(entry.cacheKey);
+    // DataLoader's rule: after a failed batch its keys leave the cache, so the next load asks again.
+    if (outcome === BATCH_FAILED) this.clear(entry.key);
+    if (!entry.viaSlot) return; // its first caller's answer settles it, in DataLoader's order
+    if (outcome === SUCCEEDED) entry.resolve(result as V);
+    else entry.reject(result);
+  }
+
+  /** The key is no longer loading and has no answer: the cache lets it go (unless it already holds another). */
+  #forget(entry: KeyEntry<K, V, C>): void {
+    if (this.#loading.get(entry.cacheKey) === entry) this.#loading.delete(entry.cacheKey);
+    const cacheMap = this.#cacheMap!;
+    if (cacheMap.get(entry.cacheKey) === entry.promise) cacheMap.delete(entry.cacheKey);
   }
 
   /** The engine, made when first needed: a loader that is never used costs little more than DataLoader's. */
@@ -332,23 +360,8 @@ class DataLoader<K, V, C = K> {
     const config = typeof this.#config === 'function' ? this.#config() : this.#config;
     this.#config = config;
     const engine = (this.#engineInstance = new BatchEngine<K, V>(config));
-    engine.settled$.subscribe({
-      next: (request) => {
-        // DataLoader's rule: after a failed batch its keys leave the cache, so the next load asks again.
-        if (request.state === BATCH_FAILED) this.clear(request.input);
-        request.deliver();
-      },
-    });
+    engine.settled$.subscribe({ next: (request) => request.deliver() });
     return engine;
-  }
-
-  /** A caller of a key gave up: when no caller is left, the engine drops the key, and the cache forgets it. */
-  #leave(callers: Callers<K, V, C>, reason: unknown): void {
-    callers.mayLeave--;
-    if (callers.mayLeave > 0 || callers.pinned || callers.request.isSettled) return;
-    this.#engine.cancel(callers.request, reason);
-    const cacheMap = this.#cacheMap;
-    if (cacheMap !== null && cacheMap.get(callers.cacheKey as C) === callers.promise) cacheMap.delete(callers.cacheKey as C);
   }
 
   #rethrowScheduleError(): void {
@@ -379,26 +392,40 @@ export { DataLoader };
 export default DataLoader;
 
 /**
- * The callers of a key first loaded with `signal` or `timeoutMs` (the only ones that can give
- * up): the key is dropped when the last of them has, unless a caller that cannot give up waits too.
+ * A key loading with a cache: its cached promise and what settles it. The engine shares one
+ * input between the loads that join it (their own `signal` and `timeoutMs` apply to each).
  */
-interface Callers<K, V, C> {
-  readonly request: LoadRequest<K, V>;
-  /** The key's promise, and its cache key (to forget it only if the cache still holds it). */
-  readonly promise: Promise<V>;
-  readonly cacheKey: C | undefined;
-  /** Callers still waiting that may give up. */
-  mayLeave: number;
-  /** A caller that cannot give up waits for the key too. */
-  pinned: boolean;
+class KeyEntry<K, V, C> {
+  resolve: (value: V) => void = noop;
+  reject: (reason: unknown) => void = noop;
+  promise!: Promise<V>;
+  /** A caller that never gives up waits for the key: later plain loads are cache hits. */
+  pinned = false;
+  /** Its first caller may give up, so the engine's word on the key settles the cached promise. */
+  viaSlot = false;
+
+  constructor(
+    readonly key: K,
+    readonly cacheKey: C,
+  ) {}
 }
 
-/** One key in the engine: settles its promise, and the cache hits that joined its batch. */
+/** One load in the engine: settles its promise, and the cache hits that joined its batch. */
 class LoadRequest<K, V> extends EngineRequest<K, V> {
   resolve: (value: V) => void = noop;
   reject: (reason: unknown) => void = noop;
   /** Cache hits that settle with this key's batch, just before it. */
   hits: (() => void)[] | undefined = undefined;
+
+  constructor(
+    key: K,
+    extras: RequestExtras | undefined,
+    /** With a cache, the key's entry: the engine shares one input between loads of the same entry. */
+    readonly entry: KeyEntry<K, V, unknown> | undefined,
+  ) {
+    super(key);
+    this.extras = extras;
+  }
 
   deliver(): void {
     const hits = this.hits;
@@ -413,8 +440,8 @@ class LoadRequest<K, V> extends EngineRequest<K, V> {
 
 function noop(): void {}
 
-/** The request whose promise is being created (set just before `new Promise`). */
-let opening: LoadRequest<unknown, unknown> | undefined;
+/** What the promise being created settles (set just before `new Promise`). */
+let opening: { resolve: (value: unknown) => void; reject: (reason: unknown) => void } | undefined;
 
 function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
   opening!.resolve = resolve;

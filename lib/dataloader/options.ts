@@ -1,8 +1,8 @@
 import type { SchedulerLike } from 'rxjs';
 import type { BatchConfig } from '../core/config.js';
-import { MAX_TIMER_MS } from '../core/deadlines.js';
-import { describeValue, prefix } from '../errors/describe.js';
-import { normalizeOptions, type FaceRules } from '../options/normalizeOptions.js';
+import type { ShareRule } from '../core/dedupe.js';
+import { RequestExtras } from '../core/request.js';
+import { checkRunOptions, normalizeOptions, type FaceRules } from '../options/normalizeOptions.js';
 import type { RunBatch } from '../types.js';
 
 /**
@@ -88,6 +88,7 @@ export interface LoadOptions {
   /**
    * This call gives up when it aborts, rejecting with `signal.reason`. When no other caller
    * waits for the key, the key leaves its queue (it never reaches `batchLoadFn`) and the cache.
+   * A load answered from the cache has nothing to give up (only an already aborted signal rejects it).
    */
   readonly signal?: AbortSignal;
   /** This call gives up after this many ms (a `RequestTimeoutError`), with the same effect as an abort; `Infinity` for none. */
@@ -210,6 +211,7 @@ export function engineConfig<K, V>(
   settings: LoaderSettings<K, V, unknown>,
   runBatch: RunBatch<K, V>,
   windowScheduler: SchedulerLike,
+  share?: ShareRule<K, V>,
 ): BatchConfig<K, V> {
   const engineOptions: Record<string, unknown> = { name: engineName(settings) };
   if (settings.maxBatchSize !== Infinity) engineOptions.maxBatchSize = settings.maxBatchSize;
@@ -217,33 +219,31 @@ export function engineConfig<K, V>(
   if (options?.maxQueueSize !== undefined) engineOptions.maxQueueSize = options.maxQueueSize;
   if (options?.scheduler !== undefined) engineOptions.scheduler = options.scheduler;
   const config = normalizeOptions<K, V>(engineOptions, runBatch, DATALOADER_FACE);
-  return Object.freeze({ ...config, maxDelayMs: 0, windowScheduler, fullWaitsForWindow: true });
+  return Object.freeze({ ...config, maxDelayMs: 0, windowScheduler, fullWaitsForWindow: true, share });
 }
 
 /**
- * Checks `load(key, options)`'s options: `undefined` when there is nothing to honour (none, or
- * not an object: `ids.map(loader.load, loader)` passes the index). Other fields are ignored, as
- * DataLoader ignores extra arguments. Throws a `TypeError` or `RangeError` naming the field.
+ * Checks `load(key, options)`'s options by `run()`'s rules (the fields `signal` and
+ * `timeoutMs`) and turns them into what the engine reads; `undefined` when there is nothing to
+ * honour. A second argument that is not an object (the index `ids.map(loader.load, loader)`
+ * passes) is ignored, as DataLoader ignores extra arguments. Throws a `TypeError` or
+ * `RangeError` naming the field, as DataLoader's own checks throw.
  *
  * @example
  * ```ts
- * const checked = checkLoadOptions('users', { timeoutMs: 500 }); // { signal: undefined, timeoutMs: 500 }
+ * const extras = loadExtras('users', { timeoutMs: 500 }); // the engine gives this load 500 ms
  * ```
  */
-export function checkLoadOptions(name: string, options: unknown): { signal: AbortSignal | undefined; timeoutMs: number } | undefined {
+export function loadExtras(name: string, options: unknown): RequestExtras | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) return undefined;
-  const { signal, timeoutMs } = options as LoadOptions;
-  if (signal === undefined && timeoutMs === undefined) return undefined;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${prefix(name)} load(key, options): \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
-  }
-  if (timeoutMs !== undefined && timeoutMs !== Infinity) {
-    const rule = `${prefix(name)} load(key, options): \`timeoutMs\` must be a number of milliseconds > 0 and at most ${MAX_TIMER_MS} (or Infinity for none), got ${describeValue(timeoutMs)}.`;
-    if (typeof timeoutMs !== 'number') throw new TypeError(rule);
-    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(rule);
-  }
-  return { signal, timeoutMs: timeoutMs ?? Infinity };
+  const timeoutMs = checkRunOptions(name, options, 0, 'load(key, options)', LOAD_OPTIONS);
+  if (timeoutMs instanceof Error) throw timeoutMs;
+  const signal = (options as LoadOptions).signal;
+  // 0: the call set no timeout (a loader has none of its own); Infinity: it asked for none.
+  return signal === undefined && timeoutMs === 0 ? undefined : new RequestExtras(signal, timeoutMs);
 }
+
+const LOAD_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
 
 // Private: DataLoader's own checks, in its words.
 

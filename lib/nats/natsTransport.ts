@@ -1,5 +1,6 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, headers, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
 /**
@@ -27,6 +28,10 @@ export interface NatsTransportOptions {
   readonly pubAck?: boolean;
   /** The longest a waiting pull waits on the server for the first request. @default 1000 */
   readonly pollMs?: number;
+  /** The wait between the first failed attempt to reconnect and the next (the first is at once); it doubles with each failed attempt. @default 20 */
+  readonly reconnectDelayMs?: number;
+  /** The longest wait between two attempts to reconnect (at most 60000). @default 1000 */
+  readonly maxReconnectDelayMs?: number;
 }
 
 /** Where the delivery count sits in a `$JS.ACK` reply subject (v1 has 9 tokens, v2 12 or more). */
@@ -75,6 +80,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
   const group = options.group ?? 'workers';
   const pollMs = Math.max(1000, options.pollMs ?? 1000);
   const pubAck = options.pubAck ?? true;
+  const delays = reconnectDelays('natsTransport', options);
+  /** Reconnection attempts since the connection dropped (the client announces each one). */
+  let attempts = 0;
   const names = (subject: string): { stream: string; subject: string } => ({
     stream: `${prefix}_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_'),
     subject: `${prefix}.${subject.replace(/[\s*>]/g, '_')}`,
@@ -89,9 +97,19 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const nc = await connect({
         servers: options.servers ?? 'nats://127.0.0.1:4222',
         maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
+        // The client asks before each attempt (and again while it waits): the delay grows with
+        // the attempts it announced, reconnectDelayMs doubling up to maxReconnectDelayMs.
+        reconnectDelayHandler: () => delays.after(Math.max(1, attempts)),
         ...options.connection,
       });
+      const statuses = nc.status();
+      void (async () => {
+        for await (const s of statuses) {
+          if (s.type === 'reconnecting') attempts++;
+          else if (s.type === 'reconnect') attempts = 0;
+        }
+      })().catch(() => undefined);
+      void nc.closed().then(() => (statuses as { stop?: () => void }).stop?.());
       return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
     })();
     try {
@@ -133,7 +151,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
   return {
     kind: 'nats',
 
-    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink> {
+    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void, onEvent?: (event: LinkEvent) => void): Promise<ProducerLink> {
       const { nc, js, jsm } = await open();
       try {
         await ensureStream(jsm, subject);
@@ -144,19 +162,54 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const target = names(subject).subject;
       const replyTo = createInbox(`_INBOX_${prefix}`);
       const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
+      // Replies are core NATS messages: those published while the connection was down are
+      // lost. The client re-subscribes on reconnect; once the server has it (a flush), report
+      // 'resubscribed', and the producer re-sends what may have been answered (resend below).
+      const statuses = nc.status();
+      void (async () => {
+        for await (const s of statuses) {
+          if (s.type === 'disconnect') onEvent?.({ type: 'disconnected', connection: 'connection' });
+          else if (s.type === 'reconnect') {
+            onEvent?.({ type: 'reconnected', connection: 'connection' });
+            nc.flush().then(() => onEvent?.({ type: 'resubscribed', connection: 'replies' }), () => undefined);
+          }
+        }
+      })().catch(() => undefined);
+      /** Each request's stream sequence once JetStream acknowledged it (0 while under way). */
+      const positions = new WeakMap<RequestMessage, number>();
+      let resends = 0;
       return {
         replyTo,
         async send(messages: readonly RequestMessage[]): Promise<void> {
           // Published together; each is acknowledged by JetStream on its own.
-          await Promise.all(messages.map((m) => sendOne(m)));
+          await Promise.all(messages.map((m) => sendOne(m, m.id)));
+        },
+        async resend(messages: readonly RequestMessage[]): Promise<number> {
+          let delivered: number | undefined;
+          try {
+            delivered = (await jsm.consumers.info(names(subject).stream, group)).delivered.stream_seq;
+          } catch {
+            // no consumer yet, or no right to look: send them all again
+          }
+          const again = messages.filter((m) => {
+            const at = positions.get(m);
+            if (at === undefined) return false; // never published: its send is still to come
+            return delivered === undefined || at === 0 || at <= delivered;
+          });
+          // A new Nats-Msg-Id: within the duplicate window JetStream would drop the same one.
+          const attempt = ++resends;
+          await Promise.all(again.map((m) => sendOne(m, `${m.id}~${attempt}`)));
+          return again.length;
         },
         async close(): Promise<void> {
+          (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           subscription.unsubscribe();
           await release();
         },
       };
 
-      async function sendOne(message: RequestMessage): Promise<void> {
+      async function sendOne(message: RequestMessage, msgID: string): Promise<void> {
+        positions.set(message, 0);
         const h = headers();
         h.set(ID_HEADER, message.id);
         h.set(REPLY_HEADER, message.replyTo);
@@ -165,14 +218,14 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         if (message.priority !== undefined) h.set(PRIORITY_HEADER, String(message.priority));
         if (message.mac !== undefined) h.set(MAC_HEADER, Buffer.from(message.mac).toString('base64'));
         if (!pubAck) {
-          h.set('Nats-Msg-Id', message.id);
+          h.set('Nats-Msg-Id', msgID);
           nc.publish(target, message.body, { headers: h });
           return;
         }
         // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
         for (let attempt = 0; ; attempt++) {
           try {
-            await js.publish(target, message.body, { msgID: message.id, headers: h });
+            positions.set(message, (await js.publish(target, message.body, { msgID, headers: h })).seq);
             return;
           } catch (error) {
             if (attempt >= 8 || !isTransient(error)) throw error;
@@ -255,11 +308,17 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         },
       });
       // A reconnect loses the server's pending pull requests: end the current one now.
+      // Messages delivered while the connection was down come again after claimIdleMs.
       let closed = false;
+      const statuses = nc.status();
       void (async () => {
-        for await (const s of nc.status()) {
+        for await (const s of statuses) {
           if (closed) break;
-          if (s.type === 'reconnect') current?.finish();
+          if (s.type === 'disconnect') linkOptions.onEvent?.({ type: 'disconnected', connection: 'connection' });
+          if (s.type === 'reconnect') {
+            current?.finish();
+            linkOptions.onEvent?.({ type: 'reconnected', connection: 'connection' });
+          }
         }
       })().catch(() => undefined);
 
@@ -336,7 +395,12 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         },
         async reply(frames: readonly ReplyFrame[]): Promise<void> {
           for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
-          await nc.flush();
+          // While the connection is down the client keeps what was published and sends it, in
+          // order, once it is back (the acknowledgements after the replies): not an error.
+          // A reply its producer missed meanwhile is sent again by the producer's resend.
+          await nc.flush().catch((error: unknown) => {
+            if (!isTransient(error)) throw error;
+          });
         },
         async ack(deliveries: readonly Delivery[]): Promise<void> {
           publishAll(deliveries, '+ACK'); // WorkQueue retention: an acknowledged request leaves the stream
@@ -349,6 +413,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         },
         async close(): Promise<void> {
           closed = true;
+          (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           current?.finish();
           publishAll(stash.splice(0), '-NAK');
           subscription.unsubscribe();
@@ -386,8 +451,9 @@ function isNotFound(error: unknown): boolean {
   return /not found/i.test(String((error as Error)?.message));
 }
 
+/** Worth retrying: the server is away, restarting, or (just after a restart) still starting JetStream. */
 function isTransient(error: unknown): boolean {
-  return /timeout|no responders|503|disconnect|reconnect|closed/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
+  return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
 }
 
 function sleep(ms: number): Promise<void> {

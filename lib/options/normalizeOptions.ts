@@ -108,6 +108,10 @@ export interface Prebuilt<I, O> {
 
 /** The options of `new Batcher(…)`. */
 export const BATCHER_FACE: FaceRules = { defaultName: 'batcher', keys: KNOWN_OPTIONS };
+/** The options of `new StreamingBatcher(…)`: `runBatch` (returning steps) or `continuous`, and the `for await` buffer. */
+export const STREAMING_FACE: FaceRules = { defaultName: 'batcher', keys: [...KNOWN_OPTIONS, 'continuous', 'maxBufferedChunks'] };
+/** Options only a streaming batcher has; other faces refuse them with a pointer to it. */
+const STREAMING_ONLY: readonly string[] = ['continuous', 'maxBufferedChunks', 'streaming'];
 /** The options of `batchMap(runBatch, …)` and `batchMapSettled`. */
 export const BATCH_MAP_FACE: FaceRules = { defaultName: 'batchMap', keys: KNOWN_OPTIONS.filter((k) => k !== 'runBatch') };
 
@@ -132,6 +136,9 @@ export function normalizeOptions<I, O>(
   const name = (rawName as string | undefined) ?? defaultName;
 
   const unknown = unknownKey(o, face.keys);
+  if (unknown !== undefined && STREAMING_ONLY.includes(unknown) && !face.keys.includes('continuous')) {
+    fail('type', name, `\`${unknown}\` is an option of streaming outputs, which ${face === BATCHER_FACE ? 'Batcher' : 'this face'} does not have: use \`new StreamingBatcher({ runBatch | continuous, … })\` (batchMap and the remote faces do not stream outputs; see the guide's Streaming page).`);
+  }
   if (unknown !== undefined) {
     fail('type', name, `unknown option \`${unknown}\`${suggest(unknown, face.keys, face.hints === undefined ? LIKELY_MEANT : { ...LIKELY_MEANT, ...face.hints })}`);
   }
@@ -227,26 +234,30 @@ function checkIsolateFailures(name: string, value: unknown): IsolateFailures {
   return fail(typeof value === 'string' ? 'range' : 'type', name, rule);
 }
 
-/** Validates per-call options; returns an error to reject the call with, or the deadline in ms. */
-export function checkRunOptions(name: string, options: unknown, fallbackTimeoutMs: number): number | Error {
+/**
+ * Validates per-call options (`run(input, options)`, and the DataLoader drop-in's
+ * `load(key, options)` with its own list of `allowed` fields); returns an error to reject the
+ * call with, or the deadline in ms (`fallbackTimeoutMs` when the call set none).
+ */
+export function checkRunOptions(name: string, options: unknown, fallbackTimeoutMs: number, call = 'run(input, options)', allowed: readonly string[] = RUN_OPTIONS): number | Error {
   if (options === undefined) return fallbackTimeoutMs;
   if (typeof options !== 'object' || options === null) {
-    return new TypeError(`${prefix(name)} run(input, options): \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`options\` must be an object like { signal, timeoutMs }, got ${describeValue(options)}.`);
   }
-  const unknown = unknownKey(options, RUN_OPTIONS);
+  const unknown = unknownKey(options, allowed);
   if (unknown !== undefined) {
-    return new TypeError(`${prefix(name)} run(input, options): unknown option \`${unknown}\`${suggest(unknown, RUN_OPTIONS, LIKELY_MEANT_PER_CALL)}`);
+    return new TypeError(`${prefix(name)} ${call}: unknown option \`${unknown}\`${suggest(unknown, allowed, LIKELY_MEANT_PER_CALL)}`);
   }
   const { signal, timeoutMs } = options as RunOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    return new TypeError(`${prefix(name)} run(input, options): \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`signal\` must be an AbortSignal, got ${describeValue(signal)}.`);
   }
   if (timeoutMs === undefined) return fallbackTimeoutMs;
   if (typeof timeoutMs !== 'number') {
-    return new TypeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
+    return new TypeError(`${prefix(name)} ${call}: \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    return new RangeError(`${prefix(name)} run(input, options): \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
+    return new RangeError(`${prefix(name)} ${call}: \`timeoutMs\` must be a number of milliseconds > 0 (or Infinity for none), got ${describeValue(timeoutMs)}.`);
   }
   return timeoutMs;
 }

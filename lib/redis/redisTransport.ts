@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
+import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
 /**
@@ -22,6 +23,10 @@ export interface RedisTransportOptions {
   readonly group?: string;
   /** The longest a waiting pull blocks in `XREADGROUP … BLOCK` before looking for abandoned requests again. @default 1000 */
   readonly pollMs?: number;
+  /** The wait before the first attempt to reconnect a dropped connection; it doubles with each failed attempt. @default 20 */
+  readonly reconnectDelayMs?: number;
+  /** The longest wait between two attempts to reconnect (at most 60000). @default 1000 */
+  readonly maxReconnectDelayMs?: number;
 }
 
 /** The tuple shapes of stream replies, read with `callBuffer` so payloads stay bytes. */
@@ -52,25 +57,56 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
   const prefix = options.prefix ?? 'rxb';
   const group = options.group ?? 'workers';
   const pollMs = options.pollMs ?? 1000;
-  const connect = (name: string, overrides?: RedisOptions): Redis => {
+  const delays = reconnectDelays('redisTransport', options);
+  /**
+   * A connection that reports its drops and returns to `onEvent` (as `role`) instead of
+   * printing them: ioredis writes "Unhandled error event" to stderr for a connection without
+   * an error listener. Reconnects after `reconnectDelayMs`, doubling up to `maxReconnectDelayMs`.
+   */
+  const connect = (name: string, role: string, onEvent?: (event: LinkEvent) => void, overrides?: RedisOptions): Redis => {
     const url = options.url ?? 'redis://127.0.0.1:6379';
     // maxRetriesPerRequest null: commands wait through a broker restart; callers' deadlines bound the wait.
     // RESP2: stream replies keep the documented nested-array shapes (RESP3 turns XREADGROUP's into a map).
-    const extra: RedisOptions = { connectionName: name, maxRetriesPerRequest: null, ...options.redis, protocol: 2, ...overrides };
-    return new Redis(url, extra);
+    const extra: RedisOptions = {
+      connectionName: name, maxRetriesPerRequest: null, retryStrategy: (attempt) => delays.after(attempt),
+      ...options.redis, protocol: 2, ...overrides,
+    };
+    const connection = new Redis(url, extra);
+    let state: 'new' | 'up' | 'down' = 'new';
+    let lastError: Error | undefined;
+    connection.on('error', (error: Error) => void (lastError = error));
+    connection.on('ready', () => {
+      if (state === 'down') onEvent?.({ type: 'reconnected', connection: role });
+      state = 'up';
+      lastError = undefined;
+    });
+    connection.on('close', () => {
+      if (state !== 'up' || closing.has(connection)) return;
+      state = 'down';
+      onEvent?.({ type: 'disconnected', connection: role, ...(lastError !== undefined ? { error: lastError } : {}) });
+      lastError = undefined;
+    });
+    return connection;
+  };
+  /** Connections closed on purpose: their 'close' is no drop. */
+  const closing = new WeakSet<Redis>();
+  const quit = (connection: Redis): void => {
+    closing.add(connection);
+    connection.disconnect();
   };
   const streamKey = (subject: string): string => `${prefix}:${subject}`;
 
   return {
     kind: 'redis',
 
-    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink> {
+    async openProducer(subject: string, onReplies: (frame: Uint8Array) => void, onEvent?: (event: LinkEvent) => void): Promise<ProducerLink> {
       const key = streamKey(subject);
       const replyTo = `${prefix}:reply:${randomBytes(8).toString('hex')}`;
-      const commands = connect(`rxb-producer:${subject}`);
+      const commands = connect(`rxb-producer:${subject}`, 'commands', onEvent);
       // Replies are pub/sub messages: re-subscribe by hand after a reconnect, and hold sends
-      // until the subscription is back, so no reply is published to nobody.
-      const subscriber = connect(`rxb-replies:${subject}`, { autoResubscribe: false });
+      // until the subscription is back. Replies published while it was down are lost: report
+      // 'resubscribed', and the producer re-sends what may have been answered (resend below).
+      const subscriber = connect(`rxb-replies:${subject}`, 'replies', onEvent, { autoResubscribe: false });
       let gate: { readonly closed: Promise<void>; open(): void } | undefined;
       const openGate = (): void => {
         const g = gate;
@@ -79,37 +115,78 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       };
       subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => onReplies(message));
       let linkClosed = false;
+      /** The subscription dropped since it was last confirmed. */
+      let dropped = false;
       subscriber.on('close', () => {
-        if (gate !== undefined || linkClosed) return;
+        if (linkClosed) return;
+        dropped = true;
+        if (gate !== undefined) return;
         let open!: () => void;
         const closed = new Promise<void>((resolve) => (open = resolve));
         gate = { closed, open };
       });
-      subscriber.on('ready', () => void subscriber.subscribe(replyTo).then(openGate, () => undefined));
+      subscriber.on('ready', () => void subscriber.subscribe(replyTo).then(() => {
+        openGate();
+        if (!dropped || linkClosed) return;
+        dropped = false;
+        onEvent?.({ type: 'resubscribed', connection: 'replies' });
+      }, () => undefined));
       try {
         await Promise.all([commands.ping(), subscriber.subscribe(replyTo)]);
       } catch (error) {
-        commands.disconnect();
-        subscriber.disconnect();
+        quit(commands);
+        quit(subscriber);
         throw error;
       }
+      /**
+       * Where each request went in the stream: WRITTEN while its XADD is under way, then its
+       * entry id. After a resubscribe, a request whose entry no worker has read yet (an id
+       * after the group's last-delivered-id) need not be sent again.
+       */
+      const positions = new WeakMap<RequestMessage, string>();
+      const append = async (messages: readonly RequestMessage[]): Promise<void> => {
+        for (const m of messages) positions.set(m, WRITTEN);
+        if (messages.length === 1) {
+          positions.set(messages[0], await commands.xadd(key, '*', ...entryFields(messages[0])) as string);
+          return;
+        }
+        // One round trip for the whole tick's requests.
+        const pipeline = commands.pipeline();
+        for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
+        const ids = await execOrThrow(pipeline);
+        for (let i = 0; i < messages.length; i++) positions.set(messages[i], ids[i] as string);
+      };
       return {
         replyTo,
         async send(messages: readonly RequestMessage[]): Promise<void> {
           if (gate !== undefined) await gate.closed;
-          if (messages.length === 1) {
-            await commands.xadd(key, '*', ...entryFields(messages[0]));
-            return;
+          await append(messages);
+        },
+        async resend(messages: readonly RequestMessage[]): Promise<number> {
+          if (gate !== undefined) await gate.closed;
+          let lastDelivered: string | undefined;
+          try {
+            const groups = (await commands.xinfo('GROUPS', key)) as unknown[][];
+            for (const row of groups) {
+              const info = new Map<unknown, unknown>();
+              for (let i = 0; i + 1 < row.length; i += 2) info.set(row[i], row[i + 1]);
+              if (info.get('name') === group) lastDelivered = String(info.get('last-delivered-id'));
+            }
+          } catch {
+            // no group (the stream vanished) or no right to look: send them all again
           }
-          // One round trip for the whole tick's requests.
-          const pipeline = commands.pipeline();
-          for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
-          await execOrThrow(pipeline);
+          const again = messages.filter((m) => {
+            const at = positions.get(m);
+            if (at === undefined) return false; // never written: its send is still to come
+            return lastDelivered === undefined || at === WRITTEN || !entryAfter(at, lastDelivered);
+          });
+          if (again.length > 0) await append(again);
+          return again.length;
         },
         async close(): Promise<void> {
           linkClosed = true;
-          commands.disconnect();
-          subscriber.disconnect();
+          quit(commands);
+          quit(subscriber);
           openGate();
         },
       };
@@ -118,8 +195,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
     async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {
       const key = streamKey(subject);
       const consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-      const commands = connect(`rxb-worker:${subject}`);
-      let blocking = connect(`rxb-worker-pull:${subject}`);
+      const onEvent = linkOptions.onEvent;
+      const commands = connect(`rxb-worker:${subject}`, 'commands', onEvent);
+      let blocking = connect(`rxb-worker-pull:${subject}`, 'pull', onEvent);
       const claimIdleMs = Math.max(1, Math.round(linkOptions.claimIdleMs));
       const reclaimEveryMs = Math.max(5, Math.min(pollMs, Math.floor(claimIdleMs / 2)));
       let nextReclaimAt = 0;
@@ -138,8 +216,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         await ensureGroup();
         await blocking.ping();
       } catch (error) {
-        commands.disconnect();
-        blocking.disconnect();
+        quit(commands);
+        quit(blocking);
         throw error;
       }
 
@@ -253,9 +331,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           // Aborting a blocked XREADGROUP means dropping its connection; a new one serves the next pull.
           const onAbort = (): void => {
             const dropped = blocking;
-            blocking = connect(`rxb-worker-pull:${subject}`);
-            if (closed) blocking.disconnect();
-            dropped.disconnect();
+            blocking = connect(`rxb-worker-pull:${subject}`, 'pull', onEvent);
+            if (closed) quit(blocking);
+            quit(dropped);
           };
           signal?.addEventListener('abort', onAbort, { once: true });
           try {
@@ -293,7 +371,7 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         },
         async close(): Promise<void> {
           closed = true;
-          blocking.disconnect();
+          quit(blocking);
           try {
             // Leave the group only with nothing pending: DELCONSUMER would drop pending entries.
             await withDeadline(async () => {
@@ -303,13 +381,13 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           } catch {
             // the broker is away: a stale consumer name is harmless
           }
-          commands.disconnect();
+          quit(commands);
         },
       };
     },
 
     async backlog(subject: string): Promise<Backlog> {
-      const connection = connect(`rxb-backlog:${subject}`);
+      const connection = connect(`rxb-backlog:${subject}`, 'backlog');
       try {
         const key = streamKey(subject);
         const length = await connection.xlen(key);
@@ -322,7 +400,7 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         }
         return { waiting: length - pending, pending };
       } finally {
-        connection.disconnect();
+        quit(connection);
       }
     },
   };
@@ -355,7 +433,21 @@ function entryFields(m: RequestMessage): (string | Buffer)[] {
   return fields;
 }
 
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+/** Runs a pipeline; resolves with its results, or rejects with its first error. */
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
+  return results.map((r) => r[1]);
+}
+
+/** A request whose XADD is under way (no entry id yet). */
+const WRITTEN = 'written';
+
+/** Whether stream entry id `a` ('ms-seq') comes after `b`. */
+function entryAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  if (am.length !== bm.length) return am.length > bm.length;
+  if (am !== bm) return am > bm;
+  return Number(as) > Number(bs);
 }

@@ -14,6 +14,7 @@ export { v8Codec, jsonCodec, type Codec } from './codec.js';
 export { RemoteBatchError, type RemoteErrorKind } from './RemoteBatchError.js';
 export { DroppedMessageError, type DropReason } from './DroppedMessageError.js';
 export type { AuthOptions } from './auth.js';
+export type { BrokerEvent, LinkEvent } from './brokerEvents.js';
 export { memoryTransport, type MemoryTransportOptions } from './memoryTransport.js';
 export type {
   Backlog,

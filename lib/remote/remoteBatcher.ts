@@ -10,6 +10,7 @@ import { producerOptions } from './remoteOptions.js';
 import type { BatcherStats } from '../stats/statsSnapshot.js';
 import type { BatchContext, BatcherOptions, RunBatch, StopOptions } from '../types.js';
 import type { AuthOptions } from './auth.js';
+import { ConnectionCounts, emitBrokerEvent, type BrokerEvent, type LinkEvent } from './brokerEvents.js';
 import type { Codec } from './codec.js';
 import { DroppedMessageError } from './DroppedMessageError.js';
 import { RemoteBatchError } from './RemoteBatchError.js';
@@ -63,6 +64,13 @@ export interface RemoteBatcherOptions<I = unknown> {
   readonly maxPayloadBytes?: number;
   /** Called with every reply frame dropped (a {@link DroppedMessageError}). @default console.warn */
   readonly onError?: (error: Error) => void;
+  /**
+   * Called when a connection to the broker drops, comes back, and when the reply subscription
+   * is live again (with how many requests were re-sent because their reply may have been
+   * lost meanwhile). The transport reconnects on its own; this is for logs and alerts.
+   * @default none (counted in `stats()` only)
+   */
+  readonly onBrokerEvent?: (event: BrokerEvent) => void;
 }
 
 /**
@@ -83,6 +91,14 @@ export interface RemoteBatcherStats extends BatcherStats {
   readonly oversized: number;
   /** Reply frames dropped because they were not reply frames (garbage, or cut short). */
   readonly malformed: number;
+  /** Connections to the broker that dropped (each reconnects on its own). */
+  readonly disconnects: number;
+  /** Connections to the broker that came back. */
+  readonly reconnects: number;
+  /** Times the reply subscription came back after a drop. */
+  readonly resubscribes: number;
+  /** Requests sent again after a resubscribe, because their reply may have been published while the producer could not hear it. */
+  readonly resent: number;
 }
 
 /**
@@ -145,7 +161,11 @@ class Producer<I, O> extends Batcher<I, O> implements RemoteBatcher<I, O> {
 
   override stats(): RemoteBatcherStats {
     const s = this.#sender;
-    return Object.freeze({ ...super.stats(), duplicatesDropped: s.duplicatesDropped, forged: s.forged, oversized: s.oversized, malformed: s.malformed });
+    const c = s.connections;
+    return Object.freeze({
+      ...super.stats(), duplicatesDropped: s.duplicatesDropped, forged: s.forged, oversized: s.oversized, malformed: s.malformed,
+      disconnects: c.disconnects, reconnects: c.reconnects, resubscribes: c.resubscribes, resent: s.resent,
+    });
   }
 
   override stop(options?: StopOptions): Promise<void> {
@@ -161,6 +181,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 interface Waiting {
   resolve(value: unknown): void;
   reject(reason: unknown): void;
+  /** What was sent, kept to send it again if its reply may have been lost. */
+  message?: RequestMessage;
 }
 
 /** Sends batches to the broker and matches replies to the requests waiting for them. */
@@ -169,6 +191,8 @@ class Sender<I, O> {
   forged = 0;
   oversized = 0;
   malformed = 0;
+  resent = 0;
+  readonly connections = new ConnectionCounts();
   private name = '';
   private codec!: Codec;
   private rules!: ProducerRules;
@@ -188,7 +212,7 @@ class Sender<I, O> {
     this.name = config.name;
     this.codec = rules.codec;
     this.rules = rules;
-    this.link = this.transport.openProducer(this.subject, (frame) => this.onFrame(frame));
+    this.link = this.transport.openProducer(this.subject, (frame) => this.onFrame(frame), (event) => this.onLinkEvent(event));
     this.link.then((l) => (this.replyTo = l.replyTo), () => undefined);
     // Opening failures surface on each send; keep an unobserved rejection from crashing the process.
     this.link.catch(() => undefined);
@@ -230,7 +254,8 @@ class Sender<I, O> {
         continue;
       }
       const id = this.idPrefix + (++this.sequence).toString(36);
-      const slot = new Promise<O>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })) as LateResult<O>;
+      let waiting!: Waiting;
+      const slot = new Promise<O>((resolve, reject) => this.waiting.set(id, (waiting = { resolve: resolve as (v: unknown) => void, reject }))) as LateResult<O>;
       slot[CALLER_GONE] = () => this.forget(id);
       slots[i] = slot;
       ids.push(id);
@@ -239,6 +264,7 @@ class Sender<I, O> {
       if (deadline !== Infinity) message.deadline = deadline;
       if (context !== undefined) message.context = context;
       if (priorities[i] !== 0) message.priority = priorities[i];
+      waiting.message = message;
       messages.push(message);
     }
     // A non-draining stop aborts the batch: its callers get the stop's reason, not a late reply.
@@ -268,6 +294,28 @@ class Sender<I, O> {
 
   close(): Promise<void> {
     return this.link.then((l) => l.close(), () => undefined);
+  }
+
+  /**
+   * A connection dropped or came back: counted and reported. When the reply subscription is
+   * back, replies published while it was down are lost: send again every request still
+   * waiting that may have been answered meanwhile (the transport skips those no worker has
+   * read yet); a second answer is dropped by id.
+   */
+  private onLinkEvent(event: LinkEvent): void {
+    this.connections.count(event);
+    const report = (resent?: number): void =>
+      emitBrokerEvent(this.rules.onBrokerEvent, { ...event, transport: this.transport.kind, subject: this.subject, ...(resent !== undefined ? { resent } : {}) });
+    if (event.type !== 'resubscribed') return report();
+    const messages: RequestMessage[] = [];
+    for (const w of this.waiting.values()) if (w.message !== undefined && w.message.replyTo !== '') messages.push(w.message);
+    if (messages.length === 0) return report(0);
+    this.link
+      .then((link) => (link.resend !== undefined ? link.resend(messages) : link.send(messages).then(() => messages.length)))
+      .then((n) => {
+        this.resent += n;
+        report(n);
+      }, () => report(0)); // dropped again before it was through: the next resubscribe re-sends
   }
 
   /** A frame from the broker: bounded, then authenticated, then decoded; anything else is dropped and reported. */

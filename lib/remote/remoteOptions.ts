@@ -4,14 +4,15 @@ import { describeValue, prefix } from '../errors/describe.js';
 import { v8Codec, type Codec } from './codec.js';
 import { MIN_KEY_BYTES, signerFor, type Signer } from './auth.js';
 import type { RunBatch } from '../types.js';
+import { checkOnBrokerEvent, type BrokerEvent } from './brokerEvents.js';
 import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } from '../options/normalizeOptions.js';
 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
 
 const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'isolateFailures', 'name', 'scheduler'];
-const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply', 'auth', 'maxPayloadBytes'];
-const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'dedupeBy', 'codec', 'scheduler', 'onError', 'auth', 'maxPayloadBytes'];
+const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply', 'auth', 'maxPayloadBytes', 'onBrokerEvent'];
+const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'dedupeBy', 'codec', 'scheduler', 'onError', 'auth', 'maxPayloadBytes', 'onBrokerEvent'];
 
 /** A producer has no window and no slots of its own: the capacity is in the workers. */
 export const REMOTE_TIMEOUT_HINT = 'Raise timeoutMs, check that workers are running, or add workers (serveBatches) or their maxConcurrentBatches.';
@@ -28,6 +29,7 @@ export interface WorkerRules {
   /** Signs replies and checks requests; `undefined` when `auth` is off. */
   readonly signer: Signer | undefined;
   readonly maxPayloadBytes: number;
+  readonly onBrokerEvent: ((event: BrokerEvent) => void) | undefined;
 }
 
 /** What a producer needs beyond the request lifecycle. */
@@ -37,6 +39,7 @@ export interface ProducerRules {
   /** Signs requests and checks replies; `undefined` when `auth` is off. */
   readonly signer: Signer | undefined;
   readonly maxPayloadBytes: number;
+  readonly onBrokerEvent: ((event: BrokerEvent) => void) | undefined;
 }
 
 function checkSubject(face: string, subject: unknown, call: string): string {
@@ -101,6 +104,7 @@ export function workerOptions<I, O>(subject: unknown, runBatch: unknown, options
       afterReply: o.afterReply as WorkerRules['afterReply'],
       signer: checkAuth(name, o.auth),
       maxPayloadBytes: checkMaxPayloadBytes(name, o.maxPayloadBytes),
+      onBrokerEvent: checkOnBrokerEvent(name, o.onBrokerEvent),
     },
   };
 }
@@ -133,6 +137,7 @@ export function producerOptions<I, O>(subject: unknown, options: unknown, send: 
       onError: checkOnError(name, o.onError),
       signer: checkAuth(name, o.auth),
       maxPayloadBytes: checkMaxPayloadBytes(name, o.maxPayloadBytes),
+      onBrokerEvent: checkOnBrokerEvent(name, o.onBrokerEvent),
     },
   };
 }

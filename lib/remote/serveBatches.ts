@@ -15,6 +15,7 @@ import { DroppedMessageError } from './DroppedMessageError.js';
 import type { BatchTransport, Delivery, ReplyFrame, WorkerLink } from './transport.js';
 import { encodeReplies, toWireError, type WireReply } from './wire.js';
 import { MAC_BYTES } from './auth.js';
+import { ConnectionCounts, emitBrokerEvent, type BrokerEvent } from './brokerEvents.js';
 
 /**
  * Options of {@link serveBatches}: the batching rules of `batchMap` (`maxBatchSize`,
@@ -72,6 +73,13 @@ export interface ServeBatchesOptions<I = unknown> extends Omit<BatchMapOptions<I
    */
   readonly onError?: (error: Error) => void;
   /**
+   * Called when a connection to the broker drops and when it comes back. The transport
+   * reconnects on its own, and the worker carries on: requests it pulled whose delivery was
+   * cut short are reclaimed after `claimIdleMs`. For logs and alerts.
+   * @default none (counted in `stats()` only)
+   */
+  readonly onBrokerEvent?: (event: BrokerEvent) => void;
+  /**
    * Test hook: awaited after replies were sent and before they are acknowledged (kill the
    * process here to simulate a crash between the two).
    */
@@ -107,6 +115,10 @@ export interface WorkerStats extends BatcherStats {
   readonly forged: number;
   /** Requests over `maxPayloadBytes`, answered with an error without being decoded (counted in `rejected` too). */
   readonly oversized: number;
+  /** Connections to the broker that dropped (each reconnects on its own). */
+  readonly disconnects: number;
+  /** Connections to the broker that came back. */
+  readonly reconnects: number;
 }
 
 /**
@@ -181,16 +193,20 @@ export async function serveBatches<I, O>(
   options: ServeBatchesOptions<I>,
 ): Promise<BatchWorker> {
   const { config, rules, face } = workerOptions<I, O>(subject, runBatch, options);
+  const connections = new ConnectionCounts();
   let worker: Worker<I, O> | undefined;
   const link = await transport.openWorker(subject, {
-    claimIdleMs: rules.claimIdleMs,
-    maxDeliveries: rules.maxDeliveries,
+    claimIdleMs: rules.claimIdleMs, maxDeliveries: rules.maxDeliveries,
     // By the batch size in force when the pull is made.
     redeliveryCap: (deliveries) => redeliveryCap(deliveries, rules.maxDeliveries, worker?.maxBatchSize ?? config.maxBatchSize),
+    onEvent: (event) => {
+      connections.count(event);
+      emitBrokerEvent(rules.onBrokerEvent, { ...event, transport: transport.kind, subject });
+      worker?.connectionsChanged();
+    },
   });
   const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, runBatch, face);
-  worker = new Worker<I, O>(link, subject, config, rules, rebuild);
-  return worker.start();
+  return (worker = new Worker<I, O>(link, subject, config, rules, rebuild, connections)).start();
 }
 
 /** Why a pulled request was settled without running. */
@@ -260,6 +276,7 @@ class Worker<I, O> implements BatchWorker {
     config: BatchConfig<I, O>,
     private readonly rules: WorkerRules,
     private readonly rebuild: (changes: unknown) => BatchConfig<I, O>,
+    private readonly connections = new ConnectionCounts(),
   ) {
     this.name = config.name;
     this.scheduler = config.deadlineScheduler;
@@ -292,7 +309,13 @@ class Worker<I, O> implements BatchWorker {
 
   stats(): WorkerStats {
     this.snapshot = takeSnapshot(this.snapshot, this.name, this.engine.counters, this.stopping !== undefined, this.engine.settings);
-    return Object.freeze({ ...this.snapshot, ...this.counts });
+    const c = this.connections;
+    return Object.freeze({ ...this.snapshot, ...this.counts, disconnects: c.disconnects, reconnects: c.reconnects });
+  }
+
+  /** A connection dropped or came back: tell stats$ listeners. */
+  connectionsChanged(): void {
+    this.feed.changed();
   }
 
   stop(options?: StopOptions): Promise<void> {

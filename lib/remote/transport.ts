@@ -1,3 +1,5 @@
+import type { LinkEvent } from './brokerEvents.js';
+
 /**
  * The contract between the shared batching logic ({@link remoteBatcher}, {@link serveBatches})
  * and a broker. A transport only moves bytes: ids, deduplication, deadlines, errors, claim
@@ -16,8 +18,12 @@
 export interface BatchTransport {
   /** A short name for messages and stats, e.g. `'redis'`. */
   readonly kind: string;
-  /** Opens the producer side of `subject`; `onReplies` receives every reply frame sent to it. */
-  openProducer(subject: string, onReplies: (frame: Uint8Array) => void): Promise<ProducerLink>;
+  /**
+   * Opens the producer side of `subject`; `onReplies` receives every reply frame sent to it.
+   * `onEvent` hears connection drops and returns; a transport whose replies can be lost while
+   * a connection is down must report `'resubscribed'` once it hears replies again.
+   */
+  openProducer(subject: string, onReplies: (frame: Uint8Array) => void, onEvent?: (event: LinkEvent) => void): Promise<ProducerLink>;
   /** Opens the worker side of `subject` (joining the subject's consumer group). */
   openWorker(subject: string, options: WorkerLinkOptions): Promise<WorkerLink>;
   /** How many requests of `subject` wait in the broker and how many are delivered but not acknowledged. */
@@ -84,6 +90,14 @@ export interface ProducerLink {
    * broker has them all.
    */
   send(messages: readonly RequestMessage[]): Promise<void>;
+  /**
+   * After `'resubscribed'`: sends again those of `messages` (requests still waiting for their
+   * reply) whose reply may have been published while replies could not be heard, and resolves
+   * with how many it sent. It may skip requests it knows no worker has received yet (their
+   * reply is still to come); the same request id twice is harmless (the producer drops the
+   * second reply). Absent: the producer sends them all again with `send`.
+   */
+  resend?(messages: readonly RequestMessage[]): Promise<number>;
   /** Closes the connections; no more replies arrive. */
   close(): Promise<void>;
 }
@@ -110,6 +124,8 @@ export interface WorkerLinkOptions {
    * cannot see the count before delivering (NATS) may ignore it. Absent: no limit.
    */
   readonly redeliveryCap?: (deliveries: number) => number;
+  /** Hears connection drops and returns. */
+  readonly onEvent?: (event: LinkEvent) => void;
 }
 
 /**

@@ -37,7 +37,7 @@ describe('npm run bench -- --smoke', () => {
 
   it('runs every case, shows progress and prints the comparison tables and targets', () => {
     expect(progress.some((line) => /^\[\s*1\/\d+ \d+m\d\ds\] s1-s2/.test(line))).toBe(true);
-    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Scenario 7', 'Scenario 8', 'Targets']) {
+    for (const heading of ['Scenario 1', 'Scenario 2', 'Scenario 3', 'Scenario 4', 'Scenario 5', 'Scenario 6', 'Scenario 7', 'Scenario 8', 'Scenario 9', 'Targets']) {
       expect(run.summaryText).toContain(`#### ${heading}`);
     }
     expect(run.files).toEqual([join(outDir, 'smoke.json'), join(outDir, 'smoke.svg')]);
@@ -48,12 +48,12 @@ describe('npm run bench -- --smoke', () => {
     expect(results.mode).toBe('smoke');
     expect(results.machine.cpus).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.versions.node);
-    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b', 's8']);
+    expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b', 's8', 's9']);
     expect(results.cases.filter((c) => c.errors.length > 0 || c.repetitions < 1)).toEqual([]);
     const overheadLabels = new Set(results.cases.filter((c) => c.scenario === 's1-s2').map((c) => c.label));
     expect([...overheadLabels].sort()).toEqual(['batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rx-batcher/dataloader', 'rxjs-baseline', 'unbatched']);
     for (const row of results.tables.find((t) => t.id === 's1')!.rows) expect(row['requests/s']).toBeGreaterThan(0);
-    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7', '8']));
+    expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7', '8', '9']));
     for (const t of results.targets) expect(['yes', 'no', 'n/a']).toContain(t.met);
   });
 
@@ -89,7 +89,7 @@ describe('npm run bench -- --smoke', () => {
   it('scenario 8 offers HTTP load to the model server and the floor in processes of their own, and every request is answered', () => {
     const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
     const http = results.cases.filter((c) => c.scenario === 's8');
-    expect(http.map((c) => `${c.group.split(':')[0]} ${c.label}`)).toEqual(['overload recipe', 'overload recipe, door by queue only', 'overload floor', 'steady recipe', 'steady recipe, door by queue only']);
+    expect(http.map((c) => `${c.group.split(':')[0]} ${c.label}`)).toEqual(['overload recipe', 'overload recipe, door by queue only', 'overload recipe, model on a thread', 'overload floor', 'steady recipe', 'steady recipe, door by queue only', 'steady recipe, model on a thread']);
     for (const c of http) {
       // Counts, not speed: every request got an HTTP answer, none was reset or left hanging.
       expect({ answered: c.median.answered, failed: c.median.failed, hung: c.median.hung }).toEqual({ answered: c.median.requests, failed: 0, hung: 0 });
@@ -97,6 +97,19 @@ describe('npm run bench -- --smoke', () => {
     }
     expect(http.find((c) => c.label === 'floor')!.median.overloaded).toBe(http.find((c) => c.label === 'floor')!.median.requests);
     for (const c of http.filter((c) => c.label !== 'floor')) expect(c.median.batchMs).toBeGreaterThan(0);
+  });
+
+  it('scenario 9 streams the same requests with continuous batching and whole-batch streaming, and every request gets all its chunks', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    const s9 = results.cases.filter((c) => c.scenario === 's9');
+    expect(s9.map((c) => c.label)).toEqual(['continuous', 'whole-batch', 'continuous', 'whole-batch', 'continuous', 'whole-batch']);
+    for (const c of s9) expect({ wrong: c.median.wrongChunkCounts, failed: c.median.failed }).toEqual({ wrong: 0, failed: 0 });
+    for (const c of s9.filter((x) => x.group.includes('backlog'))) expect(c.median.chunksPerSec).toBeGreaterThan(0);
+    for (const c of s9.filter((x) => x.group.includes('Poisson'))) expect(c.median.ttfcP50Ms).toBeGreaterThanOrEqual(0);
+    // Only continuous batching lets requests join a running batch.
+    expect(s9.filter((c) => c.label === 'whole-batch').every((c) => c.median.admittedBetweenSteps === 0)).toBe(true);
+    expect(s9.filter((c) => c.label === 'continuous' && c.group.includes('backlog')).every((c) => c.median.admittedBetweenSteps > 0)).toBe(true);
+    expect(results.targets.find((t) => t.target.startsWith('every streamed request'))?.met).toBe('yes');
   });
 
   it('writes a standalone SVG chart', () => {

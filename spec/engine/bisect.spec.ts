@@ -5,9 +5,9 @@
  * aborts, stops, contexts, stats and the option itself, on a manual clock.
  */
 import fc from 'fast-check';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { EMPTY, from, lastValueFrom, toArray } from 'rxjs';
 import {
-  Batcher, batchMapSettled, BatcherStoppedError, BatchResultError, RequestTimeoutError,
+  Batcher, batchMapSettled, BatcherStoppedError, BatchResultError, RequestTimeoutError, StreamingBatcher,
   type BatchContext, type RunBatch,
 } from '../../lib';
 import { ManualScheduler } from '../helpers/manualScheduler';
@@ -249,6 +249,14 @@ describe("isolateFailures: 'bisect'", () => {
     expect((await runAll(batcher, [1, 2, 3, 4])).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     batcher.configure({ isolateFailures: 'none' });
     expect((await runAll(batcher, [1, 2, 3, 4])).map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+  });
+
+  it('is refused by streaming outputs, at construction and in configure()', () => {
+    const runBatch = () => EMPTY;
+    expect(() => new StreamingBatcher({ maxBatchSize: 2, runBatch, isolateFailures: 'bisect' })).toThrow(/`isolateFailures: 'bisect'` cannot be used with streaming outputs/);
+    const streaming = new StreamingBatcher({ maxBatchSize: 2, runBatch });
+    expect(() => streaming.configure({ isolateFailures: 'bisect' })).toThrow(TypeError);
+    expect(streaming.stats().settings).not.toHaveProperty('isolateFailures');
   });
 
   it('refuses a bad value with a typed error naming the option and the value', () => {

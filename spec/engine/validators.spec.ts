@@ -100,7 +100,7 @@ describe('workerOptions: serveBatches', () => {
     expect(thrown(() => worker({ maxBatchSize: 4, ackWaitMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`ackWaitMs\`; did you mean \`claimIdleMs\`?`);
     expect(thrown(() => worker({ maxBatchSize: 4, visibilityTimeoutMs: 2 })).message).toMatch(/did you mean `claimIdleMs`\?$/);
     expect(thrown(() => worker({ maxBatchSize: 4, maxDeliver: 2 })).message).toMatch(/did you mean `maxDeliveries`\?$/);
-    expect(thrown(() => worker({ maxBatchSize: 4, timeoutMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`timeoutMs\`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler, claimIdleMs, touchEveryMs, maxDeliveries, expiredGraceMs, codec, onError, afterReply, auth, maxPayloadBytes.`);
+    expect(thrown(() => worker({ maxBatchSize: 4, timeoutMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`timeoutMs\`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler, claimIdleMs, touchEveryMs, maxDeliveries, expiredGraceMs, codec, onError, afterReply, auth, maxPayloadBytes, onBrokerEvent.`);
     // The ackWaitMs hint is the worker's own: elsewhere it is not offered.
     expect(thrown(() => batcher({ maxBatchSize: 4, ackWaitMs: 2 })).message).not.toContain('claimIdleMs');
   });
@@ -121,7 +121,7 @@ describe('producerOptions: remoteBatcher', () => {
     expect(thrown(() => producer({ maxPending: 3 })).message).toBe('[rx-batcher] "s": unknown option `maxPending`; did you mean `maxQueueSize`?');
     expect(thrown(() => producer({ timeout: 5 })).message).toBe('[rx-batcher] "s": unknown option `timeout`; did you mean `timeoutMs`?');
     // Batching rules belong to the workers: not offered, and not hinted at.
-    expect(thrown(() => producer({ maxDelayMs: 5 })).message).toBe('[rx-batcher] "s": unknown option `maxDelayMs`. Known options: name, timeoutMs, maxQueueSize, dedupeBy, codec, scheduler, onError, auth, maxPayloadBytes.');
+    expect(thrown(() => producer({ maxDelayMs: 5 })).message).toBe('[rx-batcher] "s": unknown option `maxDelayMs`. Known options: name, timeoutMs, maxQueueSize, dedupeBy, codec, scheduler, onError, auth, maxPayloadBytes, onBrokerEvent.');
     expect(refusal(() => producer({ maxQueueSize: 0 }))).toEqual(['RangeError', '[rx-batcher] "s": `maxQueueSize` must be an integer ≥ 1 or Infinity, got 0 (number).']);
     expect(refusal(() => producer({ timeoutMs: -5, name: 'scorer' }))).toEqual(['RangeError', '[rx-batcher] "scorer": `timeoutMs` must be a number of milliseconds > 0 (or Infinity for none), got -5 (number).']);
     expect(refusal(() => producer({ scheduler: {} }))).toEqual(['TypeError', '[rx-batcher] "s": `scheduler` must be an RxJS SchedulerLike (with schedule() and now()), got an object (object).']);

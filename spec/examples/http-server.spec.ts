@@ -88,6 +88,21 @@ describe('examples/http-server: batched model server over real HTTP', () => {
     }
   });
 
+  it('with modelOnThread the server loads its own model on a worker thread, answers as the event-loop model does', async () => {
+    const server = await startHttpModelServer({ modelOnThread: true, maxEventLoopDelayMs: 0 });
+    try {
+      const answers = await Promise.all(frames.slice(0, 6).map((frame) => post(server.url, frame)));
+      for (const [i, answer] of answers.entries()) {
+        expect(answer.statusCode).toBe(200);
+        const decoded = resultFromBinary(Buffer.from(await answer.body.arrayBuffer()));
+        expect(Math.abs(decoded.probability - expected[i].probability)).toBeLessThan(1e-4);
+      }
+      expect(server.stats().succeeded).toBe(6);
+    } finally {
+      await server.shutdown();
+    }
+  });
+
   it('a body over the limit gets 413 naming the limit, on a connection that stays usable; one without a length gets it too', async () => {
     const model = gatedModel(vad);
     const server = await startHttpModelServer({ model, bodyLimit: 65_536, maxEventLoopDelayMs: 0 });

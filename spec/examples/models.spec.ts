@@ -22,6 +22,7 @@ import {
   type Mlp,
   type SileroVad,
 } from '../../examples/models';
+import { loadSileroVadInThread } from '../../examples/models/sileroVadThread';
 
 /** Deterministic test audio: noise whose loudness and pitch differ per stream. */
 function syntheticAudio(stream: number, frames: number): Float32Array {
@@ -99,6 +100,25 @@ describe('examples/models: Silero VAD v6, run for real', () => {
     expect(Math.abs(fresh.probability - batched[0][frameCount - 1]) + maxAbsDiff(fresh.state, states[0])).toBeGreaterThan(0);
     expect(vad.counts().frames).toBe(streams * frameCount * 2 + 1);
     await expect(vad.runOne({ samples: new Float32Array(512), state: initialSileroState() })).rejects.toThrow(/576/);
+  });
+});
+
+describe('examples/models: Silero VAD v6 on a worker thread, run for real', () => {
+  it('answers exactly as the model on the event loop does, passes on its errors, and fails every call once closed', async () => {
+    const [here, threaded] = await Promise.all([loadSileroVad(), loadSileroVadInThread()]);
+    try {
+      const audio = syntheticAudio(3, 6);
+      const frames = framesOf(audio).map((samples) => ({ samples, state: initialSileroState() }));
+      const [expected, got] = await Promise.all([here.runBatch(frames), threaded.runBatch(frames)]);
+      expect(got.map((r) => r.probability)).toEqual(expected.map((r) => r.probability));
+      expect(got.map((r) => Array.from(r.state))).toEqual(expected.map((r) => Array.from(r.state)));
+      expect(threaded.counts()).toEqual({ calls: 1, frames: frames.length });
+      await expect(threaded.runOne({ samples: new Float32Array(512), state: initialSileroState() })).rejects.toThrow(/576/);
+    } finally {
+      await here.close();
+      await threaded.close();
+    }
+    await expect(threaded.runBatch([{ samples: new Float32Array(INPUT_SAMPLES), state: initialSileroState() }])).rejects.toThrow('the Silero VAD thread was closed');
   });
 });
 

@@ -13,8 +13,11 @@ export interface TestBroker {
   readonly url: string;
   /** The broker process's PID (e.g. to read its CPU time). */
   pid(): number;
-  /** Stops the broker gracefully (it persists its data) and starts it again on the same address. */
-  restart(): Promise<void>;
+  /**
+   * Stops the broker gracefully (it persists its data) and starts it again on the same address;
+   * with `crash`, kills it (SIGKILL) instead: it keeps only what it had written to disk.
+   */
+  restart(options?: { crash?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,11 +68,11 @@ function launch(binary: string, args: string[], ready: RegExp, timeoutMs = 15_00
   });
 }
 
-/** Stops one process by its PID: SIGTERM, then SIGKILL if it lingers. */
-async function terminate(child: ChildProcess): Promise<void> {
+/** Stops one process by its PID: SIGTERM, then SIGKILL if it lingers (or SIGKILL at once: a crash). */
+async function terminate(child: ChildProcess, crash = false): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(crash ? 'SIGKILL' : 'SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
@@ -89,22 +92,26 @@ async function dataDir(name: string): Promise<{ path: string; remove(): Promise<
   };
 }
 
-/** A private `redis-server` on a unix socket in a temp folder, with an append-only file so a restart keeps the streams. */
-export async function startRedis(): Promise<TestBroker> {
+/**
+ * A private `redis-server` on a unix socket in a temp folder, with an append-only file so a
+ * restart keeps the streams. `appendfsync: 'always'` makes every write durable before Redis
+ * answers it, so even a crash (`restart({ crash: true })`) loses nothing acknowledged.
+ */
+export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<TestBroker> {
   const binary = findBinary('redis-server', 'apt-get install -y redis-server');
   const data = await dataDir('redis');
   const dir = data.path;
   const socket = join(dir, 'redis.sock');
   const args = [
     '--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir,
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--loglevel', 'notice',
+    '--save', '', '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec', '--loglevel', 'notice',
   ];
   let current = await launch(binary, args, /ready to accept connections/i);
   return {
     url: socket,
     pid: () => current.child.pid!,
-    async restart() {
-      await terminate(current.child);
+    async restart(restartOptions) {
+      await terminate(current.child, restartOptions?.crash);
       current = await launch(binary, args, /ready to accept connections/i);
     },
     async stop() {
@@ -139,8 +146,8 @@ export async function startNats(config?: string): Promise<TestBroker> {
   return {
     url: `nats://127.0.0.1:${port}`,
     pid: () => current.child.pid!,
-    async restart() {
-      await terminate(current.child);
+    async restart(restartOptions) {
+      await terminate(current.child, restartOptions?.crash);
       current = await launch(binary, argsFor(port), /Server is ready/);
     },
     async stop() {
