@@ -38,7 +38,8 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
  * requests; workers share it through a consumer group (`XREADGROUP`), reclaim requests of
- * dead workers with `XAUTOCLAIM` after `claimIdleMs`, renew their claims with `XCLAIM … JUSTID`,
+ * dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, no more than one batch of
+ * them may hold, under `redeliveryCap`; `XAUTOCLAIM` without), renew their claims with `XCLAIM … JUSTID`,
  * and acknowledge with `XACK` + `XDEL` after replying over pub/sub. The stream is never
  * trimmed with `MAXLEN` (that would drop requests nobody has run).
  *
