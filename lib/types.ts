@@ -55,7 +55,44 @@ export interface BatchContext {
   readonly contexts: readonly unknown[];
   /** For each input, its caller's `priority` (`run(x, { priority })`; 0 when it gave none). */
   readonly priorities: readonly number[];
+  /**
+   * Present only when this call runs part of a batch whose `runBatch` call failed, under
+   * `isolateFailures: 'bisect'`: which retry it is and why. `batchId`, `reason` and
+   * `partition` are the batch's; `size`, `deadlines`, `contexts`, `priorities` and `weight`
+   * describe this part. Absent on a batch's first call.
+   */
+  readonly bisection?: BisectionStep;
 }
+
+/**
+ * What `ctx.bisection` tells a `runBatch` call that retries part of a failed batch
+ * (`isolateFailures: 'bisect'`).
+ *
+ * @example
+ * ```ts
+ * const runBatch: RunBatch<string, number> = (texts, ctx) => {
+ *   if (ctx.bisection) log.warn(`retrying ${ctx.size} of batch ${ctx.batchId} (call ${ctx.bisection.call})`, ctx.bisection.cause);
+ *   return model.score(texts);
+ * };
+ * ```
+ */
+export interface BisectionStep {
+  /** The how-manieth `runBatch` call for this batch: 2 for the first retry (the first call was 1). */
+  readonly call: number;
+  /** How deep the split is: 1 for a half of the batch, 2 for a quarter, and so on. */
+  readonly depth: number;
+  /** The error of the failed call this part was cut from. */
+  readonly cause: unknown;
+}
+
+/**
+ * What a batch does when its `runBatch` call throws, rejects or errors:
+ * - `'none'`: every caller of the batch fails with that error;
+ * - `'bisect'`: the batch is split in halves, run one after the other, and a half that
+ *   fails is split again, until the failing input is alone; every other caller gets its
+ *   result. See the guide's errors page for the exact rule and its cost.
+ */
+export type IsolateFailures = 'none' | 'bisect';
 
 /**
  * One result per input, matched by position: an array, a typed array, or any array-like
@@ -177,6 +214,20 @@ export interface BatchMapOptions<I> {
    * @default none (windows last `maxDelayMs`)
    */
   readonly latencyTarget?: LatencyTarget;
+  /**
+   * What happens when `runBatch` throws, rejects or errors (not when it returns a result of the
+   * wrong length: that is a bug in `runBatch`, and fails the batch as before).
+   * `'none'`: every caller of the batch fails with that error. `'bisect'`: the batch's inputs
+   * are split in halves and retried, one half after the other, in the batch's own slot; a
+   * half that fails is split again, until the failing input is alone and gets the model's
+   * error, while every other caller gets its result. At most 2⌈log₂ n⌉ extra calls for a
+   * batch of n. If both halves of a split fail (the model is down, or each half holds a
+   * failing input), bisection stops at once and their callers fail with their half's error.
+   * Deadlines and aborts apply to callers throughout; `stats().bisections` counts these
+   * batches. Changeable with `configure()`.
+   * @default 'none'
+   */
+  readonly isolateFailures?: IsolateFailures;
   /**
    * Names the batcher in error messages and stats.
    * @default 'batcher' ('batchMap' for the operator)
@@ -378,6 +429,8 @@ export interface BatchSettings {
   readonly agingMs: number;
   /** Present while a `latencyTarget` is in force. */
   readonly latencyTarget?: LatencyTarget;
+  /** Present (as `'bisect'`) while failed batches are bisected; absent for the default, `'none'`. */
+  readonly isolateFailures?: IsolateFailures;
 }
 
 /**

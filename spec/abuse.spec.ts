@@ -86,7 +86,7 @@ describe('Provides descriptive error messages for API abuse', () => {
     expect(make({ maxBatchSze: 8 })).toThrow('unknown option `maxBatchSze`; did you mean `maxBatchSize`?');
     expect(make({ toString: 1 })).toThrow('unknown option `toString`. Known options: runBatch,');
     expect(make({ colour: 'red' })).toThrow(
-      '[rx-batcher] "batcher": unknown option `colour`. Known options: runBatch, maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, name, scheduler.',
+      '[rx-batcher] "batcher": unknown option `colour`. Known options: runBatch, maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler.',
     );
   });
 

@@ -114,7 +114,7 @@ describe('configure(): retuning at run time', () => {
     const { batcher } = held({ maxBatchSize: 4 });
     expect(() => batcher.configure({ maxBatchSize: 0 })).toThrow('[rx-batcher] "tuned": `maxBatchSize` must be an integer ≥ 1, got 0 (number).');
     expect(() => batcher.configure({ timeoutMs: 5 } as never)).toThrow(
-      '[rx-batcher] "tuned": configure(options): `timeoutMs` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight, agingMs, latencyTarget). Nothing was changed.',
+      '[rx-batcher] "tuned": configure(options): `timeoutMs` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight, agingMs, latencyTarget, isolateFailures). Nothing was changed.',
     );
     expect(() => batcher.configure({ batchSize: 5 } as never)).toThrow('configure(options): `batchSize`: unknown option; did you mean `maxBatchSize`?');
     expect(() => batcher.configure(null as never)).toThrow(TypeError);

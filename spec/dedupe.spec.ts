@@ -442,7 +442,7 @@ describe('dedupeBy: abuse, with exact messages', () => {
   it('is fixed at construction: configure() refuses it', () => {
     const batcher = new Batcher<string, string>({ name: 'd', maxBatchSize: 2, runBatch, dedupeBy: (x) => x });
     expect(() => batcher.configure({ dedupeBy: (x: string) => x } as never)).toThrow(
-      '[rx-batcher] "d": configure(options): `dedupeBy` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight, agingMs, latencyTarget). Nothing was changed.',
+      '[rx-batcher] "d": configure(options): `dedupeBy` is fixed at construction (what can change: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, maxBatchWeight, agingMs, latencyTarget, isolateFailures). Nothing was changed.',
     );
   });
 

@@ -126,6 +126,28 @@ describe('instrument(batcher, { meter, tracer })', () => {
     instrumentation.stop();
   });
 
+  it("counts bisections and their extra calls (isolateFailures: 'bisect'); the bisected batch's span is an error", async () => {
+    const { meter, tracer, exporter, collect } = telemetry();
+    const batcher = new Batcher<number, number>({
+      name: 'isolating', maxBatchSize: 4, maxDelayMs: 1000, isolateFailures: 'bisect', scheduler: new ManualScheduler(),
+      runBatch: (xs) => {
+        if (xs.includes(3)) throw new Error('bad input');
+        return xs.map((x) => x * 2);
+      },
+    });
+    const instrumentation = instrument(batcher, { meter, tracer });
+    const calls = Promise.allSettled([1, 2, 3, 4].map((x) => batcher.run(x)));
+    batcher.flush();
+    expect((await calls).map((c) => c.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    await batcher.stop();
+    const m = await collect();
+    expect(points(m.get(METRICS.bisections), 'rxbatcher.name')).toEqual({ isolating: 1 });
+    expect(points(m.get(METRICS.bisectionCalls), 'rxbatcher.name')).toEqual({ isolating: 4 }); // [1,2] ok, [3,4] fails, [3] fails, [4] ok
+    expect(points(m.get(METRICS.requests), 'rxbatcher.request.outcome')).toEqual({ succeeded: 3, failed: 1 });
+    expect(exporter.getFinishedSpans().map((s) => [s.attributes['rxbatcher.batch.outcome'], s.status.code])).toEqual([['failed', SpanStatusCode.ERROR]]);
+    instrumentation.stop();
+  });
+
   it('stop() ends recording and unregisters the gauges', async () => {
     const { meter, tracer, exporter, collect } = telemetry();
     const batcher = new Batcher<number, number>({ name: 'quiet', maxBatchSize: 2, runBatch: (xs) => [...xs] });

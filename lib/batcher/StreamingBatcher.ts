@@ -131,8 +131,9 @@ const NO_CHUNKS: readonly never[] = Object.freeze([]);
  * their model finishes them (`ctx.signal` aborts, so a model that honours it can end them
  * early); `stop({ drain: true })` finishes everything queued too. Each call settles exactly once.
  *
- * Not with `dedupeBy` (each caller has its own stream) or `latencyTarget` (a streaming batch
- * lasts as long as its longest output), nor `weigh` with `continuous`.
+ * Not with `dedupeBy` (each caller has its own stream), `latencyTarget` (a streaming batch
+ * lasts as long as its longest output) or `isolateFailures: 'bisect'` (a failed stream's items
+ * may have sent chunks already), nor `weigh` with `continuous`.
  *
  * @example
  * ```ts
@@ -336,6 +337,13 @@ function streamingConfig<I, C>(options: StreamingBatcherOptions<I, C>, counters:
   if (config.latencyTarget !== undefined) {
     fail('type', name, '`latencyTarget` cannot be used with streaming outputs: it learns how long a batch takes to answer, and a streaming batch lasts as long as its longest output. Set maxDelayMs instead.');
   }
+  const noBisection = (c: BatchConfig<I, C[]>): BatchConfig<I, C[]> => {
+    if (c.isolateFailures !== 'none') {
+      fail('type', name, "`isolateFailures: 'bisect'` cannot be used with streaming outputs: callers may already have chunks of a stream that failed, so its items cannot be run again apart. Put an Error in the failing item's slot of a step instead: it ends that caller alone.");
+    }
+    return c;
+  };
+  noBisection(config);
   if (model.kind === 'continuous' && (config.weigh !== undefined || config.maxBatchWeight !== Infinity)) {
     fail('type', name, '`weigh` and `maxBatchWeight` are not supported with `continuous` yet (items join a running batch by count, up to maxBatchSize). Use whole-batch streaming (`runBatch`) for weight budgets, or bound maxBatchSize.');
   }
@@ -347,7 +355,7 @@ function streamingConfig<I, C>(options: StreamingBatcherOptions<I, C>, counters:
   }
   const withModel = (c: BatchConfig<I, C[]>): BatchConfig<I, C[]> => Object.freeze({ ...c, stream: model });
   const rebuild = (changes: unknown): BatchConfig<I, C[]> =>
-    withModel(reconfigured<I, C[]>(name, o, changes, config.runBatch, STREAMING_FACE));
+    withModel(noBisection(reconfigured<I, C[]>(name, o, changes, config.runBatch, STREAMING_FACE)));
   return { prebuilt: { config: withModel(config), rebuild }, maxBufferedChunks };
 }
 

@@ -13,7 +13,8 @@ import { applyDefaults, Refused } from './defaults.js';
 import { invokeRunBatch } from './invokeRunBatch.js';
 import { TargetController } from './latencyTarget.js';
 import { Partition } from './partition.js';
-import { CALLER_GONE, isLateResult, type LateResult } from './lateResult.js';
+import { CALLER_GONE, FAILED_WITH_CALL, isLateResult, type LateResult } from './lateResult.js';
+import { bisect, canBisect, wasBisected } from './bisect.js';
 import {
   BATCH_FAILED,
   CANCELLED,
@@ -120,6 +121,7 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
       maxBatchWeight: c.maxBatchWeight,
       agingMs: c.agingMs,
       ...(c.latencyTarget !== undefined ? { latencyTarget: c.latencyTarget } : {}),
+      ...(c.isolateFailures === 'bisect' ? { isolateFailures: c.isolateFailures } : {}),
     }));
   }
 
@@ -636,11 +638,17 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
       this.onChange();
       this.finishStopIfIdle();
     };
-    late.then((value) => settled(SUCCEEDED, value), (error: unknown) => settled(FAILED, error));
+    late.then((value) => settled(SUCCEEDED, value), (error: unknown) => settled(late[FAILED_WITH_CALL] === true ? BATCH_FAILED : FAILED, error));
   }
 
   private batchFailed(batch: Batch<I, O>, error: unknown): void {
     if (batch.done) return;
+    const config = this.config;
+    if (config.isolateFailures === 'bisect' && canBisect(batch, error)) {
+      // Its callers' results become promises that bisection settles (lib/core/bisect.ts).
+      this.counters.failedBatches++;
+      return this.batchReturned(batch, bisect(batch, error, { name: config.name, runBatch: config.runBatch, counters: this.counters, weighed: config.weigh !== undefined }));
+    }
     batch.done = true;
     this.counters.failedBatches++;
     const requests = batch.requests;
@@ -700,6 +708,7 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     const counters = this.counters;
     counters.batchesInFlight--;
     batch.finishedAt = this.clock();
+    if (outcome === 'succeeded' && wasBisected(batch)) outcome = 'failed'; // its first call failed; its time is not the model's
     batch.outcome = outcome;
     counters.lastBatch = batch;
     if (outcome === 'succeeded') this.target?.finished(batch);

@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { LatencyTarget, RunBatch } from '../types.js';
+import type { IsolateFailures, LatencyTarget, RunBatch } from '../types.js';
 import type { ShareRule } from './dedupe.js';
 import type { StreamModel } from './streamRunner.js';
 
@@ -30,6 +30,8 @@ export interface BatchConfig<I, O> {
   readonly share?: ShareRule<I, O>;
   /** Windows end as soon as waiting longer would break this objective (`maxDelayMs` still caps them); undefined: none. */
   readonly latencyTarget: LatencyTarget | undefined;
+  /** What a batch whose `runBatch` call failed does: fail every caller, or bisect (lib/core/bisect.ts). */
+  readonly isolateFailures: IsolateFailures;
   /** Times batch windows. */
   readonly windowScheduler: SchedulerLike;
   /** Times request deadlines. */

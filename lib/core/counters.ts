@@ -28,6 +28,10 @@ export class Counters {
   failedBatches = 0;
   /** Batches whose callers had all gone before they finished: freed at once, late result dropped. */
   abandonedBatches = 0;
+  /** Batches whose `runBatch` call failed and that were split to isolate the failing input (`isolateFailures: 'bisect'`). */
+  bisections = 0;
+  /** The extra `runBatch` calls those bisections made. */
+  bisectionCalls = 0;
   /** Calls that joined a shared slot (`dedupeBy`) instead of adding an input. */
   merged = 0;
   /** `batchSizes[n]`: how many batches of n inputs were dispatched. */

@@ -106,6 +106,7 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
       extras.weight = own.weight;
       extras.priority = own.priority;
       extras.context = own.context;
+      extras.batchCap = own.batchCap;
     }
     this.counted(creator, 1);
   }

@@ -12,6 +12,8 @@ export const CALLER_GONE: unique symbol = Symbol('rx-batcher.callerGone');
 /** A promise in a result slot, optionally told when its caller has gone. */
 export interface LateResult<O> extends PromiseLike<O> {
   [CALLER_GONE]?(): void;
+  /** See {@link FAILED_WITH_CALL}. */
+  readonly [FAILED_WITH_CALL]?: boolean;
 }
 
 /** Whether a slot holds a promise to wait for. A `then` getter may throw: the caller catches. */
@@ -23,3 +25,10 @@ export function isLateResult(value: unknown): value is LateResult<unknown> {
     typeof (value as PromiseLike<unknown>).then === 'function'
   );
 }
+
+/**
+ * Set to `true` on a late result whose rejection means its own `runBatch` call failed as a
+ * whole (bisection's slots, lib/core/bisect.ts): its caller then fails as with a failed
+ * batch (stats and the remote kind `'batch-failed'`), not as with an `Error` in its slot.
+ */
+export const FAILED_WITH_CALL: unique symbol = Symbol('rx-batcher.failedWithCall');

@@ -68,21 +68,26 @@ export class Partition<I, O> {
    * Takes up to `max` waiting requests, best ranked first (see the class comment; plain FIFO
    * without priorities), and, with a budget, only while the next one fits in it (never skipping
    * ahead: the first that does not fit starts the next batch). `takenWeight` is then the batch's weight.
+   * A request with a `batchCap` (a redelivered one) caps the batch it is in at that many
+   * inputs: the batch ends before it when it would not fit, or once the cap is reached.
    */
   take(max: number, budget = Infinity, agingMs = Infinity): EngineRequest<I, O>[] {
     const count = Math.min(max, this.live);
     const taken = new Array<EngineRequest<I, O>>(count);
     let n = 0;
     let weight = 0;
+    let cap = count;
     const single = this.lanes.length === 1;
     // `live` counts at least `count` waiting requests, so a lane always has a head here.
-    while (n < count) {
+    while (n < cap) {
       const lane = single ? this.plain : this.firstRanked(agingMs);
       const r = lane.head()!;
       const w = weightOf(r);
-      if (n > 0 && weight + w > budget) break; // it starts the next batch: leave it first
+      const c = capOf(r);
+      if (n > 0 && (weight + w > budget || n >= c)) break; // it starts the next batch: leave it first
       taken[n++] = r;
       weight += w;
+      if (c < cap) cap = c;
       lane.shift();
     }
     if (n < count) taken.length = n;
@@ -184,6 +189,11 @@ function ranksBefore(a: EngineRequest<unknown, unknown>, pa: number, b: EngineRe
 function arrivedBefore(a: EngineRequest<unknown, unknown>, b: EngineRequest<unknown, unknown>): boolean {
   const later = (a.enqueuedAt - b.enqueuedAt) | 0;
   return later < 0 || (later === 0 && a.id < b.id);
+}
+
+function capOf(request: EngineRequest<unknown, unknown>): number {
+  const extras = request.extras;
+  return extras === undefined ? Infinity : extras.batchCap;
 }
 
 function weightOf(request: EngineRequest<unknown, unknown>): number {

@@ -35,6 +35,11 @@ export class RequestExtras {
   context: unknown = undefined;
   /** The call's `priority` option (an integer, higher first); 0 when it gave none. */
   priority = 0;
+  /**
+   * The most inputs a batch holding this request may have (`Infinity`: `maxBatchSize` rules).
+   * A worker sets it on a redelivered request (lib/core/redelivery.ts).
+   */
+  batchCap = Infinity;
 
   constructor(
     readonly signal: AbortSignal | undefined,

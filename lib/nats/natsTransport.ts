@@ -345,15 +345,53 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
       };
 
+      const capOf = linkOptions.redeliveryCap;
+      /**
+       * With `redeliveryCap`: the server tells a message's delivery count only by delivering it,
+       * so after a redelivery was seen the link asks for one message at a time, up to what one
+       * batch of them may hold; a message that does not fit waits in the stash for the next pull.
+       */
+      let recovering = false;
+      const capped = async (max: number, cap: (deliveries: number) => number, signal?: AbortSignal): Promise<Delivery[]> => {
+        const out: Delivery[] = [];
+        let limit = max;
+        for (;;) {
+          if (out.length >= limit || signal?.aborted) break;
+          const next = stash.length > 0 ? [stash.shift()!] : await request(1, { batch: 1, no_wait: true }, 5000, signal);
+          if (next.length === 0) break;
+          const d = next[0];
+          const c = cap(d.deliveries);
+          if (out.length > 0 && out.length >= c) {
+            stash.unshift(d);
+            break;
+          }
+          out.push(d);
+          limit = Math.min(limit, c);
+        }
+        recovering = out.some((d) => d.deliveries > 1) || stash.some((d) => d.deliveries > 1);
+        return out;
+      };
+
+      /** Redeliveries came in a bunch: keep what one batch of them may hold, stash the rest. */
+      const keepWhatFits = (got: Delivery[], max: number, signal?: AbortSignal): Delivery[] | Promise<Delivery[]> => {
+        if (capOf === undefined || !got.some((d) => d.deliveries > 1)) return got;
+        stash.unshift(...got);
+        return capped(max, capOf, signal);
+      };
+
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
-          if (stash.length > 0) return stash.splice(0, max);
+          if (capOf !== undefined && (recovering || stash.length > 0)) {
+            const got = await capped(max, capOf, signal);
+            if (got.length > 0 || !wait || signal?.aborted) return got;
+          } else if (stash.length > 0) return stash.splice(0, max);
           const now = await request(max, { batch: max, no_wait: true }, 5000, signal);
-          if (now.length > 0 || !wait || signal?.aborted) return now;
+          if (now.length > 0 || !wait || signal?.aborted) return keepWhatFits(now, max, signal);
           // Empty: wait on the server for the first request, then top up with what else is there.
           const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
           if (first.length === 0 || max === 1 || signal?.aborted) return first;
-          return first.concat(await request(max - 1, { batch: max - 1, no_wait: true }, 5000));
+          if (capOf !== undefined && first[0].deliveries > 1) return keepWhatFits(first, max, signal);
+          return keepWhatFits(first.concat(await request(max - 1, { batch: max - 1, no_wait: true }, 5000)), max, signal);
         },
         async reply(frames: readonly ReplyFrame[]): Promise<void> {
           for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);

@@ -3,11 +3,11 @@ import { MAX_TIMER_MS } from '../core/deadlines.js';
 import { describeValue, prefix } from '../errors/describe.js';
 import type { BatchConfig } from '../core/config.js';
 import { checkLatencyTarget } from './latencyTargetOption.js';
-import type { RunBatch, RunOptions, StopOptions } from '../types.js';
+import type { IsolateFailures, RunBatch, RunOptions, StopOptions } from '../types.js';
 
 const KNOWN_OPTIONS: readonly string[] = [
   'runBatch', 'maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize',
-  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'name', 'scheduler',
+  'timeoutMs', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'isolateFailures', 'name', 'scheduler',
 ];
 
 /** The default of `agingMs`: a call's priority is worth one second of waiting per level. */
@@ -24,6 +24,7 @@ const LIKELY_MEANT: Readonly<Record<string, string>> = {
   maxWeight: 'maxBatchWeight', maxTokens: 'maxBatchWeight', maxBatchTokens: 'maxBatchWeight', budget: 'maxBatchWeight',
   aging: 'agingMs', agingIntervalMs: 'agingMs', starvationMs: 'agingMs', priorityAgingMs: 'agingMs',
   cacheKeyFn: 'dedupeBy', dedupe: 'dedupeBy', dedupeKey: 'dedupeBy', deduplicate: 'dedupeBy', keyFn: 'dedupeBy',
+  isolate: 'isolateFailures', bisect: 'isolateFailures', isolateErrors: 'isolateFailures', splitOnError: 'isolateFailures', retryBisect: 'isolateFailures',
   targetLatency: 'latencyTarget', latencySlo: 'latencyTarget', slo: 'latencyTarget', p99Ms: 'latencyTarget', targetMs: 'latencyTarget',
   batchFn: 'runBatch', batchLoadFn: 'runBatch', batchingFunction: 'runBatch', run_batch: 'runBatch', fetcher: 'runBatch',
 };
@@ -195,6 +196,7 @@ export function normalizeOptions<I, O>(
     fail('type', name, `\`scheduler\` must be an RxJS SchedulerLike (with schedule() and now()), got ${describeValue(o.scheduler)}.`);
   }
   const scheduler = o.scheduler as SchedulerLike | undefined;
+  const isolateFailures = checkIsolateFailures(name, o.isolateFailures);
 
   return Object.freeze({
     name,
@@ -212,6 +214,7 @@ export function normalizeOptions<I, O>(
     agingMs,
     dedupeBy: o.dedupeBy as ((input: I) => string | number) | undefined,
     latencyTarget,
+    isolateFailures,
     // A zero window must still gather everything issued in the same synchronous run of code:
     // the asap scheduler fires on the microtask queue, like DataLoader's default.
     windowScheduler: scheduler ?? (maxDelayMs === 0 ? asapScheduler : asyncScheduler),
@@ -219,6 +222,16 @@ export function normalizeOptions<I, O>(
     limitCountsRunning: face.limitCountsRunning === true,
     timeoutHint: face.timeoutHint,
   });
+}
+
+const ISOLATE_FAILURES: readonly IsolateFailures[] = ['none', 'bisect'];
+
+/** `isolateFailures`: `'none'` (the default) or `'bisect'`. */
+function checkIsolateFailures(name: string, value: unknown): IsolateFailures {
+  if (value === undefined) return 'none';
+  if (typeof value === 'string' && (ISOLATE_FAILURES as readonly string[]).includes(value)) return value as IsolateFailures;
+  const rule = `\`isolateFailures\` must be 'none' (a failed runBatch call fails every caller of its batch) or 'bisect' (the batch is split and retried until the failing input is alone), got ${describeValue(value)}.`;
+  return fail(typeof value === 'string' ? 'range' : 'type', name, rule);
 }
 
 /**
@@ -282,7 +295,7 @@ export function checkPriority(name: string, priority: unknown): number | Error {
 }
 
 /** What `configure()` can change at run time (the rest is fixed at construction). */
-export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight', 'agingMs', 'latencyTarget'];
+export const CONFIGURABLE: readonly string[] = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'maxQueueSize', 'maxBatchWeight', 'agingMs', 'latencyTarget', 'isolateFailures'];
 
 /**
  * Validates `configure(changes)` and returns the new rules: the face's options with the changes

@@ -94,6 +94,10 @@ export const METRICS = Object.freeze({
   batchWeight: 'rxbatcher.batch.weight',
   /** Counter, `{request}`: settled requests by `rxbatcher.request.outcome`. */
   requests: 'rxbatcher.requests',
+  /** Counter, `{batch}`: batches whose `runBatch` call failed and were bisected (`isolateFailures: 'bisect'`). */
+  bisections: 'rxbatcher.batch.bisections',
+  /** Counter, `{call}`: the extra `runBatch` calls those bisections made. */
+  bisectionCalls: 'rxbatcher.batch.bisection_calls',
   /** Observable gauge, `{request}`: requests waiting in a queue now. */
   queueSize: 'rxbatcher.queue.size',
   /** Observable gauge, `{batch}`: batches running now. */
@@ -149,6 +153,8 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
   });
   const batchWeight = meter.createHistogram(METRICS.batchWeight, { unit: '1', description: 'Total weight of a batch (its size without weigh).' });
   const requests = meter.createCounter(METRICS.requests, { unit: '{request}', description: 'Settled requests, by outcome.' });
+  const bisections = meter.createCounter(METRICS.bisections, { unit: '{batch}', description: 'Batches whose runBatch call failed and were split to isolate the failing input.' });
+  const bisectionCalls = meter.createCounter(METRICS.bisectionCalls, { unit: '{call}', description: 'Extra runBatch calls made by bisection.' });
   const queueSize = meter.createObservableGauge(METRICS.queueSize, { unit: '{request}', description: 'Requests waiting in a queue.' });
   const inFlight = meter.createObservableGauge(METRICS.batchesInFlight, { unit: '{batch}', description: 'Batches running.' });
 
@@ -192,6 +198,8 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
         const settled = s[key] - previous[key];
         if (settled > 0) requests.add(settled, { ...attributes, 'rxbatcher.request.outcome': outcome });
       }
+      if (s.bisections > previous.bisections) bisections.add(s.bisections - previous.bisections, attributes);
+      if (s.bisectionCalls > previous.bisectionCalls) bisectionCalls.add(s.bisectionCalls - previous.bisectionCalls, attributes);
       if (s.lastBatch !== undefined && s.lastBatch !== previous.lastBatch) recordBatch(s.lastBatch);
     }
     previous = s; // the first snapshot is the baseline: only what happens from now on is recorded

@@ -38,7 +38,8 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
  * requests; workers share it through a consumer group (`XREADGROUP`), reclaim requests of
- * dead workers with `XAUTOCLAIM` after `claimIdleMs`, renew their claims with `XCLAIM … JUSTID`,
+ * dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, no more than one batch of
+ * them may hold, under `redeliveryCap`; `XAUTOCLAIM` without), renew their claims with `XCLAIM … JUSTID`,
  * and acknowledge with `XACK` + `XDEL` after replying over pub/sub. The stream is never
  * trimmed with `MAXLEN` (that would drop requests nobody has run).
  *
@@ -254,8 +255,33 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         return out;
       };
 
+      const capOf = linkOptions.redeliveryCap;
+      /**
+       * With `redeliveryCap`: reads the idle entries' delivery counts first (XPENDING IDLE, which
+       * claims nothing), then claims only as many as one batch of them may hold (XCLAIM, which
+       * counts the delivery; an entry another worker took meanwhile is no longer idle and is skipped).
+       */
+      const reclaimCapped = async (max: number, cap: (deliveries: number) => number): Promise<Delivery[]> => {
+        nextReclaimAt = Date.now() + reclaimEveryMs;
+        const rows = (await commands.call('XPENDING', key, group, 'IDLE', String(claimIdleMs), '-', '+', String(max))) as RawPendingRow[];
+        const counts = new Map<string, number>();
+        let limit = max;
+        for (const row of rows) {
+          const deliveries = Number(row[3]) + 1;
+          const c = cap(deliveries);
+          if (counts.size >= limit || counts.size >= c) break;
+          limit = Math.min(limit, c);
+          counts.set(String(row[0]), deliveries);
+        }
+        if (rows.length >= max && counts.size === rows.length) nextReclaimAt = 0; // more may be idle: look again on the next pull
+        if (counts.size === 0) return [];
+        const entries = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
+        return toDeliveries(entries.filter((e): e is RawEntry => e !== null), true, counts);
+      };
+
       /** Takes over requests idle for claimIdleMs (their worker died or hung), with their delivery counts. */
       const reclaim = async (max: number): Promise<Delivery[]> => {
+        if (capOf !== undefined) return reclaimCapped(max, capOf);
         nextReclaimAt = Date.now() + reclaimEveryMs;
         const [next, entries] = (await commands.callBuffer(
           'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(max),

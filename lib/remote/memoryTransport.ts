@@ -89,12 +89,17 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
       s.claimIdleMs = options.claimIdleMs;
       let closed = false;
 
+      const capOf = options.redeliveryCap ?? (() => Infinity);
       const take = (max: number): Delivery[] => {
         const at = now();
         const out: Delivery[] = [];
         for (const entry of s.pending) {
           if (out.length >= max) break;
           if (at - entry.touchedAt >= s.claimIdleMs) {
+            // No more requests than one batch of the most delivered may hold (redeliveryCap).
+            const cap = capOf(entry.deliveries + 1);
+            if (out.length >= cap) break;
+            max = Math.min(max, cap);
             entry.deliveries++;
             entry.touchedAt = at;
             out.push({ ...entry.message, deliveries: entry.deliveries, reclaimed: true, handle: entry });

@@ -10,7 +10,7 @@ import { fail, integerAtLeast, milliseconds, normalizeOptions, type FaceRules } 
 /* The two remote faces validate through normalizeOptions like Batcher and batchMap; only the
    options that exist nowhere else (claims, deliveries, codec, hooks) are checked here. */
 
-const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'name', 'scheduler'];
+const BATCHING_KEYS = ['maxBatchSize', 'maxDelayMs', 'maxConcurrentBatches', 'defaults', 'partitionBy', 'weigh', 'maxBatchWeight', 'agingMs', 'dedupeBy', 'latencyTarget', 'isolateFailures', 'name', 'scheduler'];
 const WORKER_KEYS = [...BATCHING_KEYS, 'claimIdleMs', 'touchEveryMs', 'maxDeliveries', 'expiredGraceMs', 'codec', 'onError', 'afterReply', 'auth', 'maxPayloadBytes', 'onBrokerEvent'];
 const PRODUCER_KEYS = ['name', 'timeoutMs', 'maxQueueSize', 'dedupeBy', 'codec', 'scheduler', 'onError', 'auth', 'maxPayloadBytes', 'onBrokerEvent'];
 

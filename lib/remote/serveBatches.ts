@@ -1,6 +1,7 @@
 import type { Observable, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
-import { BATCH_FAILED, EngineRequest, REJECTED, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { redeliveryCap } from '../core/redelivery.js';
 import { BatchResultError, BatcherStoppedError } from '../errors/index.js';
 import { checkStopOptions, reconfigured } from '../options/normalizeOptions.js';
 import { workerOptions, type WorkerRules } from './remoteOptions.js';
@@ -19,8 +20,8 @@ import { ConnectionCounts, emitBrokerEvent, type BrokerEvent } from './brokerEve
 /**
  * Options of {@link serveBatches}: the batching rules of `batchMap` (`maxBatchSize`,
  * `maxDelayMs`, `maxConcurrentBatches`, `partitionBy`, `defaults`, `weigh`, `maxBatchWeight`,
- * `dedupeBy`, `name`, `scheduler`, with the same meaning and defaults) plus what a worker of a
- * shared stream needs. With `dedupeBy`, identical requests the worker holds at once (from any
+ * `dedupeBy`, `isolateFailures`, `name`, `scheduler`, with the same meaning and defaults) plus
+ * what a worker of a shared stream needs. With `dedupeBy`, identical requests the worker holds at once (from any
  * producer) share one input of a batch; each still gets its own reply.
  *
  * @example
@@ -36,7 +37,13 @@ export interface ServeBatchesOptions<I = unknown> extends Omit<BatchMapOptions<I
   readonly claimIdleMs?: number;
   /** How often the worker renews its claim on every request it holds; 0 turns renewal off. @default claimIdleMs / 3 */
   readonly touchEveryMs?: number;
-  /** A request is run at most this many times; the next delivery is answered with an error. @default 5 */
+  /**
+   * A request is run at most this many times; the next delivery is answered with an error.
+   * A redelivered request (its worker crashed or stopped renewing its claim) runs in a smaller
+   * batch each time: half of `maxBatchSize` on its second delivery, a quarter on its third, …,
+   * alone on its last, so an input that crashes its worker does not exhaust its neighbours'
+   * deliveries (see the guide's errors page). @default 5
+   */
   readonly maxDeliveries?: number;
   /** Must match the producers' codec. @default v8Codec */
   readonly codec?: Codec;
@@ -145,7 +152,8 @@ export interface BatchWorker extends AsyncDisposable {
   readonly stats$: Observable<WorkerStats>;
   /**
    * Changes the batching rules at run time, like `Batcher.configure()`: `maxBatchSize`,
-   * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`, `agingMs`; it then pulls by the new rules.
+   * `maxDelayMs`, `maxConcurrentBatches`, `maxBatchWeight`, `agingMs`, `latencyTarget`,
+   * `isolateFailures`; it then pulls by the new rules.
    *
    * @example
    * ```ts
@@ -189,6 +197,8 @@ export async function serveBatches<I, O>(
   let worker: Worker<I, O> | undefined;
   const link = await transport.openWorker(subject, {
     claimIdleMs: rules.claimIdleMs, maxDeliveries: rules.maxDeliveries,
+    // By the batch size in force when the pull is made.
+    redeliveryCap: (deliveries) => redeliveryCap(deliveries, rules.maxDeliveries, worker?.maxBatchSize ?? config.maxBatchSize),
     onEvent: (event) => {
       connections.count(event);
       emitBrokerEvent(rules.onBrokerEvent, { ...event, transport: transport.kind, subject });
@@ -231,6 +241,8 @@ class Worker<I, O> implements BatchWorker {
   private readonly scheduler: SchedulerLike;
   /** Every request pulled and not yet answered, acknowledged or released: what touches renew. */
   private readonly held = new Set<PulledRequest<I, O>>();
+  /** Of those, redelivered ones (with a batch cap): while one waits for a batch, the worker pulls nothing more. */
+  private redeliveredHeld = 0;
   /** Answers of this tick, sent together: one reply frame per producer, one ack. */
   private replies: WireReply[] = [];
   /** With `auth`: which key signs each reply (see PulledRequest.keyIndex), parallel to `replies`. */
@@ -288,6 +300,11 @@ class Worker<I, O> implements BatchWorker {
       this.touching = this.scheduler.schedule(onTouchTimer as (this: SchedulerAction<unknown>, s?: unknown) => void, this.rules.touchEveryMs, this);
     }
     return this;
+  }
+
+  /** The `maxBatchSize` in force. */
+  get maxBatchSize(): number {
+    return this.engine.config.maxBatchSize;
   }
 
   stats(): WorkerStats {
@@ -348,7 +365,9 @@ class Worker<I, O> implements BatchWorker {
       // Only what free slots can take: the rest stays in the broker for other workers (and a
       // worker whose batches hang does not take, or reclaim, requests it cannot run).
       const room = Math.min(this.engine.room(), this.engine.config.maxBatchSize);
-      if (room <= 0) {
+      // Holding requests redelivered after a crash that wait for a batch: take nothing more until
+      // they run, so a crash of that batch charges no request a delivery it was not run in.
+      if (room <= 0 || this.redeliveredWaiting()) {
         await new Promise<void>((resolve) => (this.wakePuller = resolve));
         this.wakePuller = undefined;
         continue;
@@ -393,6 +412,13 @@ class Worker<I, O> implements BatchWorker {
     }
   }
 
+  /** Whether a redelivered request waits in the engine's queue (not yet in a running batch). */
+  private redeliveredWaiting(): boolean {
+    if (this.redeliveredHeld === 0) return false;
+    for (const r of this.held) if (r.state === QUEUED && r.extras !== undefined && r.extras.batchCap !== Infinity) return true;
+    return false;
+  }
+
   private admit(d: Delivery): void {
     const counts = this.counts;
     counts.pulled++;
@@ -420,12 +446,16 @@ class Worker<I, O> implements BatchWorker {
     request.keyIndex = keyIndex;
     // A priority that is not an integer (a foreign or forged entry) counts as the default.
     const priority = d.priority !== undefined && Number.isSafeInteger(d.priority) ? d.priority : 0;
-    if (context !== undefined || priority !== 0) {
+    // Delivered again (its worker crashed or hung): a smaller batch each time, alone the last time.
+    const cap = redeliveryCap(d.deliveries, rules.maxDeliveries, this.engine.config.maxBatchSize);
+    if (context !== undefined || priority !== 0 || cap !== Infinity) {
       const extras = (request.extras = new RequestExtras(undefined, 0));
       extras.context = context;
       extras.priority = priority;
+      extras.batchCap = cap;
     }
     this.held.add(request);
+    if (cap !== Infinity) this.redeliveredHeld++;
     if (refusal === 0) return this.engine.submit(request);
     request.refusal = refusal;
     if (refusal === EXHAUSTED) counts.exhausted++;
@@ -451,6 +481,7 @@ class Worker<I, O> implements BatchWorker {
   /** Called once per request, when the engine settles it. */
   answer(request: PulledRequest<I, O>): void {
     this.held.delete(request);
+    if (request.extras !== undefined && request.extras.batchCap !== Infinity) this.redeliveredHeld--;
     const d = request.delivery;
     const result = request.result;
     if (request.refusal === EXPIRED) this.acknowledgeOnly.push(d);

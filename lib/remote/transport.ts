@@ -115,6 +115,15 @@ export interface WorkerLinkOptions {
   readonly claimIdleMs: number;
   /** How many times a request may be run. One more delivery is made, answered with an error without running. */
   readonly maxDeliveries: number;
+  /**
+   * How many requests a pull may return when one of them is on its `deliveries`-th delivery
+   * (the count this pull gives it): a pull's requests are taken in order and it ends before
+   * one that would make it hold more than `redeliveryCap(d)` of any of them. So after a crash,
+   * a worker takes no more of the crashed requests than it may run in one batch, and holds
+   * nothing that a second crash would charge with a delivery it never ran. Transports that
+   * cannot see the count before delivering (NATS) may ignore it. Absent: no limit.
+   */
+  readonly redeliveryCap?: (deliveries: number) => number;
   /** Hears connection drops and returns. */
   readonly onEvent?: (event: LinkEvent) => void;
 }

@@ -48,6 +48,13 @@ export interface BatcherStats {
    */
   readonly abandonedBatches: number;
   /**
+   * Batches whose `runBatch` call threw, rejected or errored and were then split and retried to
+   * isolate the failing input (`isolateFailures: 'bisect'`); also counted in `failedBatches`.
+   */
+  readonly bisections: number;
+  /** The extra `runBatch` calls those bisections made (at most 2⌈log₂ n⌉ for a batch of n). */
+  readonly bisectionCalls: number;
+  /**
    * Calls that joined an identical input already waiting or running (`dedupeBy`) instead of
    * adding one: they share its model result. Each is a call like any other in `submitted`,
    * `queued` / `inFlight` and its outcome; batch sizes count inputs, so a batch of 3 inputs
@@ -113,6 +120,8 @@ export function takeSnapshot(
     batches: counters.batches,
     failedBatches: counters.failedBatches,
     abandonedBatches: counters.abandonedBatches,
+    bisections: counters.bisections,
+    bisectionCalls: counters.bisectionCalls,
     merged: counters.merged,
     meanBatchSize: counters.batches === 0 ? 0 : items / counters.batches,
     batchSizes: sizesChanged ? freeze(histogram(sizes)) : base.batchSizes,
@@ -142,7 +151,7 @@ const EMPTY: BatcherStats = freeze(
   {
     name: '',
     queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0, cancelled: 0,
-    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, merged: 0, meanBatchSize: 0, batchSizes: {},
+    timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, bisections: 0, bisectionCalls: 0, merged: 0, meanBatchSize: 0, batchSizes: {},
     dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0, target: 0 }, lastBatch: undefined, settings: NO_SETTINGS, latencyTarget: undefined, stopped: false,
   },
   true,

@@ -24,7 +24,7 @@ describe('takeSnapshot', () => {
     const s = takeSnapshot(undefined, 'ranker', new Counters(), false, SETTINGS);
     expect(s).toEqual({
       name: 'ranker', queued: 0, inFlight: 0, batchesInFlight: 0, submitted: 0, succeeded: 0, failed: 0,
-      cancelled: 0, timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, merged: 0,
+      cancelled: 0, timedOut: 0, rejected: 0, batches: 0, failedBatches: 0, abandonedBatches: 0, bisections: 0, bisectionCalls: 0, merged: 0,
       meanBatchSize: 0, batchSizes: {}, dispatchReasons: { full: 0, delay: 0, flush: 0, drain: 0, target: 0 },
       lastBatch: undefined, settings: SETTINGS, stopped: false,
     });

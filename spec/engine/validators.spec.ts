@@ -51,13 +51,13 @@ describe('normalizeOptions: Batcher and batchMap', () => {
     expect(thrown(() => batcher({ maxBatchSize: 4, batchSize: 3 })).message).toBe('[rx-batcher] "batcher": unknown option `batchSize`; did you mean `maxBatchSize`?');
     expect(thrown(() => batcher({ maxBatchSize: 4, maxWaitMs: 3 })).message).toMatch(/did you mean `maxDelayMs`\?$/);
     expect(thrown(() => batcher({ maxBatchSize: 4, maxBachSize: 3 })).message).toMatch(/unknown option `maxBachSize`; did you mean `maxBatchSize`\?$/);
-    expect(thrown(() => batcher({ maxBatchSize: 4, zzz: 1 })).message).toBe('[rx-batcher] "batcher": unknown option `zzz`. Known options: runBatch, maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, name, scheduler.');
+    expect(thrown(() => batcher({ maxBatchSize: 4, zzz: 1 })).message).toBe('[rx-batcher] "batcher": unknown option `zzz`. Known options: runBatch, maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler.');
     // An own key named like an Object.prototype member is just unknown, never "hinted" from the prototype.
     expect(thrown(() => batcher(JSON.parse('{"maxBatchSize":4,"toString":1}'))).message).toMatch(/unknown option `toString`\. Known options:/);
   });
 
   it('batchMap takes the same rules without runBatch, under its own default name', () => {
-    expect(refusal(() => operator({ maxBatchSize: 4, runBatch: run }))).toEqual(['TypeError', '[rx-batcher] "batchMap": unknown option `runBatch`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, name, scheduler.']);
+    expect(refusal(() => operator({ maxBatchSize: 4, runBatch: run }))).toEqual(['TypeError', '[rx-batcher] "batchMap": unknown option `runBatch`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, maxQueueSize, timeoutMs, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler.']);
     expect(refusal(() => operator({ maxBatchSize: 4, maxConcurrentBatches: 1.5 }))).toEqual(['RangeError', '[rx-batcher] "batchMap": `maxConcurrentBatches` must be an integer ≥ 1 or Infinity, got 1.5 (number).']);
     expect(thrown(() => operator({ maxBatchSize: 4, concurrency: 2 })).message).toBe('[rx-batcher] "batchMap": unknown option `concurrency`; did you mean `maxConcurrentBatches`?');
   });
@@ -100,7 +100,7 @@ describe('workerOptions: serveBatches', () => {
     expect(thrown(() => worker({ maxBatchSize: 4, ackWaitMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`ackWaitMs\`; did you mean \`claimIdleMs\`?`);
     expect(thrown(() => worker({ maxBatchSize: 4, visibilityTimeoutMs: 2 })).message).toMatch(/did you mean `claimIdleMs`\?$/);
     expect(thrown(() => worker({ maxBatchSize: 4, maxDeliver: 2 })).message).toMatch(/did you mean `maxDeliveries`\?$/);
-    expect(thrown(() => worker({ maxBatchSize: 4, timeoutMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`timeoutMs\`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, name, scheduler, claimIdleMs, touchEveryMs, maxDeliveries, expiredGraceMs, codec, onError, afterReply, auth, maxPayloadBytes, onBrokerEvent.`);
+    expect(thrown(() => worker({ maxBatchSize: 4, timeoutMs: 2 })).message).toBe(`[rx-batcher] "${W}": unknown option \`timeoutMs\`. Known options: maxBatchSize, maxDelayMs, maxConcurrentBatches, defaults, partitionBy, weigh, maxBatchWeight, agingMs, dedupeBy, latencyTarget, isolateFailures, name, scheduler, claimIdleMs, touchEveryMs, maxDeliveries, expiredGraceMs, codec, onError, afterReply, auth, maxPayloadBytes, onBrokerEvent.`);
     // The ackWaitMs hint is the worker's own: elsewhere it is not offered.
     expect(thrown(() => batcher({ maxBatchSize: 4, ackWaitMs: 2 })).message).not.toContain('claimIdleMs');
   });

@@ -252,6 +252,93 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(subject);
     });
 
+    it("isolateFailures: 'bisect' on a worker: an input that makes runBatch throw fails alone, its neighbours are answered", async () => {
+      const subject = freshSubject();
+      const w = await serve(subject, (xs) => {
+        if (xs.includes(13)) throw new Error('cannot score 13');
+        return double(xs);
+      }, { isolateFailures: 'bisect', maxDelayMs: 20 });
+      const p = produce(subject);
+      const inputs = Array.from({ length: 16 }, (_, i) => i);
+      const settled = await Promise.allSettled(inputs.map((x) => p.run(x)));
+      for (const x of inputs) {
+        if (x === 13) expect((settled[x] as PromiseRejectedResult).reason).toMatchObject({ kind: 'batch-failed', remoteMessage: 'cannot score 13' });
+        else expect(settled[x]).toEqual({ status: 'fulfilled', value: 2 * x + 1 });
+      }
+      expect(w.stats().bisections).toBeGreaterThanOrEqual(1);
+      await expectDrained(subject);
+    });
+
+    it('a worker that dies on one input (in process): redeliveries run in halving batches, so only that input exhausts its deliveries', async () => {
+      const subject = freshSubject();
+      const poison = 13;
+      const maxDeliveries = 5;
+      const ran: number[][] = [];
+      let crashes = 0;
+      let supervising = true;
+      // A worker "dies" as a process would: from the crash on it answers, acknowledges, renews
+      // and hands back nothing, so what it held waits in the broker until claimIdleMs passes.
+      const startCrashable = async (): Promise<void> => {
+        let dead = false;
+        const base = target().transport();
+        const mortal: BatchTransport = {
+          kind: base.kind,
+          openProducer: (s, on) => base.openProducer(s, on),
+          backlog: (s) => base.backlog(s),
+          async openWorker(s, o) {
+            const link = await base.openWorker(s, o);
+            const unlessDead = <A extends unknown[]>(f: (...a: A) => Promise<void>) => (...a: A): Promise<void> => (dead ? Promise.resolve() : f(...a));
+            return {
+              async pull(max, wait, signal) {
+                if (!dead) {
+                  const got = await link.pull(max, wait, signal);
+                  if (!dead) return got;
+                }
+                if (signal !== undefined && !signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+                return [];
+              },
+              reply: unlessDead((f) => link.reply(f)),
+              ack: unlessDead((d) => link.ack(d)),
+              touch: unlessDead((d) => link.touch(d)),
+              release: unlessDead((d) => link.release(d)),
+              close: () => link.close(),
+            };
+          },
+        };
+        const w: BatchWorker = await serveBatches<number, number>(mortal, subject, (xs, ctx) => {
+          if (!dead && !xs.includes(poison)) return (ran.push([...xs]), double(xs));
+          if (!dead) {
+            dead = true;
+            crashes++;
+            void w.stop(); // its batches' signals abort; nothing it says reaches the broker any more
+            if (supervising) void startCrashable();
+          }
+          // Hangs like a dead process, until the worker object is stopped (maybe already, just above).
+          return new Promise<number[]>((_, reject) => {
+            if (ctx.signal.aborted) reject(ctx.signal.reason);
+            else ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+          });
+        }, { maxBatchSize: 64, maxDelayMs: 20, claimIdleMs: CLAIM_IDLE_MS, maxDeliveries, onError: () => undefined });
+        workers.push(w);
+      };
+      await startCrashable();
+      await startCrashable();
+      const p = produce(subject, { timeoutMs: 60_000 });
+      const inputs = Array.from({ length: 61 }, (_, i) => i);
+      const settled = await Promise.allSettled(inputs.map((x) => p.run(x)));
+      supervising = false;
+      const innocentFailures = inputs.filter((x) => x !== poison && settled[x].status === 'rejected');
+      expect((settled[poison] as PromiseRejectedResult).reason).toMatchObject({ kind: 'deliveries-exhausted' });
+      expect(crashes).toBe(maxDeliveries); // the poison ran maxDeliveries times, alone the last time
+      // JetStream tells a delivery count only by delivering: see the process case below.
+      for (const x of innocentFailures) expect((settled[x] as PromiseRejectedResult).reason).toMatchObject({ kind: 'deliveries-exhausted' });
+      if (transport.kind !== 'nats') {
+        expect(innocentFailures).toEqual([]);
+        expect(ran.flat().sort((a, b) => a - b)).toEqual(inputs.filter((x) => x !== poison));
+      }
+      await expectDrained(subject);
+    }, 60_000);
+
     describe('attackers with a connection to the broker', () => {
       // A bystander joins the group as a raw link (no key), reads the pending requests, answers
       // them itself, then hands them back so the real worker gets them.
@@ -483,6 +570,43 @@ export function describeTransportContract(name: string, target: () => ContractTa
         expect(p.stats()).toMatchObject({ succeeded: n, failed: 0, timedOut: 0, duplicatesDropped: 0 });
         await expectDrained(subject);
       });
+
+      it('a worker process that dies on one input, restarted by a supervisor: only that input exhausts its deliveries, every neighbour is answered', async () => {
+        const subject = freshSubject();
+        const poison = 13;
+        const maxDeliveries = 5;
+        const env = { RXB_MODE: 'exit-on', RXB_POISON: String(poison), RXB_MAX_BATCH: '64', RXB_MAX_DELAY_MS: '20', RXB_MAX_DELIVERIES: String(maxDeliveries) };
+        let supervising = true;
+        let crashes = 0;
+        const started: ChildWorker[] = [];
+        const restarts: Promise<void>[] = [];
+        // The supervisor: two workers, each restarted when it dies.
+        const supervise = async (): Promise<void> => {
+          const c = await child(subject, env);
+          started.push(c);
+          void c.exited.then(() => {
+            if (!supervising) return;
+            crashes++;
+            restarts.push(supervise());
+          });
+        };
+        await Promise.all([supervise(), supervise()]);
+        const p = produce(subject, { timeoutMs: 120_000 });
+        const inputs = Array.from({ length: 61 }, (_, i) => i);
+        const settled = await Promise.allSettled(inputs.map((x) => p.run(x)));
+        supervising = false;
+        await Promise.all(restarts);
+        const innocentFailures = inputs.filter((x) => x !== poison && settled[x].status === 'rejected');
+        // JetStream tells a message's delivery count only by delivering it, so a NATS worker can
+        // hold a redelivered request beyond its batch when it crashes (see redeliveryCap): fewer
+        // neighbours fail, not always none.
+        if (transport.kind !== 'nats') expect(innocentFailures).toEqual([]);
+        for (const x of innocentFailures) expect((settled[x] as PromiseRejectedResult).reason).toMatchObject({ kind: 'deliveries-exhausted' });
+        expect((settled[poison] as PromiseRejectedResult).reason).toMatchObject({ kind: 'deliveries-exhausted' });
+        expect(crashes).toBeLessThanOrEqual(maxDeliveries);
+        await Promise.all(started.map((c) => c.stop()));
+        await expectDrained(subject);
+      }, 120_000);
 
       it('a worker SIGKILLed mid-batch loses nothing: a live worker reclaims its requests after claimIdleMs', async () => {
         const subject = freshSubject();
