@@ -1,6 +1,6 @@
 import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
-import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { EngineRequest, Rejection, RequestExtras, SUCCEEDED } from '../core/request.js';
 import { prefix } from '../errors/describe.js';
 import type { BatchConfig } from '../core/config.js';
 import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions.js';
@@ -73,20 +73,16 @@ export class Batcher<I, O> implements AsyncDisposable {
     this.#rebuild = prebuilt?.rebuild ??
       ((changes) => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, config.runBatch, BATCHER_FACE));
     this.name = config.name;
+    // Each settled request carries the handle of its caller, so the engine routes it in O(1) and
+    // no caller filters a stream; the shared settlement stream behind `results$` is materialised
+    // only while someone subscribes (one subscription to the engine however many listen).
     this.#engine = new BatchEngine<I, O>(config, {
       changed: () => this.#statsFeed.changed(),
+      routeToCallers: true,
+      stopped: () => this.#statsFeed.complete(),
     });
     this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
-
-    // One routing subscriber on the shared result stream: each settled request carries the
-    // handle of its caller, so routing is O(1) and no caller filters the stream.
-    const settled$ = this.#engine.settled$.pipe(
-      share({ connector: () => new LeanSubject<EngineRequest<I, O>>(), resetOnRefCountZero: false }),
-    );
-    settled$.subscribe({
-      next: routeToCaller,
-      complete: () => this.#statsFeed.complete(),
-    });
+    const settled$ = this.#engine.settled$.pipe(share({ resetOnRefCountZero: true }));
     this.results$ = settled$.pipe(map(toSettlement<I, O>));
     this.stats$ = this.#statsFeed.stats$;
   }
@@ -104,7 +100,7 @@ export class Batcher<I, O> implements AsyncDisposable {
     const request = new PromiseRequest<I, O>(input);
     // One shared executor, no closure per call: it hands the resolvers to `opening`.
     opening = request as PromiseRequest<unknown, unknown>;
-    const promise = new Promise<O>(captureResolvers as (resolve: (value: O) => void, reject: (reason: unknown) => void) => void);
+    const promise = new Promise<O>(captureResolvers as (resolve: (value: O) => void) => void);
     this.#admit(request, options);
     return promise;
   }
@@ -214,19 +210,18 @@ export class Batcher<I, O> implements AsyncDisposable {
   }
 }
 
-// Private: the router, shared by every Batcher.
-function routeToCaller(request: EngineRequest<unknown, unknown>): void {
-  request.deliver();
-}
-
-/** A `run()` call: settles its promise. */
+/**
+ * A `run()` call: settles its promise. It keeps only the promise's `resolve`: a failure
+ * resolves it with a {@link Rejection}, which rejects it with the same reason one microtask
+ * later. Not holding `reject` lets that function go at once instead of living (with a field
+ * here) as long as the call waits: about a fifth of what a pending call costs.
+ */
 class PromiseRequest<I, O> extends EngineRequest<I, O> {
-  resolve: (value: O) => void = noop;
-  reject: (reason: unknown) => void = noop;
+  resolve: (value: O | PromiseLike<O>) => void = noop;
 
   deliver(): void {
-    if (this.state === SUCCEEDED) this.resolve(this.result as O);
-    else this.reject(this.result);
+    if (this.state === SUCCEEDED) this.resolve(this.place as O);
+    else this.resolve(new Rejection(this.place) as unknown as O);
   }
 }
 
@@ -235,9 +230,8 @@ function noop(): void {}
 /** The request whose promise is being created (set just before `new Promise`). */
 let opening: PromiseRequest<unknown, unknown> | undefined;
 
-function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+function captureResolvers(resolve: (value: unknown) => void): void {
   opening!.resolve = resolve;
-  opening!.reject = reject;
   opening = undefined;
 }
 

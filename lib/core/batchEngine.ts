@@ -98,6 +98,9 @@ export class BatchEngine<I, O> {
 
   private readonly onChange: () => void;
   private readonly onSlotFreed: () => void;
+  private readonly onStopped: () => void;
+  /** See {@link EngineHooks.routeToCallers}. */
+  private readonly routes: boolean;
   private readonly deadlineEpoch: number;
   /** Chooses windows under `latencyTarget`; made with the first target and kept (what it learned of the model stays true). */
   private target: TargetController | undefined = undefined;
@@ -130,6 +133,8 @@ export class BatchEngine<I, O> {
     const config = rules;
     this.onChange = hooks.changed ?? noop;
     this.onSlotFreed = hooks.slotFreed ?? noop;
+    this.onStopped = hooks.stopped ?? noop;
+    this.routes = hooks.routeToCallers === true;
     this.settled$ = this.settled.asObservable();
     const windowScheduler = config.windowScheduler;
     const windowEpoch = windowScheduler.now();
@@ -372,6 +377,7 @@ export class BatchEngine<I, O> {
     for (const runner of this.runners) runner.unsubscribe();
     this.settledClosed = true;
     this.settled.complete();
+    this.onStopped();
   }
 
   // Private: admission helpers.
@@ -688,10 +694,10 @@ export class BatchEngine<I, O> {
   private settle(request: EngineRequest<I, O>, outcome: SettledState, value: O | undefined, reason: unknown): void {
     const previous = request.state;
     if (previous >= SUCCEEDED) return;
+    const place = request.place as object | undefined;
     request.state = outcome;
-    request.result = outcome === SUCCEEDED ? value : reason;
-    const place = request.place;
-    request.place = undefined;
+    request.place = outcome === SUCCEEDED ? value : reason; // from now on, its result
+
     // With dedupeBy, a caller in a shared slot and the slot itself settle by dedupe.ts's rules (on the steps below).
     if (this.dedupe !== undefined && this.dedupe.settle(request, previous, place)) return;
     this.counters.count(outcome);
@@ -724,8 +730,10 @@ export class BatchEngine<I, O> {
         extras.onAbort = undefined;
       }
     }
-    // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
-    if (this.settledClosed) request.deliver();
+    if (this.routes) {
+      request.deliver();
+      if (this.settled.observed) this.settled.next(request);
+    } else if (this.settledClosed) request.deliver(); // settled$ has completed: a late refusal goes straight to its caller
     else this.settled.next(request);
   }
 
@@ -778,6 +786,7 @@ export class BatchEngine<I, O> {
     this.onChange();
     this.settledClosed = true;
     this.settled.complete();
+    this.onStopped();
     this.resolveStopped?.();
   }
 }
@@ -815,6 +824,15 @@ function letGoOfSlot(results: ArrayLike<unknown>, index: number): void {
 
 /** What a face wants to hear from the engine. */
 export interface EngineHooks {
+  /**
+   * The engine hands each settled request to its caller itself (`request.deliver()`), and
+   * `settled$` carries it, after that, only while someone subscribes to it (a face's `results$`):
+   * the shared settlement stream is then materialised only when someone listens. Without this the
+   * face routes from `settled$`.
+   */
+  routeToCallers?: boolean;
+  /** After the engine has stopped (once; `settled$` has completed). */
+  stopped?(): void;
   /** After state changes worth a stats update (batch dispatched or finished, a request settled alone). */
   changed?(): void;
   /** After a batch finished and freed its slot (a worker pulls more then). */

@@ -59,11 +59,14 @@ export abstract class EngineRequest<I, O> {
   state: number = NEW;
   /** When it was enqueued: the engine's tick (whole ms since it started, a small integer V8 stores unboxed). */
   enqueuedAt = 0;
-  /** The partition queue while QUEUED, the batch while RUNNING. */
-  place: object | undefined = undefined;
+  /**
+   * Where it is, then how it ended, in one field (every pending request holds it, so each field
+   * counts): the partition queue while QUEUED, the batch (or, with `dedupeBy`, the shared slot)
+   * while RUNNING, and once settled the value when it succeeded, otherwise the reason (read it
+   * as {@link result}).
+   */
+  place: unknown = undefined;
   extras: RequestExtras | undefined = undefined;
-  /** Once settled: the value when it succeeded, otherwise the reason. */
-  result: O | unknown = undefined;
   /** The next request in its partition's queue, while queued. */
   nextInQueue: EngineRequest<I, O> | undefined = undefined;
 
@@ -71,6 +74,11 @@ export abstract class EngineRequest<I, O> {
     /** The input; with `defaults`, the filled-in copy that `runBatch` receives. */
     public input: I,
   ) {}
+
+  /** Once settled: the value when it succeeded, otherwise the reason; `undefined` while pending. */
+  get result(): O | unknown {
+    return this.state >= SUCCEEDED ? this.place : undefined;
+  }
 
   get isSettled(): boolean {
     return this.state >= SUCCEEDED;
@@ -83,4 +91,23 @@ export abstract class EngineRequest<I, O> {
 
   /** Hands the settled outcome to the caller. Called exactly once, by the result router. */
   abstract deliver(): void;
+}
+
+/**
+ * A thenable that rejects with `reason`: resolving a promise with it rejects that promise with
+ * the same reason, one microtask later. It lets a face keep only a promise's `resolve` per
+ * pending call (see `PromiseRequest` in lib/batcher/Batcher.ts): the `reject` function then dies
+ * young instead of living, with a field to hold it, as long as the call waits.
+ *
+ * @example
+ * ```ts
+ * resolve(new Rejection(new Error('model failed'))); // the promise rejects with that error
+ * ```
+ */
+export class Rejection {
+  constructor(readonly reason: unknown) {}
+
+  then(_onFulfilled: unknown, onRejected: (reason: unknown) => void): void {
+    onRejected(this.reason);
+  }
 }

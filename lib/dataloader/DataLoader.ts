@@ -14,7 +14,7 @@
 import { map, type Observable, type Subscription } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
 import type { BatchConfig } from '../core/config.js';
-import { BATCH_FAILED, EngineRequest, QUEUED, REJECTED, SUCCEEDED } from '../core/request.js';
+import { BATCH_FAILED, EngineRequest, QUEUED, Rejection, REJECTED, SUCCEEDED } from '../core/request.js';
 import { toSettlement } from '../core/toSettlement.js';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
@@ -395,8 +395,8 @@ interface Callers<K, V, C> {
 
 /** One key in the engine: settles its promise, and the cache hits that joined its batch. */
 class LoadRequest<K, V> extends EngineRequest<K, V> {
-  resolve: (value: V) => void = noop;
-  reject: (reason: unknown) => void = noop;
+  /** Only the promise's `resolve` is kept (see `PromiseRequest` in Batcher.ts): a failure resolves it with a `Rejection`. */
+  resolve: (value: V | PromiseLike<V>) => void = noop;
   /** Cache hits that settle with this key's batch, just before it. */
   hits: (() => void)[] | undefined = undefined;
 
@@ -406,8 +406,8 @@ class LoadRequest<K, V> extends EngineRequest<K, V> {
       this.hits = undefined;
       for (let i = 0; i < hits.length; i++) hits[i]();
     }
-    if (this.state === SUCCEEDED) this.resolve(this.result as V);
-    else this.reject(this.result);
+    if (this.state === SUCCEEDED) this.resolve(this.place as V);
+    else this.resolve(new Rejection(this.place) as unknown as V);
   }
 }
 
@@ -416,8 +416,7 @@ function noop(): void {}
 /** The request whose promise is being created (set just before `new Promise`). */
 let opening: LoadRequest<unknown, unknown> | undefined;
 
-function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+function captureResolvers(resolve: (value: unknown) => void): void {
   opening!.resolve = resolve;
-  opening!.reject = reject;
   opening = undefined;
 }
