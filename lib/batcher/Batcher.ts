@@ -1,6 +1,6 @@
 import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
-import { EngineRequest, Rejection, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { EngineRequest, NEW, Rejection, RequestExtras, SUCCEEDED } from '../core/request.js';
 import { prefix } from '../errors/describe.js';
 import type { BatchConfig } from '../core/config.js';
 import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions.js';
@@ -97,7 +97,7 @@ export class Batcher<I, O> implements AsyncDisposable {
    * ```
    */
   run(input: I, options?: RunOptions): Promise<O> {
-    const request = new PromiseRequest<I, O>(input);
+    const request = promiseRequest<I, O>(input);
     // One shared executor, no closure per call: it hands the resolvers to `opening`.
     opening = request as PromiseRequest<unknown, unknown>;
     const promise = new Promise<O>(captureResolvers as (resolve: (value: O) => void) => void);
@@ -211,18 +211,40 @@ export class Batcher<I, O> implements AsyncDisposable {
 }
 
 /**
- * A `run()` call: settles its promise. It keeps only the promise's `resolve`: a failure
- * resolves it with a {@link Rejection}, which rejects it with the same reason one microtask
- * later. Not holding `reject` lets that function go at once instead of living (with a field
- * here) as long as the call waits: about a fifth of what a pending call costs.
+ * A `run()` call: the engine's request fields, the promise's `resolve`, and `deliver`. It keeps
+ * only `resolve`: a failure resolves the promise with a {@link Rejection}, which rejects it with
+ * the same reason one microtask later. Not holding `reject` lets that function go at once
+ * instead of living (with a field here) as long as the call waits.
  */
-class PromiseRequest<I, O> extends EngineRequest<I, O> {
-  resolve: (value: O | PromiseLike<O>) => void = noop;
+type PromiseRequest<I, O> = EngineRequest<I, O> & { resolve: (value: O | PromiseLike<O>) => void };
 
-  deliver(): void {
-    if (this.state === SUCCEEDED) this.resolve(this.place as O);
-    else this.resolve(new Rejection(this.place) as unknown as O);
-  }
+/**
+ * Makes a `run()` request as an object literal, not with `new`. V8 notes where literals are made
+ * and, when most of those made at one place outlive young-generation collections (a burst of
+ * concurrent calls waiting for their batches), allocates them in the old generation from then
+ * on: the collector stops copying every pending call twice. (Measured on scenario 1: about a
+ * third of the bytes promoted, and of the collector's time.) The fields are `EngineRequest`'s,
+ * in its order; it has no getters, so shared code reads `resultOf`/`outcomeOf`.
+ */
+function promiseRequest<I, O>(input: I): PromiseRequest<I, O> {
+  const request = {
+    id: 0,
+    state: NEW,
+    enqueuedAt: 0,
+    place: undefined,
+    extras: undefined,
+    nextInQueue: undefined,
+    input,
+    resolve: noop,
+    deliver: deliverPromise,
+  };
+  return request as unknown as PromiseRequest<I, O>;
+}
+
+/** `deliver` of a {@link promiseRequest}: one function for all of them. */
+function deliverPromise(this: PromiseRequest<unknown, unknown>): void {
+  if (this.state === SUCCEEDED) this.resolve(this.place);
+  else this.resolve(new Rejection(this.place));
 }
 
 function noop(): void {}

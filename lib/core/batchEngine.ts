@@ -1,4 +1,4 @@
-import { mergeMap, Observable, Subject, type SchedulerAction, type Subscription } from 'rxjs';
+import type { Observable, SchedulerAction } from 'rxjs';
 import { BatcherStoppedError } from '../errors/BatcherStoppedError.js';
 import { QueueFullError } from '../errors/QueueFullError.js';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
@@ -41,8 +41,8 @@ const STOPPED = 3;
  * It keeps the design card's pipeline, with its traps fixed:
  *
  * ```
- * requests ─▶ partition queues ─▶ sealed (Subject<Batch>) ─▶ mergeMap(execute, maxConcurrentBatches) ─▶ settled (Subject)
- *             (window per queue)                                                                      routed by request id
+ * requests ─▶ partition queues ─▶ sealed batches ─▶ execute (up to maxConcurrentBatches at once) ─▶ settled (Subject)
+ *             (window per queue)    cut late, when a slot frees                                      routed by request id
  * ```
  *
  * - **Windows, not ticks.** `bufferTime(d, null, n)` runs a timer from subscription and emits
@@ -70,10 +70,6 @@ export class BatchEngine<I, O> {
   readonly settled$: Observable<EngineRequest<I, O>>;
 
   private readonly settled = new LeanSubject<EngineRequest<I, O>>();
-  /** Sealed batches; emitted only when a slot is free, so `mergeMap` never buffers. */
-  private sealed = new Subject<Batch<I, O>>();
-  /** The slot pipelines: one, plus one more for each change of `maxConcurrentBatches` while older batches finish. */
-  private readonly runners = new Set<Subscription>();
   private readonly deadlines: DeadlineQueue<I, O>;
   /** `dedupeBy`'s shared slots; undefined without `dedupeBy` (the engine's path is then as before). */
   private readonly dedupe: Dedupe<I, O> | undefined;
@@ -154,7 +150,6 @@ export class BatchEngine<I, O> {
     });
     this.single = new Partition<I, O>(undefined, this);
     this.partitions.set(undefined, this.single);
-    this.openSlots(config.maxConcurrentBatches);
     this.useTarget(config);
   }
 
@@ -165,33 +160,18 @@ export class BatchEngine<I, O> {
     this.target = this.counters.latencyTarget = new TargetController(view);
   }
 
-  /** `sealed` → `mergeMap(execute, slots)`: the design card's `concatMap` at one slot. */
-  private openSlots(slots: number): void {
-    const runner = this.sealed.pipe(mergeMap((batch) => this.execute(batch), slots)).subscribe({
-      complete: () => this.runners.delete(runner),
-    });
-    if (!runner.closed) this.runners.add(runner);
-  }
-
   /**
    * Applies new rules (already validated by the face) from the next batch formed. Nothing
    * waiting is lost or reordered: each queue is looked at afresh (full now? its window, from its
    * oldest request, under the new `maxDelayMs`), and batches running keep their slots.
    */
   reconfigure(config: BatchConfig<I, O>): void {
-    const previous = this.rules;
     this.rules = config;
     this.cachedSettings = undefined;
     this.useTarget(config);
     if (this.phase === STOPPED) return;
-    if (config.maxConcurrentBatches !== previous.maxConcurrentBatches) {
-      // Batches from now on go through a pipeline with the new width; running ones finish on the
-      // old one, which completes once they have.
-      const old = this.sealed;
-      this.sealed = new Subject<Batch<I, O>>();
-      this.openSlots(config.maxConcurrentBatches);
-      old.complete();
-    }
+    // A new maxConcurrentBatches needs nothing more: pump() compares the batches running with it,
+    // so running batches keep their slots and the next one is cut under the new limit.
     for (const partition of [...this.partitions.values()]) {
       if (partition.live === 0) continue;
       this.closeWindow(partition);
@@ -372,9 +352,9 @@ export class BatchEngine<I, O> {
     for (const batch of this.running) {
       batch.done = true;
       batch.abort(reason);
+      batch.inner?.unsubscribe();
     }
     this.running.clear();
-    for (const runner of this.runners) runner.unsubscribe();
     this.settledClosed = true;
     this.settled.complete();
     this.onStopped();
@@ -561,21 +541,22 @@ export class BatchEngine<I, O> {
     batch.startedAt = this.clock();
     this.running.add(batch);
     this.onChange();
-    this.sealed.next(batch);
+    this.execute(batch);
   }
 
-  /** The inner Observable of `mergeMap`: calls `runBatch` once and completes when the batch is finished. */
-  private execute(batch: Batch<I, O>): Observable<never> {
-    return new Observable<never>((subscriber) => {
-      batch.runner = subscriber;
-      const inner = invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
-        returned: (results) => this.batchReturned(batch, results),
-        failed: (error) => this.batchFailed(batch, error),
-      });
-      if (inner === undefined) return;
-      if (!batch.done) batch.inner = inner;
-      return () => inner.unsubscribe();
+  /**
+   * Runs a batch in the slot `pump()` found free: calls `runBatch` once; the batch holds its
+   * slot (its place in `running`) until {@link finishBatch}. No Observable per batch: the engine
+   * counts its slots itself, which is all `mergeMap(execute, maxConcurrentBatches)` did here.
+   */
+  private execute(batch: Batch<I, O>): void {
+    const inner = invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
+      returned: (results) => this.batchReturned(batch, results),
+      failed: (error) => this.batchFailed(batch, error),
     });
+    if (inner === undefined) return;
+    if (batch.done) inner.unsubscribe();
+    else batch.inner = inner;
   }
 
   /**
@@ -653,7 +634,9 @@ export class BatchEngine<I, O> {
   /** Frees the batch's slot, then lets the next due batch go. */
   private finishBatch(batch: Batch<I, O>, outcome: 'succeeded' | 'failed' | 'abandoned'): void {
     if (!this.running.delete(batch)) return; // disposed meanwhile
-    batch.runner?.complete(); // first, so mergeMap frees its slot before pump() seals the next batch
+    // An Observable result has emitted (take(1) closed it) or is cancelled here: let it go.
+    batch.inner?.unsubscribe();
+    batch.inner = undefined;
     const counters = this.counters;
     counters.batchesInFlight--;
     batch.finishedAt = this.clock();
@@ -781,8 +764,6 @@ export class BatchEngine<I, O> {
     this.phase = STOPPED;
     for (const partition of this.partitions.values()) this.closeWindow(partition);
     this.deadlines.clear();
-    for (const runner of this.runners) runner.unsubscribe();
-    this.sealed.complete();
     this.onChange();
     this.settledClosed = true;
     this.settled.complete();

@@ -243,7 +243,7 @@ export class Dedupe<I, O> {
       const slotWas = slot.state;
       const place = slot.place as object | undefined;
       slot.state = CANCELLED;
-      slot.place = member.result; // the slot's result from now on
+      slot.place = member.place; // the member's reason (it has settled): the slot's result from now on
       this.forget(slot);
       host.vacate(slot, slotWas, place, false);
       if (slotWas === RUNNING) batch = place as Batch<I, O>;

@@ -75,6 +75,10 @@ export abstract class EngineRequest<I, O> {
     public input: I,
   ) {}
 
+  // The three getters below exist on requests made by a class. `Batcher.run()`'s requests are
+  // object literals of the same fields (see `promiseRequest` in lib/batcher/Batcher.ts), so code
+  // that sees every kind of request uses {@link resultOf} and {@link outcomeOf} instead.
+
   /** Once settled: the value when it succeeded, otherwise the reason; `undefined` while pending. */
   get result(): O | unknown {
     return this.state >= SUCCEEDED ? this.place : undefined;
@@ -91,6 +95,30 @@ export abstract class EngineRequest<I, O> {
 
   /** Hands the settled outcome to the caller. Called exactly once, by the result router. */
   abstract deliver(): void;
+}
+
+/**
+ * How a request settled (`undefined` while pending), for any request, class-made or literal.
+ *
+ * @example
+ * ```ts
+ * if (outcomeOf(request) === 'succeeded') use(resultOf(request));
+ * ```
+ */
+export function outcomeOf(request: EngineRequest<unknown, unknown>): Outcome | undefined {
+  return OUTCOMES[request.state];
+}
+
+/**
+ * A settled request's value (succeeded) or reason (otherwise); `undefined` while pending.
+ *
+ * @example
+ * ```ts
+ * const reason = resultOf(request);
+ * ```
+ */
+export function resultOf<O>(request: EngineRequest<unknown, O>): O | unknown {
+  return request.state >= SUCCEEDED ? request.place : undefined;
 }
 
 /**
