@@ -1,6 +1,6 @@
 import { map, Observable, share, Subject, type Subscriber } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
-import { EngineRequest, RequestExtras, SUCCEEDED } from '../core/request.js';
+import { EngineRequest, NEW, Rejection, RequestExtras, SUCCEEDED } from '../core/request.js';
 import { prefix } from '../errors/describe.js';
 import type { BatchConfig } from '../core/config.js';
 import { BATCHER_FACE, checkPriority, checkRunOptions, checkStopOptions, normalizeOptions, PREBUILT_CONFIG, reconfigured, type Prebuilt } from '../options/normalizeOptions.js';
@@ -83,20 +83,16 @@ export class Batcher<I, O> implements AsyncDisposable {
     this.#rebuild = prebuilt?.rebuild ??
       ((changes) => reconfigured<I, O>(config.name, options as unknown as Record<string, unknown>, changes, config.runBatch, BATCHER_FACE));
     this.name = config.name;
+    // Each settled request carries the handle of its caller, so the engine routes it in O(1) and
+    // no caller filters a stream; the shared settlement stream behind `results$` is materialised
+    // only while someone subscribes (one subscription to the engine however many listen).
     this.#engine = new BatchEngine<I, O>(config, {
       changed: () => this.#statsFeed.changed(),
+      routeToCallers: true,
+      stopped: () => this.#statsFeed.complete(),
     });
     this.#requests.subscribe({ next: (request) => this.#engine.submit(request) });
-
-    // One routing subscriber on the shared result stream: each settled request carries the
-    // handle of its caller, so routing is O(1) and no caller filters the stream.
-    const settled$ = this.#engine.settled$.pipe(
-      share({ connector: () => new LeanSubject<EngineRequest<I, O>>(), resetOnRefCountZero: false }),
-    );
-    settled$.subscribe({
-      next: routeToCaller,
-      complete: () => this.#statsFeed.complete(),
-    });
+    const settled$ = this.#engine.settled$.pipe(share({ resetOnRefCountZero: true }));
     this.results$ = settled$.pipe(map(toSettlement<I, O>));
     this.stats$ = this.#statsFeed.stats$;
   }
@@ -111,10 +107,11 @@ export class Batcher<I, O> implements AsyncDisposable {
    * ```
    */
   run(input: I, options?: RunOptions): Promise<O> {
-    const request = new PromiseRequest<I, O>(input);
-    // One shared executor, no closure per call: it hands the resolvers to `opening`.
-    opening = request as PromiseRequest<unknown, unknown>;
-    const promise = new Promise<O>(captureResolvers as (resolve: (value: O) => void, reject: (reason: unknown) => void) => void);
+    // One shared executor, no closure per call: it makes the request, with the promise's resolve.
+    openingInput = input;
+    const promise = new Promise<O>(openRequest as (resolve: (value: O) => void) => void);
+    const request = opened as PromiseRequest<I, O>;
+    opened = undefined;
     this.#admit(request, options);
     return promise;
   }
@@ -233,31 +230,46 @@ export class Batcher<I, O> implements AsyncDisposable {
   }
 }
 
-// Private: the router, shared by every Batcher.
-function routeToCaller(request: EngineRequest<unknown, unknown>): void {
-  request.deliver();
+/**
+ * A `run()` call: the engine's request fields, the promise's `resolve`, and `deliver`. It keeps
+ * only `resolve`: a failure resolves the promise with a {@link Rejection}, which rejects it with
+ * the same reason one microtask later. Not holding `reject` lets that function go at once
+ * instead of living (with a field here) as long as the call waits.
+ */
+type PromiseRequest<I, O> = EngineRequest<I, O> & { resolve: (value: O | PromiseLike<O>) => void };
+
+/**
+ * The executor of every `run()` promise: makes its request as an object literal, not with
+ * `new`, here rather than in `run()`. V8 notes where literals are made and, when most of those
+ * made at one place outlive young-generation collections (a burst of concurrent calls waiting
+ * for their batches), allocates them in the old generation from then on, so the collector stops
+ * copying every pending call twice. (It did so for this site, called by the Promise constructor,
+ * and not for the same literal inlined into callers' loops.) The fields are `EngineRequest`'s,
+ * in its order; it has no getters, so shared code reads `resultOf`/`outcomeOf`.
+ */
+function openRequest(resolve: (value: unknown) => void): void {
+  opened = {
+    id: 0,
+    state: NEW,
+    enqueuedAt: 0,
+    place: undefined,
+    extras: undefined,
+    nextInQueue: undefined,
+    input: openingInput,
+    resolve,
+    deliver: deliverPromise,
+  } as unknown as PromiseRequest<unknown, unknown>;
+  openingInput = undefined;
 }
 
-/** A `run()` call: settles its promise. */
-class PromiseRequest<I, O> extends EngineRequest<I, O> {
-  resolve: (value: O) => void = noop;
-  reject: (reason: unknown) => void = noop;
+/** The input of the request being made, and then the request (set around `new Promise`). */
+let openingInput: unknown;
+let opened: PromiseRequest<unknown, unknown> | undefined;
 
-  deliver(): void {
-    if (this.state === SUCCEEDED) this.resolve(this.result as O);
-    else this.reject(this.result);
-  }
-}
-
-function noop(): void {}
-
-/** The request whose promise is being created (set just before `new Promise`). */
-let opening: PromiseRequest<unknown, unknown> | undefined;
-
-function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  opening!.resolve = resolve;
-  opening!.reject = reject;
-  opening = undefined;
+/** `deliver` of a `run()` request: one function for all of them. */
+function deliverPromise(this: PromiseRequest<unknown, unknown>): void {
+  if (this.state === SUCCEEDED) this.resolve(this.place);
+  else this.resolve(new Rejection(this.place));
 }
 
 /** A `run$()` subscription: emits and completes, or errors. */

@@ -1,4 +1,4 @@
-import type { Subscriber, Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { BatchContext, BatchReport, DispatchReason } from '../types.js';
 import type { FinishedBatch } from './counters.js';
 import type { LateResult } from './lateResult.js';
@@ -13,8 +13,6 @@ export class Batch<I, O> implements BatchContext, FinishedBatch {
   live: number;
   /** The subscription to an Observable `runBatch` returned, to cancel it when nobody waits. */
   inner: Subscription | undefined = undefined;
-  /** The `mergeMap` inner subscriber that holds this batch's slot; completed when the batch finishes. */
-  runner: Subscriber<never> | undefined = undefined;
   /** Set once the batch's result was handled; later results are ignored. */
   done = false;
   /** When `runBatch` was called and when its result came back, as engine ticks. */

@@ -1,4 +1,4 @@
-import { mergeMap, Observable, Subject, type SchedulerAction, type Subscription } from 'rxjs';
+import type { Observable, SchedulerAction } from 'rxjs';
 import { BatcherStoppedError } from '../errors/BatcherStoppedError.js';
 import { QueueFullError } from '../errors/QueueFullError.js';
 import { RequestTimeoutError } from '../errors/RequestTimeoutError.js';
@@ -44,8 +44,8 @@ const STOPPED = 3;
  * It keeps the design card's pipeline, with its traps fixed:
  *
  * ```
- * requests ─▶ partition queues ─▶ sealed (Subject<Batch>) ─▶ mergeMap(execute, maxConcurrentBatches) ─▶ settled (Subject)
- *             (window per queue)                                                                      routed by request id
+ * requests ─▶ partition queues ─▶ sealed batches ─▶ execute (up to maxConcurrentBatches at once) ─▶ settled (Subject)
+ *             (window per queue)    cut late, when a slot frees                                      routed by request id
  * ```
  *
  * - **Windows, not ticks.** `bufferTime(d, null, n)` runs a timer from subscription and emits
@@ -73,10 +73,6 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
   readonly settled$: Observable<EngineRequest<I, O>>;
 
   private readonly settled = new LeanSubject<EngineRequest<I, O>>();
-  /** Sealed batches; emitted only when a slot is free, so `mergeMap` never buffers. */
-  private sealed = new Subject<Batch<I, O>>();
-  /** The slot pipelines: one, plus one more for each change of `maxConcurrentBatches` while older batches finish. */
-  private readonly runners = new Set<Subscription>();
   private readonly deadlines: DeadlineQueue<I, O>;
   /** `dedupeBy`'s shared slots; undefined without `dedupeBy` (the engine's path is then as before). */
   private readonly dedupe: Dedupe<I, O> | undefined;
@@ -101,6 +97,9 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
 
   private readonly onChange: () => void;
   private readonly onSlotFreed: () => void;
+  private readonly onStopped: () => void;
+  /** See {@link EngineHooks.routeToCallers}. */
+  private readonly routes: boolean;
   private readonly deadlineEpoch: number;
   /** Chooses windows under `latencyTarget`; made with the first target and kept (what it learned of the model stays true). */
   private target: TargetController | undefined = undefined;
@@ -134,6 +133,8 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     const config = rules;
     this.onChange = hooks.changed ?? noop;
     this.onSlotFreed = hooks.slotFreed ?? noop;
+    this.onStopped = hooks.stopped ?? noop;
+    this.routes = hooks.routeToCallers === true;
     this.settled$ = this.settled.asObservable();
     const windowScheduler = config.windowScheduler;
     const windowEpoch = windowScheduler.now();
@@ -154,7 +155,6 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     });
     this.single = new Partition<I, O>(undefined, this);
     this.partitions.set(undefined, this.single);
-    this.openSlots(config.maxConcurrentBatches);
     this.useTarget(config);
   }
 
@@ -165,33 +165,18 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     this.target = this.counters.latencyTarget = new TargetController(view);
   }
 
-  /** `sealed` → `mergeMap(execute, slots)`: the design card's `concatMap` at one slot. */
-  private openSlots(slots: number): void {
-    const runner = this.sealed.pipe(mergeMap((batch) => this.execute(batch), slots)).subscribe({
-      complete: () => this.runners.delete(runner),
-    });
-    if (!runner.closed) this.runners.add(runner);
-  }
-
   /**
    * Applies new rules (already validated by the face) from the next batch formed. Nothing
    * waiting is lost or reordered: each queue is looked at afresh (full now? its window, from its
    * oldest request, under the new `maxDelayMs`), and batches running keep their slots.
    */
   reconfigure(config: BatchConfig<I, O>): void {
-    const previous = this.rules;
     this.rules = config;
     this.cachedSettings = undefined;
     this.useTarget(config);
     if (this.phase === STOPPED) return;
-    if (config.maxConcurrentBatches !== previous.maxConcurrentBatches) {
-      // Batches from now on go through a pipeline with the new width; running ones finish on the
-      // old one, which completes once they have.
-      const old = this.sealed;
-      this.sealed = new Subject<Batch<I, O>>();
-      this.openSlots(config.maxConcurrentBatches);
-      old.complete();
-    }
+    // A new maxConcurrentBatches needs nothing more: pump() compares the batches running with it,
+    // so running batches keep their slots and the next one is cut under the new limit.
     for (const partition of [...this.partitions.values()]) {
       if (partition.live === 0) continue;
       this.closeWindow(partition);
@@ -373,11 +358,12 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     for (const batch of this.running) {
       batch.done = true;
       batch.abort(reason);
+      batch.inner?.unsubscribe();
     }
     this.running.clear();
-    for (const runner of this.runners) runner.unsubscribe();
     this.settledClosed = true;
     this.settled.complete();
+    this.onStopped();
   }
 
   // Private: admission helpers.
@@ -561,24 +547,26 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     batch.startedAt = this.clock();
     this.running.add(batch);
     this.onChange();
-    this.sealed.next(batch);
+    this.execute(batch);
   }
 
-  /** The inner Observable of `mergeMap`: calls `runBatch` once and completes when the batch is finished. */
-  private execute(batch: Batch<I, O>): Observable<never> {
-    return new Observable<never>((subscriber) => {
-      batch.runner = subscriber;
-      const stream = this.config.stream; // streaming outputs: lib/core/streamRunner.ts, lib/core/continuous.ts
-      const inner = stream !== undefined
-        ? (stream.kind === 'steps' ? runStepsBatch(this.config.name, stream, batch, this) : runContinuous(this.config.name, stream, batch, this))
-        : invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
-          returned: (results) => this.batchReturned(batch, results),
-          failed: (error) => this.batchFailed(batch, error),
-        });
-      if (inner === undefined) return;
-      if (!batch.done) batch.inner = inner;
-      return () => inner.unsubscribe();
+  /**
+   * Runs a batch in the slot `pump()` found free: calls `runBatch` once (or runs its steps,
+   * for streaming outputs: lib/core/streamRunner.ts, lib/core/continuous.ts); the batch holds
+   * its slot (its place in `running`) until {@link finishBatch}. No Observable per batch: the
+   * engine counts its slots itself, which is all `mergeMap(execute, maxConcurrentBatches)` did.
+   */
+  private execute(batch: Batch<I, O>): void {
+    const stream = this.config.stream;
+    const inner = stream !== undefined
+      ? (stream.kind === 'steps' ? runStepsBatch(this.config.name, stream, batch, this) : runContinuous(this.config.name, stream, batch, this))
+      : invokeRunBatch(this.config.name, this.config.runBatch, batch.inputs(), batch, {
+        returned: (results) => this.batchReturned(batch, results),
+        failed: (error) => this.batchFailed(batch, error),
     });
+    if (inner === undefined) return;
+    if (batch.done) inner.unsubscribe();
+    else batch.inner = inner;
   }
 
   /**
@@ -704,7 +692,9 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
   /** Frees the batch's slot, then lets the next due batch go. */
   private finishBatch(batch: Batch<I, O>, outcome: 'succeeded' | 'failed' | 'abandoned'): void {
     if (!this.running.delete(batch)) return; // disposed meanwhile
-    batch.runner?.complete(); // first, so mergeMap frees its slot before pump() seals the next batch
+    // An Observable result has emitted (take(1) closed it) or is cancelled here: let it go.
+    batch.inner?.unsubscribe();
+    batch.inner = undefined;
     const counters = this.counters;
     counters.batchesInFlight--;
     batch.finishedAt = this.clock();
@@ -746,10 +736,10 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
   private settle(request: EngineRequest<I, O>, outcome: SettledState, value: O | undefined, reason: unknown): void {
     const previous = request.state;
     if (previous >= SUCCEEDED) return;
+    const place = request.place as object | undefined;
     request.state = outcome;
-    request.result = outcome === SUCCEEDED ? value : reason;
-    const place = request.place;
-    request.place = undefined;
+    request.place = outcome === SUCCEEDED ? value : reason; // from now on, its result
+
     // With dedupeBy, a caller in a shared slot and the slot itself settle by dedupe.ts's rules (on the steps below).
     if (this.dedupe !== undefined && this.dedupe.settle(request, previous, place)) return;
     this.counters.count(outcome);
@@ -782,8 +772,10 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
         extras.onAbort = undefined;
       }
     }
-    // Once stopped, settled$ has completed: a late refusal goes straight to its caller.
-    if (this.settledClosed) request.deliver();
+    if (this.routes) {
+      request.deliver();
+      if (this.settled.observed) this.settled.next(request);
+    } else if (this.settledClosed) request.deliver(); // settled$ has completed: a late refusal goes straight to its caller
     else this.settled.next(request);
   }
 
@@ -831,11 +823,10 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     this.phase = STOPPED;
     for (const partition of this.partitions.values()) this.closeWindow(partition);
     this.deadlines.clear();
-    for (const runner of this.runners) runner.unsubscribe();
-    this.sealed.complete();
     this.onChange();
     this.settledClosed = true;
     this.settled.complete();
+    this.onStopped();
     this.resolveStopped?.();
   }
 }
@@ -873,6 +864,15 @@ function letGoOfSlot(results: ArrayLike<unknown>, index: number): void {
 
 /** What a face wants to hear from the engine. */
 export interface EngineHooks {
+  /**
+   * The engine hands each settled request to its caller itself (`request.deliver()`), and
+   * `settled$` carries it, after that, only while someone subscribes to it (a face's `results$`):
+   * the shared settlement stream is then materialised only when someone listens. Without this the
+   * face routes from `settled$`.
+   */
+  routeToCallers?: boolean;
+  /** After the engine has stopped (once; `settled$` has completed). */
+  stopped?(): void;
   /** After state changes worth a stats update (batch dispatched or finished, a request settled alone). */
   changed?(): void;
   /** After a batch finished and freed its slot (a worker pulls more then). */

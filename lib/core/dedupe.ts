@@ -281,10 +281,9 @@ export class Dedupe<I, O> {
     let batch: Batch<I, O> | undefined;
     if (slot.live === 0 && slot.state < SUCCEEDED) {
       const slotWas = slot.state;
-      const place = slot.place;
+      const place = slot.place as object | undefined;
       slot.state = CANCELLED;
-      slot.result = member.result;
-      slot.place = undefined;
+      slot.place = member.place; // the member's reason (it has settled): the slot's result from now on
       this.forget(slot);
       host.vacate(slot, slotWas, place, false);
       if (slotWas === RUNNING) batch = place as Batch<I, O>;

@@ -64,11 +64,14 @@ export abstract class EngineRequest<I, O> {
   state: number = NEW;
   /** When it was enqueued: the engine's tick (whole ms since it started, a small integer V8 stores unboxed). */
   enqueuedAt = 0;
-  /** The partition queue while QUEUED, the batch while RUNNING. */
-  place: object | undefined = undefined;
+  /**
+   * Where it is, then how it ended, in one field (every pending request holds it, so each field
+   * counts): the partition queue while QUEUED, the batch (or, with `dedupeBy`, the shared slot)
+   * while RUNNING, and once settled the value when it succeeded, otherwise the reason (read it
+   * as {@link result}).
+   */
+  place: unknown = undefined;
   extras: RequestExtras | undefined = undefined;
-  /** Once settled: the value when it succeeded, otherwise the reason. */
-  result: O | unknown = undefined;
   /** The next request in its partition's queue, while queued. */
   nextInQueue: EngineRequest<I, O> | undefined = undefined;
 
@@ -76,6 +79,15 @@ export abstract class EngineRequest<I, O> {
     /** The input; with `defaults`, the filled-in copy that `runBatch` receives. */
     public input: I,
   ) {}
+
+  // The three getters below exist on requests made by a class. `Batcher.run()`'s requests are
+  // object literals of the same fields (see `promiseRequest` in lib/batcher/Batcher.ts), so code
+  // that sees every kind of request uses {@link resultOf} and {@link outcomeOf} instead.
+
+  /** Once settled: the value when it succeeded, otherwise the reason; `undefined` while pending. */
+  get result(): O | unknown {
+    return this.state >= SUCCEEDED ? this.place : undefined;
+  }
 
   get isSettled(): boolean {
     return this.state >= SUCCEEDED;
@@ -88,4 +100,47 @@ export abstract class EngineRequest<I, O> {
 
   /** Hands the settled outcome to the caller. Called exactly once, by the result router. */
   abstract deliver(): void;
+}
+
+/**
+ * How a request settled (`undefined` while pending), for any request, class-made or literal.
+ *
+ * @example
+ * ```ts
+ * if (outcomeOf(request) === 'succeeded') use(resultOf(request));
+ * ```
+ */
+export function outcomeOf(request: EngineRequest<unknown, unknown>): Outcome | undefined {
+  return OUTCOMES[request.state];
+}
+
+/**
+ * A settled request's value (succeeded) or reason (otherwise); `undefined` while pending.
+ *
+ * @example
+ * ```ts
+ * const reason = resultOf(request);
+ * ```
+ */
+export function resultOf<O>(request: EngineRequest<unknown, O>): O | unknown {
+  return request.state >= SUCCEEDED ? request.place : undefined;
+}
+
+/**
+ * A thenable that rejects with `reason`: resolving a promise with it rejects that promise with
+ * the same reason, one microtask later. It lets a face keep only a promise's `resolve` per
+ * pending call (see `PromiseRequest` in lib/batcher/Batcher.ts): the `reject` function then dies
+ * young instead of living, with a field to hold it, as long as the call waits.
+ *
+ * @example
+ * ```ts
+ * resolve(new Rejection(new Error('model failed'))); // the promise rejects with that error
+ * ```
+ */
+export class Rejection {
+  constructor(readonly reason: unknown) {}
+
+  then(_onFulfilled: unknown, onRejected: (reason: unknown) => void): void {
+    onRejected(this.reason);
+  }
 }

@@ -8,7 +8,7 @@ import { Batcher, RequestTimeoutError } from '../../lib';
 import { DeadlineQueue, MAX_TIMER_MS } from '../../lib/core/deadlines';
 import { CANCELLED, EngineRequest, QUEUED, RequestExtras, SUCCEEDED, TIMED_OUT } from '../../lib/core/request';
 import { ManualScheduler } from '../helpers/manualScheduler';
-import { outcome } from '../helpers/recording';
+import { outcome, settleMicrotasks } from '../helpers/recording';
 
 class Req extends EngineRequest<string, string> {
   deliver(): void {}
@@ -145,10 +145,10 @@ describe('DeadlineQueue: one timer for every deadline', () => {
     const timeoutMs = MAX_TIMER_MS + 1000;
     const call = outcome(batcher.run(1, { timeoutMs }));
     scheduler.advance(timeoutMs - 1);
-    await Promise.resolve();
+    await settleMicrotasks();
     expect(call.settled).toBe(false);
     scheduler.advance(1);
-    await Promise.resolve();
+    await settleMicrotasks();
     expect(call.error).toBeInstanceOf(RequestTimeoutError);
     expect(call.error).toMatchObject({ timeoutMs, phase: 'running' });
     expect(scheduler.overflows).toBe(0);
