@@ -15,7 +15,7 @@ import { map, type Observable } from 'rxjs';
 import { BatchEngine } from '../core/batchEngine.js';
 import type { BatchConfig } from '../core/config.js';
 import type { ShareRule } from '../core/dedupe.js';
-import { BATCH_FAILED, CANCELLED, EngineRequest, QUEUED, SUCCEEDED, type RequestExtras, type SettledState } from '../core/request.js';
+import { BATCH_FAILED, CANCELLED, EngineRequest, QUEUED, Rejection, SUCCEEDED, type RequestExtras, type SettledState } from '../core/request.js';
 import { toSettlement } from '../core/toSettlement.js';
 import { takeSnapshot, type BatcherStats } from '../stats/statsSnapshot.js';
 import type { Settlement } from '../types.js';
@@ -169,7 +169,6 @@ class DataLoader<K, V, C = K> {
     if (extras === undefined) {
       // This caller never gives up: its answer is the key's, so the cached promise is its own.
       request.resolve = entry.resolve;
-      request.reject = entry.reject;
     } else {
       entry.viaSlot = true;
       // Only the cache holds this one: a rejection reaches callers through their own promises.
@@ -343,8 +342,7 @@ class DataLoader<K, V, C = K> {
     // DataLoader's rule: after a failed batch its keys leave the cache, so the next load asks again.
     if (outcome === BATCH_FAILED) this.clear(entry.key);
     if (!entry.viaSlot) return; // its first caller's answer settles it, in DataLoader's order
-    if (outcome === SUCCEEDED) entry.resolve(result as V);
-    else entry.reject(result);
+    entry.resolve(outcome === SUCCEEDED ? (result as V) : (new Rejection(result) as unknown as PromiseLike<V>));
   }
 
   /** The key is no longer loading and has no answer: the cache lets it go (unless it already holds another). */
@@ -396,8 +394,8 @@ export default DataLoader;
  * input between the loads that join it (their own `signal` and `timeoutMs` apply to each).
  */
 class KeyEntry<K, V, C> {
-  resolve: (value: V) => void = noop;
-  reject: (reason: unknown) => void = noop;
+  /** Only the promise's `resolve` is kept (as `Batcher` does): a failure resolves it with a `Rejection`. */
+  resolve: (value: V | PromiseLike<V>) => void = noop;
   promise!: Promise<V>;
   /** A caller that never gives up waits for the key: later plain loads are cache hits. */
   pinned = false;
@@ -412,8 +410,8 @@ class KeyEntry<K, V, C> {
 
 /** One load in the engine: settles its promise, and the cache hits that joined its batch. */
 class LoadRequest<K, V> extends EngineRequest<K, V> {
-  resolve: (value: V) => void = noop;
-  reject: (reason: unknown) => void = noop;
+  /** Only the promise's `resolve` is kept (see `PromiseRequest` in Batcher.ts): a failure resolves it with a `Rejection`. */
+  resolve: (value: V | PromiseLike<V>) => void = noop;
   /** Cache hits that settle with this key's batch, just before it. */
   hits: (() => void)[] | undefined = undefined;
 
@@ -433,18 +431,16 @@ class LoadRequest<K, V> extends EngineRequest<K, V> {
       this.hits = undefined;
       for (let i = 0; i < hits.length; i++) hits[i]();
     }
-    if (this.state === SUCCEEDED) this.resolve(this.result as V);
-    else this.reject(this.result);
+    this.resolve(this.state === SUCCEEDED ? (this.result as V) : (new Rejection(this.result) as unknown as PromiseLike<V>));
   }
 }
 
 function noop(): void {}
 
 /** What the promise being created settles (set just before `new Promise`). */
-let opening: { resolve: (value: unknown) => void; reject: (reason: unknown) => void } | undefined;
+let opening: { resolve: (value: unknown) => void } | undefined;
 
-function captureResolvers(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+function captureResolvers(resolve: (value: unknown) => void): void {
   opening!.resolve = resolve;
-  opening!.reject = reject;
   opening = undefined;
 }
