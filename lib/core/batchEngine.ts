@@ -61,7 +61,12 @@ const STOPPED = 3;
  *   the wrong shape settles that batch's callers; the pipeline keeps serving.
  * - **O(1) routing.** Each settled request is emitted once on `settled$`; the request object
  *   itself knows how to reach its caller, so one subscriber routes every result without a
- *   per-caller filter or a lookup.
+ *   per-caller filter or a lookup. A face may ask the engine to make that call itself
+ *   (`routeToCallers`, as `Batcher` does): `settled$` then carries each settlement only while
+ *   someone subscribes (`results$`), so an unobserved batcher allocates nothing per result.
+ * - **Slots, not a pipeline per batch.** The card's `concatMap` (`mergeMap` at
+ *   `maxConcurrentBatches`) becomes the `running` set that `pump()` checks before it cuts a
+ *   batch: the same limit, without an Observable and a subscriber per batch.
  * - **Shared inputs.** With `dedupeBy`, what waits in a queue and runs in a batch is a shared
  *   slot standing for the calls with its key (lib/core/dedupe.ts); each call still settles on
  *   its own, through `settle()` like any other.
