@@ -217,6 +217,7 @@ export function summarize(aggregates: readonly Aggregate[], context: { readonly 
         'inputs/s': round(bestPerSec),
         'mean batch': value(best, 'bestSize'),
         efficiency: '1.00',
+        '÷ model at the batch formed': '',
         'vs best of sizes': '1.00',
         '× unbatched': '',
         'max |Δ|': '',
@@ -235,13 +236,19 @@ export function summarize(aggregates: readonly Aggregate[], context: { readonly 
             'inputs/s': round(perSec),
             'mean batch': fixed(value(a, 'meanBatchSize'), 1),
             efficiency: fixed(efficiency, 2),
+            // A closed loop of 64 clients forms batches of ≤ 64: its own ceiling is the model alone at 64.
+            '÷ model at the batch formed': finite(value(a, 'pairedFormedEfficiency')) ? `${fixed(value(a, 'pairedFormedEfficiency'), 2)} (at ${value(a, 'formedBatchSize')})` : fixed(efficiency, 2),
             'vs best of sizes': fixed(perSec / bestPerSec, 2),
             '× unbatched': fixed(perSec / value(unbatched, 'throughputPerSec'), 2),
             'max |Δ|': value(a, 'maxAbsDiff').toExponential(1),
           });
           if (a.label === 'rx-batcher') {
             const at64 = best?.records.perSize?.['64'];
-            const ceiling = load === 'closed loop' && at64 !== undefined ? `; 64 clients form batches of ≤ 64, and the model alone runs batch 64 at ${fixed(at64 / bestPerSec, 2)} of its best` : '';
+            const formed = value(a, 'pairedFormedEfficiency');
+            const ceiling =
+              load === 'closed loop' && at64 !== undefined
+                ? `; 64 clients form batches of ≤ 64, and the model alone runs batch 64 at ${fixed(at64 / bestPerSec, 2)} of its best${finite(formed) ? `; ÷ the model alone at batch ${value(a, 'formedBatchSize')} around the same runs: ${fixed(formed, 2)}` : ''}`
+                : '';
             target(
               '5',
               `${model}, ${load}: rx-batcher ≥ 0.9 × the model's best`,

@@ -392,16 +392,20 @@ function realModelScenario(sizes: PlanSizes, modelBatch: ModelBatchSizes, repoRo
       config: `direct session.run on ready-made batches of ${sizes.modelBatchSizes.join('/')} (best reported)`,
       task: { kind: 'model-best', model, sizes: sizes.modelBatchSizes, durationMs: sizes.modelBestMs, repoRoot },
     });
-    for (const impl of impls) {
-      cases.push({ scenario: 's5', group: `${model} burst`, label: impl, config: configOf(impl, rules), task: { kind: 'model-burst', model, impl, n: sizes.modelBurst, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds } });
+    // rx-batcher with a second slot beside the default one: onnxruntime-node runs a batch on the
+    // calling thread, so there is nothing for a second slot to overlap; this row checks that claim.
+    const variants: { label: string; impl: ImplName; rules: BatchRules }[] = impls.map((impl) => ({ label: impl as string, impl, rules }));
+    variants.splice(1, 0, { label: 'rx-batcher, 2 slots', impl: 'rx-batcher', rules: { ...rules, maxConcurrentBatches: 2 } });
+    for (const v of variants) {
+      cases.push({ scenario: 's5', group: `${model} burst`, label: v.label, config: configOf(v.impl, v.rules), task: { kind: 'model-burst', model, impl: v.impl, n: sizes.modelBurst, rules: v.rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds } });
     }
-    for (const impl of impls) {
+    for (const v of variants) {
       cases.push({
         scenario: 's5',
         group: `${model} closed loop`,
-        label: impl,
-        config: configOf(impl, rules),
-        task: { kind: 'model-closed', model, impl, clients: 64, durationMs: sizes.modelClosedMs, rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds },
+        label: v.label,
+        config: configOf(v.impl, v.rules),
+        task: { kind: 'model-closed', model, impl: v.impl, clients: 64, durationMs: sizes.modelClosedMs, rules: v.rules, repoRoot, pairedDirectMs: sizes.pairedDirectMs, rounds: sizes.modelRounds },
       });
     }
   }

@@ -81,7 +81,9 @@ export async function measureModelBurst(name: RealModelName, impl: ImplName, n: 
  * Scenario 5b: a closed loop of `clients` concurrent clients, each sending its next request
  * when the previous one is answered, in `rounds` rounds of `durationMs / rounds`, each between
  * two measurements of the model alone (as in {@link measureModelBurst}); throughput, efficiency,
- * latency and the same equality check against unbatched answers.
+ * latency and the same equality check against unbatched answers. When `clients` is below
+ * `rules.maxBatchSize` the model alone is also measured at `clients` (the largest batch this
+ * load can form) around each round: `pairedFormedEfficiency`.
  *
  * @example
  * ```ts
@@ -101,6 +103,9 @@ export async function measureModelClosedLoop(
   const setup = await prepare(name, impl, rules, repoRoot);
   const { real, client } = setup;
   const latencies: number[] = [];
+  // `clients` callers never form a batch larger than `clients`: the model alone at that size is
+  // this load's own ceiling, measured beside the best size so the report can tell them apart.
+  const formed = Math.min(clients, rules.maxBatchSize);
   const result = await pairedRounds(setup, rules.maxBatchSize, pairedDirectMs, rounds, async () => {
     let answered = 0;
     const start = now();
@@ -117,7 +122,7 @@ export async function measureModelClosedLoop(
     };
     await Promise.all(Array.from({ length: clients }, (_, c) => loop(c)));
     return (answered * 1000) / (now() - start);
-  });
+  }, formed);
   await setup.close();
   return {
     ...result,
@@ -164,13 +169,20 @@ async function prepare(name: RealModelName, impl: ImplName, rules: BatchRules, r
 /**
  * Runs `measure` `rounds` times, each between two measurements of the model alone at `size`,
  * and reports medians of the throughput and of the efficiency (throughput ÷ the mean of the
- * two model-alone measurements around it), plus the mean batch size over all rounds.
+ * two model-alone measurements around it), plus the mean batch size over all rounds. With
+ * `formedSize` (the largest batch the load can form, when below `size`) the model alone is
+ * also measured at that size around each round: `pairedFormedEfficiency` is the throughput ÷
+ * that, the share of what the model can do at the batches this load allows.
  */
-async function pairedRounds(setup: Setup, size: number, directMs: number, rounds: number, measure: () => Promise<number>): Promise<Metrics> {
+async function pairedRounds(setup: Setup, size: number, directMs: number, rounds: number, measure: () => Promise<number>, formedSize = size): Promise<Metrics> {
   const throughputs: number[] = [];
   const efficiencies: number[] = [];
   const directs: number[] = [];
+  const formedDirects: number[] = [];
+  const formedEfficiencies: number[] = [];
+  const formed = formedSize < size;
   let before = await directThroughput(setup.real, size, directMs);
+  let formedBefore = formed ? await directThroughput(setup.real, formedSize, directMs) : Number.NaN;
   let calls = 0;
   let items = 0;
   for (let round = 0; round < rounds; round++) {
@@ -183,9 +195,18 @@ async function pairedRounds(setup: Setup, size: number, directMs: number, rounds
     directs.push((before + after) / 2);
     efficiencies.push(throughput / ((before + after) / 2));
     before = after;
+    if (formed) {
+      const formedAfter = await directThroughput(setup.real, formedSize, directMs);
+      formedDirects.push((formedBefore + formedAfter) / 2);
+      formedEfficiencies.push(throughput / ((formedBefore + formedAfter) / 2));
+      formedBefore = formedAfter;
+    }
   }
   const metrics: Metrics = { throughputPerSec: median(throughputs), meanBatchSize: calls === 0 ? 0 : items / calls, rounds };
   if (directMs > 0) Object.assign(metrics, { pairedDirectPerSec: median(directs), pairedEfficiency: median(efficiencies) });
+  if (directMs > 0 && formed) {
+    Object.assign(metrics, { formedBatchSize: formedSize, pairedFormedDirectPerSec: median(formedDirects), pairedFormedEfficiency: median(formedEfficiencies) });
+  }
   return metrics;
 }
 

@@ -72,6 +72,22 @@ describe('bench report', () => {
     ]);
   });
 
+  it('shows a closed loop against the model alone at the batch it can form, beside the best size', () => {
+    const s5: RawResult[] = [
+      raw('s5', 'mlp best', 'model-direct', 1, { bestPerSec: 1000, bestSize: 128, perSize: { '64': 900, '128': 1000 } }),
+      raw('s5', 'mlp burst', 'rx-batcher', 1, { throughputPerSec: 950, meanBatchSize: 128, pairedDirectPerSec: 1000, pairedEfficiency: 0.95, maxAbsDiff: 0 }),
+      raw('s5', 'mlp closed loop', 'rx-batcher', 1, {
+        throughputPerSec: 870, meanBatchSize: 64, pairedDirectPerSec: 1000, pairedEfficiency: 0.87,
+        formedBatchSize: 64, pairedFormedDirectPerSec: 900, pairedFormedEfficiency: 0.97, maxAbsDiff: 0,
+      }),
+    ];
+    const { tables, targets } = summarize(aggregate(s5), { headlineCalls: 100_000 });
+    const rows = tables.find((t) => t.id === 's5')!.rows;
+    expect(rows.find((r) => r.load === '10k concurrent')).toMatchObject({ efficiency: '0.95', '÷ model at the batch formed': '0.95' });
+    expect(rows.find((r) => r.load === '64 clients, closed loop')).toMatchObject({ efficiency: '0.87', '÷ model at the batch formed': '0.97 (at 64)' });
+    expect(targets.find((t) => t.target.startsWith('mlp, closed loop'))?.measured).toContain('÷ the model alone at batch 64 around the same runs: 0.97');
+  });
+
   it('renders Markdown tables and a standalone SVG chart', () => {
     expect(markdownTable([{ implementation: 'rx-batcher', 'requests/s': 600_000, note: 'a|b' }])).toBe(
       ['| implementation | requests/s | note |', '|---|---:|---|', '| rx-batcher | 600,000 | a\\|b |'].join('\n'),

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseBenchArgs } from '../../bench/runner/options';
 import { runBenchmarks, type BenchRun } from '../../bench/runner/runBenchmarks';
 import { runWorker } from '../../bench/runner/spawnWorker';
+import { measureModelClosedLoop } from '../../bench/scenarios/realModels';
 
 const repoRoot = resolve(__dirname, '..', '..');
 
@@ -111,6 +112,29 @@ describe('npm run bench -- --smoke', () => {
     expect(s9.filter((c) => c.label === 'continuous' && c.group.includes('backlog')).every((c) => c.median.admittedBetweenSteps > 0)).toBe(true);
     expect(results.targets.find((t) => t.target.startsWith('every streamed request'))?.met).toBe('yes');
   });
+
+  it('scenario 5 runs rx-batcher with its default slot and with two, beside DataLoader and the unbatched floor', () => {
+    const results = JSON.parse(readFileSync(join(outDir, 'smoke.json'), 'utf8')) as Results;
+    for (const group of ['silero burst', 'silero closed loop', 'mlp burst', 'mlp closed loop']) {
+      const labels = results.cases.filter((c) => c.scenario === 's5' && c.group === group).map((c) => c.label);
+      expect(labels).toEqual(['rx-batcher', 'rx-batcher, 2 slots', 'dataloader', 'unbatched']);
+    }
+  });
+
+  it('scenario 5 pairs a closed loop too small to fill a batch with the model alone at the batch it can form', async () => {
+    // 4 clients, maxBatchSize 16: batches of at most 4, so the model alone is also measured at 4.
+    const small = await measureModelClosedLoop('mlp', 'rx-batcher', 4, 30, { maxBatchSize: 16, maxDelayMs: 0 }, repoRoot, 5, 1);
+    expect(small.meanBatchSize).toBeLessThanOrEqual(4);
+    expect({ formed: small.formedBatchSize, efficiency: Number.isFinite(small.pairedFormedEfficiency), direct: Number.isFinite(small.pairedFormedDirectPerSec) }).toEqual({
+      formed: 4,
+      efficiency: true,
+      direct: true,
+    });
+    // Clients enough to fill a batch: its best size is the batch formed, nothing more to measure.
+    const full = await measureModelClosedLoop('mlp', 'rx-batcher', 16, 30, { maxBatchSize: 16, maxDelayMs: 0 }, repoRoot, 5, 1);
+    expect(full.pairedFormedEfficiency).toBeUndefined();
+    expect(Number.isFinite(full.pairedEfficiency)).toBe(true);
+  }, 60_000);
 
   it('writes a standalone SVG chart', () => {
     const svg = readFileSync(join(outDir, 'smoke.svg'), 'utf8');
