@@ -9,6 +9,7 @@ import { Batcher } from '../lib';
 import { instrument, METRICS, spanContextIn } from '../lib/otel';
 import { memoryTransport, remoteBatcher, serveBatches } from '../lib/remote';
 import { ManualScheduler } from './helpers/manualScheduler';
+import { scriptedTransport } from './remote/support/scriptedTransport';
 import { outcome, settleMicrotasks } from './helpers/recording';
 import { quiet } from './helpers/virtualClock';
 
@@ -179,6 +180,56 @@ describe('instrument(batcher, { meter, tracer })', () => {
     expect(workerSpans.flatMap((s) => s.links.map((l) => l.context))).toEqual([spanOf(7)]);
     forWorker.stop();
     forProducer.stop();
+  });
+
+  it("counts a producer's connection drops and returns, re-sent requests and dropped replies, from the call on", async () => {
+    const { meter, tracer, collect } = telemetry();
+    const s = scriptedTransport(true);
+    const producer = remoteBatcher<number, number>(s.transport, 'double', { name: 'producer', onError: () => undefined });
+    const pending = [producer.run(1), producer.run(2), producer.run(3)];
+    await quiet();
+    s.event({ type: 'disconnected', connection: 'replies', error: new Error('before instrumenting: not counted') });
+    const instrumentation = instrument(producer, { meter, tracer });
+    s.event({ type: 'disconnected', connection: 'replies', error: new Error('read ECONNRESET') });
+    s.event({ type: 'reconnected', connection: 'replies' });
+    s.event({ type: 'resubscribed', connection: 'replies' });
+    await quiet();
+    const [batch] = s.sent;
+    for (const m of batch) s.answer(m);
+    s.answer(batch[1]);
+    s.frame(new Uint8Array([1, 2, 3]));
+    await Promise.all(pending);
+    const m = await collect();
+    expect(points(m.get(METRICS.brokerConnectionEvents), 'rxbatcher.broker.event')).toEqual({ disconnected: 1, reconnected: 1, resubscribed: 1 });
+    expect(points(m.get(METRICS.resent), 'rxbatcher.name')).toEqual({ producer: 2 });
+    expect(points(m.get(METRICS.dropped), 'rxbatcher.remote.drop_reason')).toEqual({ duplicate: 1, malformed: 1 });
+    instrumentation.stop();
+    await producer.stop();
+  });
+
+  it("counts a worker's redeliveries, reclaims and refusals after maxDeliveries", async () => {
+    jest.useFakeTimers();
+    try {
+      const { meter, tracer, collect } = telemetry();
+      const transport = memoryTransport();
+      // The poison input hangs its batch until the worker stops; nothing renews the claim.
+      const worker = await serveBatches<number, number>(transport, 'poison', (xs, ctx) => new Promise<number[]>((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))), {
+        name: 'worker', maxBatchSize: 1, maxConcurrentBatches: 8, claimIdleMs: 100, touchEveryMs: 0, maxDeliveries: 3,
+      });
+      const instrumentation = instrument(worker, { meter, tracer });
+      const producer = remoteBatcher<number, number>(transport, 'poison', { timeoutMs: 5000 });
+      const call = outcome(producer.run(9));
+      await jest.advanceTimersByTimeAsync(301);
+      expect(call.error).toMatchObject({ kind: 'deliveries-exhausted' });
+      const m = await collect();
+      expect(points(m.get(METRICS.deliveries), 'rxbatcher.remote.delivery')).toEqual({ redelivered: 3, reclaimed: 3, exhausted: 1 });
+      instrumentation.stop();
+      await producer.stop();
+      await worker.stop();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 

@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly port?: number;
   /** The batch window; a long one shows the drain at work (queued requests go out at once). */
   readonly maxDelayMs?: number;
+  /** Answer 503 while the event loop runs this late (the server's default, 50); 0 turns load shedding off. */
+  readonly maxEventLoopDelayMs?: number;
   readonly signals?: readonly NodeJS.Signals[];
   readonly log?: (event: ShutdownEvent) => void;
 }
@@ -45,7 +47,10 @@ export interface ServeOptions {
  */
 export async function serveUntilSignal(options: ServeOptions = {}): Promise<{ server: HttpModelServer; stopped: Promise<void> }> {
   const log = options.log ?? (() => {});
-  const server = await startHttpModelServer({ port: options.port ?? 0, maxDelayMs: options.maxDelayMs ?? 2, timeoutMs: 30_000 });
+  const server = await startHttpModelServer({
+    port: options.port ?? 0, maxDelayMs: options.maxDelayMs ?? 2, timeoutMs: 30_000,
+    ...(options.maxEventLoopDelayMs !== undefined ? { maxEventLoopDelayMs: options.maxEventLoopDelayMs } : {}),
+  });
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const stopped = new Promise<void>((resolve, reject) => {
     const onSignal = (signal: NodeJS.Signals) => {

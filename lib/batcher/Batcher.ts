@@ -95,6 +95,7 @@ export class Batcher<I, O> implements AsyncDisposable {
     const settled$ = this.#engine.settled$.pipe(share({ resetOnRefCountZero: true }));
     this.results$ = settled$.pipe(map(toSettlement<I, O>));
     this.stats$ = this.#statsFeed.stats$;
+    prebuilt?.notifyStats?.(() => this.#statsFeed.changed());
   }
 
   /**

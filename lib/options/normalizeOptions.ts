@@ -104,6 +104,11 @@ export interface Prebuilt<I, O> {
   readonly config: BatchConfig<I, O>;
   /** Validates `configure()` changes with the face's own rules. */
   readonly rebuild: (changes: unknown) => BatchConfig<I, O>;
+  /**
+   * Called once with a function that makes `stats$` emit a fresh snapshot, for counts the face
+   * keeps outside the engine (the producer's connection and dropped-frame counts).
+   */
+  readonly notifyStats?: (changed: () => void) => void;
 }
 
 /** The options of `new Batcher(…)`. */

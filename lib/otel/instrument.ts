@@ -98,11 +98,50 @@ export const METRICS = Object.freeze({
   bisections: 'rxbatcher.batch.bisections',
   /** Counter, `{call}`: the extra `runBatch` calls those bisections made. */
   bisectionCalls: 'rxbatcher.batch.bisection_calls',
+  /**
+   * Counter, `{event}`: a remote producer's or worker's broker connections that dropped or came
+   * back, by `rxbatcher.broker.event` (`disconnected`, `reconnected`, `resubscribed`).
+   */
+  brokerConnectionEvents: 'rxbatcher.broker.connection.events',
+  /** Counter, `{request}`: requests a producer sent again after its reply subscription came back. */
+  resent: 'rxbatcher.remote.resent',
+  /**
+   * Counter, `{message}`: messages a producer or worker dropped, by `rxbatcher.remote.drop_reason`
+   * (`forged`, `oversized`, `malformed`, `duplicate`).
+   */
+  dropped: 'rxbatcher.remote.dropped',
+  /**
+   * Counter, `{request}`: what a worker met beside its batches, by `rxbatcher.remote.delivery`:
+   * `redelivered` (delivered before), `reclaimed` (taken over from a silent worker), `exhausted`
+   * (over `maxDeliveries`), `expired` (its caller's deadline had passed), `released` (handed back
+   * by a stop).
+   */
+  deliveries: 'rxbatcher.remote.deliveries',
+  /** Counter, `{error}`: broker errors a worker recovered from. */
+  brokerErrors: 'rxbatcher.broker.errors',
   /** Observable gauge, `{request}`: requests waiting in a queue now. */
   queueSize: 'rxbatcher.queue.size',
   /** Observable gauge, `{batch}`: batches running now. */
   batchesInFlight: 'rxbatcher.batch.in_flight',
 });
+
+/** Counts only remote faces have: [stats field, instrument, attribute, value]. */
+const REMOTE_COUNTS = [
+  ['disconnects', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'disconnected'],
+  ['reconnects', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'reconnected'],
+  ['resubscribes', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'resubscribed'],
+  ['resent', 'resent', undefined, undefined],
+  ['forged', 'dropped', 'rxbatcher.remote.drop_reason', 'forged'],
+  ['oversized', 'dropped', 'rxbatcher.remote.drop_reason', 'oversized'],
+  ['malformed', 'dropped', 'rxbatcher.remote.drop_reason', 'malformed'],
+  ['duplicatesDropped', 'dropped', 'rxbatcher.remote.drop_reason', 'duplicate'],
+  ['redeliveries', 'deliveries', 'rxbatcher.remote.delivery', 'redelivered'],
+  ['reclaimed', 'deliveries', 'rxbatcher.remote.delivery', 'reclaimed'],
+  ['exhausted', 'deliveries', 'rxbatcher.remote.delivery', 'exhausted'],
+  ['expired', 'deliveries', 'rxbatcher.remote.delivery', 'expired'],
+  ['released', 'deliveries', 'rxbatcher.remote.delivery', 'released'],
+  ['brokerErrors', 'brokerErrors', undefined, undefined],
+] as const;
 
 const OUTCOMES = [
   ['succeeded', 'succeeded'],
@@ -155,6 +194,13 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
   const requests = meter.createCounter(METRICS.requests, { unit: '{request}', description: 'Settled requests, by outcome.' });
   const bisections = meter.createCounter(METRICS.bisections, { unit: '{batch}', description: 'Batches whose runBatch call failed and were split to isolate the failing input.' });
   const bisectionCalls = meter.createCounter(METRICS.bisectionCalls, { unit: '{call}', description: 'Extra runBatch calls made by bisection.' });
+  const remote = {
+    brokerConnectionEvents: meter.createCounter(METRICS.brokerConnectionEvents, { unit: '{event}', description: 'Broker connections that dropped or came back.' }),
+    resent: meter.createCounter(METRICS.resent, { unit: '{request}', description: 'Requests sent again after the reply subscription came back.' }),
+    dropped: meter.createCounter(METRICS.dropped, { unit: '{message}', description: 'Messages dropped: forged, oversized, malformed or duplicate.' }),
+    deliveries: meter.createCounter(METRICS.deliveries, { unit: '{request}', description: 'Redelivered, reclaimed, exhausted, expired or released requests.' }),
+    brokerErrors: meter.createCounter(METRICS.brokerErrors, { unit: '{error}', description: 'Broker errors recovered from.' }),
+  };
   const queueSize = meter.createObservableGauge(METRICS.queueSize, { unit: '{request}', description: 'Requests waiting in a queue.' });
   const inFlight = meter.createObservableGauge(METRICS.batchesInFlight, { unit: '{batch}', description: 'Batches running.' });
 
@@ -200,6 +246,14 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
       }
       if (s.bisections > previous.bisections) bisections.add(s.bisections - previous.bisections, attributes);
       if (s.bisectionCalls > previous.bisectionCalls) bisectionCalls.add(s.bisectionCalls - previous.bisectionCalls, attributes);
+      const fresh = s as unknown as Record<string, unknown>;
+      const before = previous as unknown as Record<string, unknown>;
+      for (const [field, instrumentKey, attribute, value] of REMOTE_COUNTS) {
+        const current = fresh[field];
+        const last = before[field];
+        if (typeof current !== 'number' || typeof last !== 'number' || current <= last) continue;
+        remote[instrumentKey].add(current - last, attribute === undefined ? attributes : { ...attributes, [attribute]: value });
+      }
       if (s.lastBatch !== undefined && s.lastBatch !== previous.lastBatch) recordBatch(s.lastBatch);
     }
     previous = s; // the first snapshot is the baseline: only what happens from now on is recorded

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SchedulerLike } from 'rxjs';
+import type { Observable, SchedulerLike } from 'rxjs';
 import { Batcher } from '../batcher/Batcher.js';
 import type { BatchConfig } from '../core/config.js';
 import { CALLER_GONE, type LateResult } from '../core/lateResult.js';
@@ -113,6 +113,8 @@ export interface RemoteBatcherStats extends BatcherStats {
 export interface RemoteBatcher<I, O> extends Batcher<I, O> {
   /** The current stats, as an immutable snapshot. */
   stats(): RemoteBatcherStats;
+  /** The current stats on subscription, then a new snapshot after every change (connection events and dropped replies included). */
+  readonly stats$: Observable<RemoteBatcherStats>;
 }
 
 /**
@@ -146,11 +148,15 @@ export function remoteBatcher<I, O>(transport: BatchTransport, subject: string, 
   const { config, rules, face } = producerOptions<I, O>(subject, options, send);
   sender.open(config, rules);
   const rebuild = (changes: unknown): BatchConfig<I, O> => reconfigured<I, O>(config.name, options as Record<string, unknown>, changes, send, face);
-  return new Producer<I, O>({ config, rebuild }, sender);
+  const notifyStats = (changed: () => void): void => {
+    sender.statsChanged = changed;
+  };
+  return new Producer<I, O>({ config, rebuild, notifyStats }, sender);
 }
 
 /** The producer as a Batcher: its `runBatch` is the broker. */
 class Producer<I, O> extends Batcher<I, O> implements RemoteBatcher<I, O> {
+  declare readonly stats$: Observable<RemoteBatcherStats>;
   readonly #sender: Sender<I, O>;
   #closing: Promise<void> | undefined;
 
@@ -193,6 +199,8 @@ class Sender<I, O> {
   malformed = 0;
   resent = 0;
   readonly connections = new ConnectionCounts();
+  /** Makes the producer's `stats$` emit: the counts above change outside the engine. */
+  statsChanged: () => void = () => undefined;
   private name = '';
   private codec!: Codec;
   private rules!: ProducerRules;
@@ -304,6 +312,7 @@ class Sender<I, O> {
    */
   private onLinkEvent(event: LinkEvent): void {
     this.connections.count(event);
+    this.statsChanged();
     const report = (resent?: number): void =>
       emitBrokerEvent(this.rules.onBrokerEvent, { ...event, transport: this.transport.kind, subject: this.subject, ...(resent !== undefined ? { resent } : {}) });
     if (event.type !== 'resubscribed') return report();
@@ -314,6 +323,7 @@ class Sender<I, O> {
       .then((link) => (link.resend !== undefined ? link.resend(messages) : link.send(messages).then(() => messages.length)))
       .then((n) => {
         this.resent += n;
+        if (n > 0) this.statsChanged();
         report(n);
       }, () => report(0)); // dropped again before it was through: the next resubscribe re-sends
   }
@@ -344,6 +354,7 @@ class Sender<I, O> {
   }
 
   private dropped(reason: 'forged' | 'oversized' | 'malformed', bytes: number, message: string): void {
+    this.statsChanged();
     try {
       this.rules.onError(new DroppedMessageError(this.name, reason, bytes, message));
     } catch {
@@ -356,6 +367,7 @@ class Sender<I, O> {
     const w = this.waiting.get(id);
     if (w === undefined) {
       this.duplicatesDropped++;
+      this.statsChanged();
       return;
     }
     this.waiting.delete(id);

@@ -2,46 +2,9 @@
 // the in-memory one (named memory* so the fast unit loop runs it).
 import { natsTransport } from '../../lib/nats';
 import { redisTransport } from '../../lib/redis';
-import {
-  memoryTransport, remoteBatcher, serveBatches, v8Codec,
-  type BatchTransport, type BrokerEvent, type LinkEvent, type ProducerLink, type RequestMessage,
-} from '../../lib/remote';
+import { memoryTransport, remoteBatcher, serveBatches, v8Codec, type BatchTransport, type BrokerEvent, type LinkEvent } from '../../lib/remote';
 import { reconnectDelays } from '../../lib/remote/brokerEvents';
-import { encodeReplies } from '../../lib/remote/wire';
-
-/**
- * A producer-side transport that delivers nothing by itself: the test plays the broker,
- * answering requests and reporting connection events by hand.
- */
-function scriptedTransport(withResend: boolean) {
-  const sent: RequestMessage[][] = [];
-  const resent: RequestMessage[][] = [];
-  let onReplies!: (frame: Uint8Array) => void;
-  let onEvent!: (event: LinkEvent) => void;
-  const transport: BatchTransport = {
-    kind: 'scripted',
-    async openProducer(_subject, replies, events) {
-      onReplies = replies;
-      onEvent = events!;
-      const link: ProducerLink = {
-        replyTo: 'me',
-        async send(messages) {
-          sent.push([...messages]);
-        },
-        async close() {},
-      };
-      if (!withResend) return link;
-      return { ...link, async resend(messages) {
-        resent.push([...messages]);
-        return messages.length - 1; // the transport knows one of them is not read yet
-      } };
-    },
-    openWorker: () => Promise.reject(new Error('no workers here')),
-    backlog: async () => ({ waiting: 0, pending: 0 }),
-  };
-  const answer = (message: RequestMessage): void => onReplies(encodeReplies([[message.id, 'ok', v8Codec.encode(2 * (v8Codec.decode(message.body) as number))]]));
-  return { transport, sent, resent, answer, event: (e: LinkEvent) => onEvent(e) };
-}
+import { scriptedTransport } from './support/scriptedTransport';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -72,6 +35,35 @@ describe('broker connection events', () => {
       { type: 'reconnected', connection: 'replies', transport: 'scripted', subject: 'double', resent: undefined, error: undefined },
       { type: 'resubscribed', connection: 'replies', transport: 'scripted', subject: 'double', resent: 0, error: undefined },
     ]);
+    await p.stop();
+  });
+
+  it("a producer's stats$ emits when a connection drops or returns, when requests are sent again and when a duplicate is dropped", async () => {
+    const s = scriptedTransport(true);
+    const p = remoteBatcher<number, number>(s.transport, 'double');
+    const seen: { disconnects: number; reconnects: number; resubscribes: number; resent: number; duplicatesDropped: number }[] = [];
+    const watching = p.stats$.subscribe(({ disconnects, reconnects, resubscribes, resent, duplicatesDropped }) =>
+      seen.push({ disconnects, reconnects, resubscribes, resent, duplicatesDropped }));
+    const pending = [p.run(1), p.run(2), p.run(3)];
+    await flush();
+    const [batch] = s.sent;
+    const before = seen.length;
+    s.event({ type: 'disconnected', connection: 'replies', error: new Error('read ECONNRESET') });
+    s.event({ type: 'reconnected', connection: 'replies' });
+    s.event({ type: 'resubscribed', connection: 'replies' });
+    await flush();
+    for (const m of batch) s.answer(m);
+    s.answer(batch[0]);
+    await Promise.all(pending);
+    const connectionSnapshots = seen.slice(before).filter((x, i, all) => i === 0 || JSON.stringify(x) !== JSON.stringify(all[i - 1]));
+    expect(connectionSnapshots).toEqual([
+      { disconnects: 1, reconnects: 0, resubscribes: 0, resent: 0, duplicatesDropped: 0 },
+      { disconnects: 1, reconnects: 1, resubscribes: 0, resent: 0, duplicatesDropped: 0 },
+      { disconnects: 1, reconnects: 1, resubscribes: 1, resent: 0, duplicatesDropped: 0 },
+      { disconnects: 1, reconnects: 1, resubscribes: 1, resent: 2, duplicatesDropped: 0 },
+      { disconnects: 1, reconnects: 1, resubscribes: 1, resent: 2, duplicatesDropped: 1 },
+    ]);
+    watching.unsubscribe();
     await p.stop();
   });
 
