@@ -126,6 +126,15 @@ export class SharedSlot<I, O> extends EngineRequest<I, O> {
     else if (slotDeadline !== 0) (this.extras = new RequestExtras(undefined, 0)).deadline = slotDeadline;
   }
 
+  /**
+   * A caller joined while the slot waits: a redelivered one (a worker's, see
+   * lib/core/redelivery.ts) caps the batch the slot runs in, as it would its own.
+   */
+  capped(member: EngineRequest<I, O>): void {
+    const cap = member.extras?.batchCap ?? Infinity;
+    if (cap < (this.extras?.batchCap ?? Infinity)) (this.extras ??= new RequestExtras(undefined, 0)).batchCap = cap;
+  }
+
   /** Never called: a slot is not on `settled$`; its members are. */
   deliver(): void {}
 }
@@ -211,6 +220,7 @@ export class Dedupe<I, O> {
       counters.inFlight++;
     } else {
       counters.queued++;
+      slot.capped(request);
     }
     return undefined;
   }

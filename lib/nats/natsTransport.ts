@@ -62,7 +62,10 @@ const MAC_HEADER = 'Rxb-Mac';
  * Workers speak the raw pull protocol: `{ batch, no_wait }` takes what is waiting, and only an
  * empty stream makes them wait on the server (for `pollMs`); the gather window (`maxDelayMs`)
  * stays on the client, because the client's `fetch()` waits ≥ 1 s to fill, `consume()` books
- * messages it cannot run yet, and very short server-side expiries can go unanswered.
+ * messages it cannot run yet, and very short server-side expiries can go unanswered. A pull
+ * asks for one message first, and for more only after one on its first delivery: JetStream
+ * tells a delivery count only by delivering, so after a crash a worker takes no more
+ * redelivered requests than one batch of them may hold (`redeliveryCap`).
  *
  * Install `@nats-io/transport-node` and `@nats-io/jetstream` yourself: they are optional
  * peer dependencies of rx-batcher.
@@ -345,53 +348,64 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
       };
 
-      const capOf = linkOptions.redeliveryCap;
+      const capOf = linkOptions.redeliveryCap ?? noCap;
       /**
-       * With `redeliveryCap`: the server tells a message's delivery count only by delivering it,
-       * so after a redelivery was seen the link asks for one message at a time, up to what one
-       * batch of them may hold; a message that does not fit waits in the stash for the next pull.
+       * A pull takes messages in the order the server hands them out and ends before the first
+       * that would make it hold more than `redeliveryCap` allows one of them; that one waits in
+       * the stash, first in line for the next pull. JetStream tells a message's delivery count
+       * only by delivering it, and a delivery counts even if the worker never runs the message
+       * (a NAK hands it back for another delivery that counts too): a worker that crashed holding
+       * messages beyond its batch would charge each of them a delivery it was never run in. So
+       * the link asks for more than one message only right after one on its first delivery: the
+       * server hands out redeliveries before new messages, so none was waiting then. After a
+       * redelivery (or with nothing fetched yet) it asks for one at a time.
        */
-      let recovering = false;
-      const capped = async (max: number, cap: (deliveries: number) => number, signal?: AbortSignal): Promise<Delivery[]> => {
+      const gather = async (max: number, signal?: AbortSignal, fetched?: Delivery[]): Promise<Delivery[]> => {
         const out: Delivery[] = [];
         let limit = max;
+        let got = fetched;
+        /** How many `got` asked the server for, and whether it came from the server just now (not from the stash). */
+        let asked = 1;
+        let fresh = fetched !== undefined;
         for (;;) {
-          if (out.length >= limit || signal?.aborted) break;
-          const next = stash.length > 0 ? [stash.shift()!] : await request(1, { batch: 1, no_wait: true }, 5000, signal);
-          if (next.length === 0) break;
-          const d = next[0];
-          const c = cap(d.deliveries);
-          if (out.length > 0 && out.length >= c) {
-            stash.unshift(d);
-            break;
+          if (got === undefined) {
+            if (out.length >= limit || signal?.aborted) break;
+            if (stash.length > 0) {
+              got = [stash.shift()!];
+              asked = 1;
+              fresh = false;
+            } else {
+              const last = out.length === 0 ? undefined : out[out.length - 1];
+              asked = fresh && last !== undefined && last.deliveries === 1 ? limit - out.length : 1;
+              got = await request(asked, { batch: asked, no_wait: true }, 5000, signal);
+              if (got.length === 0) break;
+              fresh = true;
+            }
           }
-          out.push(d);
-          limit = Math.min(limit, c);
+          for (let i = 0; i < got.length; i++) {
+            const d = got[i];
+            const c = capOf(d.deliveries);
+            if (out.length >= limit || (out.length > 0 && out.length >= c)) {
+              stash.unshift(...got.slice(i));
+              return out;
+            }
+            out.push(d);
+            limit = Math.min(limit, c);
+          }
+          if (fresh && got.length < asked) break; // answered short: nothing more was waiting
+          got = undefined;
         }
-        recovering = out.some((d) => d.deliveries > 1) || stash.some((d) => d.deliveries > 1);
         return out;
-      };
-
-      /** Redeliveries came in a bunch: keep what one batch of them may hold, stash the rest. */
-      const keepWhatFits = (got: Delivery[], max: number, signal?: AbortSignal): Delivery[] | Promise<Delivery[]> => {
-        if (capOf === undefined || !got.some((d) => d.deliveries > 1)) return got;
-        stash.unshift(...got);
-        return capped(max, capOf, signal);
       };
 
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
-          if (capOf !== undefined && (recovering || stash.length > 0)) {
-            const got = await capped(max, capOf, signal);
-            if (got.length > 0 || !wait || signal?.aborted) return got;
-          } else if (stash.length > 0) return stash.splice(0, max);
-          const now = await request(max, { batch: max, no_wait: true }, 5000, signal);
-          if (now.length > 0 || !wait || signal?.aborted) return keepWhatFits(now, max, signal);
-          // Empty: wait on the server for the first request, then top up with what else is there.
+          const got = await gather(max, signal);
+          if (got.length > 0 || !wait || signal?.aborted) return got;
+          // Nothing waiting: wait on the server for the first request, then gather what fits with it.
           const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
           if (first.length === 0 || max === 1 || signal?.aborted) return first;
-          if (capOf !== undefined && first[0].deliveries > 1) return keepWhatFits(first, max, signal);
-          return keepWhatFits(first.concat(await request(max - 1, { batch: max - 1, no_wait: true }, 5000)), max, signal);
+          return gather(max, signal, first);
         },
         async reply(frames: readonly ReplyFrame[]): Promise<void> {
           for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
@@ -407,6 +421,8 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
           publishAll(deliveries, '+WPI');
+          // The stash is held too: unrenewed, the server would hand it to another worker meanwhile.
+          publishAll(stash, '+WPI');
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
           publishAll(deliveries, '-NAK');
@@ -445,6 +461,11 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       }
     },
   };
+}
+
+/** Without `redeliveryCap`: no limit. */
+function noCap(): number {
+  return Infinity;
 }
 
 function isNotFound(error: unknown): boolean {

@@ -120,8 +120,9 @@ export interface WorkerLinkOptions {
    * (the count this pull gives it): a pull's requests are taken in order and it ends before
    * one that would make it hold more than `redeliveryCap(d)` of any of them. So after a crash,
    * a worker takes no more of the crashed requests than it may run in one batch, and holds
-   * nothing that a second crash would charge with a delivery it never ran. Transports that
-   * cannot see the count before delivering (NATS) may ignore it. Absent: no limit.
+   * nothing that a second crash would charge with a delivery it never ran. A transport whose
+   * broker tells the count only by delivering (NATS) asks for one request at a time until it
+   * gets one on its first delivery. Absent: no limit.
    */
   readonly redeliveryCap?: (deliveries: number) => number;
   /** Hears connection drops and returns. */

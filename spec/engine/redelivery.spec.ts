@@ -4,20 +4,29 @@
  * redelivered requests than one such batch holds. The end-to-end case (a worker that dies on
  * one input) is in the transport contract suite (spec/remote/contract.ts).
  */
+import { BatchEngine } from '../../lib/core/batchEngine';
 import { Partition } from '../../lib/core/partition';
 import { redeliveryCap } from '../../lib/core/redelivery';
 import { EngineRequest, QUEUED, RequestExtras } from '../../lib/core/request';
+import { BATCHER_FACE, normalizeOptions } from '../../lib/options/normalizeOptions';
 import { memoryTransport, v8Codec } from '../../lib/remote';
 import { ManualScheduler } from '../helpers/manualScheduler';
 
-class Req extends EngineRequest<number, number> {
+class Req<T = number> extends EngineRequest<T, T> {
   deliver(): void {}
+}
+
+/** A request with a batch cap, as a worker makes for a redelivered one. */
+function capped(input: string, cap: number): Req<string> {
+  const r = new Req<string>(input);
+  (r.extras = new RequestExtras(undefined, 0)).batchCap = cap;
+  return r;
 }
 
 function queue(caps: number[]): Partition<number, number> {
   const p = new Partition<number, number>(undefined, { windowExpired: () => undefined });
   caps.forEach((cap, i) => {
-    const r = new Req(i);
+    const r = new Req<number>(i);
     r.id = i + 1;
     r.state = QUEUED;
     if (cap !== Infinity) (r.extras = new RequestExtras(undefined, 0)).batchCap = cap;
@@ -40,6 +49,19 @@ describe('redelivered requests run in smaller batches', () => {
     expect(cut()).toEqual([2, 3]);
     expect(cut()).toEqual([4]); // alone
     expect(cut()).toEqual([5, 6]);
+  });
+
+  it('with dedupeBy, a redelivered request that joins a waiting input caps the batch that input runs in', () => {
+    const scheduler = new ManualScheduler();
+    const batches: string[][] = [];
+    const runBatch = (xs: readonly string[]): string[] => (batches.push([...xs]), [...xs]);
+    const config = normalizeOptions<string, string>({ maxBatchSize: 8, maxDelayMs: 10, dedupeBy: (x: string) => x, scheduler }, runBatch, BATCHER_FACE);
+    const engine = new BatchEngine<string, string>(config);
+    for (const x of ['k', 'a', 'b', 'c', 'd', 'e']) engine.submit(new Req<string>(x));
+    engine.submit(capped('k', 2)); // redelivered: it joins the input 'k' that waits
+    scheduler.advance(10);
+    expect(batches).toEqual([['k', 'a'], ['b', 'c', 'd', 'e']]);
+    engine.dispose();
   });
 
   it('the in-memory transport takes over no more redelivered requests than one batch of them holds', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { natsTransport } from '../../lib/nats';
-import { remoteBatcher, serveBatches } from '../../lib/remote';
+import { redeliveryCap } from '../../lib/core/redelivery';
+import { remoteBatcher, serveBatches, v8Codec, type Delivery, type WorkerLink } from '../../lib/remote';
 import { startNats, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 
@@ -34,6 +35,51 @@ describe('NATS JetStream specifics', () => {
       await producer.stop();
       await worker.stop();
     }
+  });
+
+  it('after a crash, a worker takes no more redelivered requests than one batch of them may hold: the next crash charges only those', async () => {
+    // JetStream tells a delivery count only by delivering, and every delivery counts: a worker
+    // that fetched the other redelivered requests too (to keep them for its next batch) would
+    // have them charged a delivery by its crash though it never ran them.
+    const subject = `capped-${process.pid}`;
+    const transport = natsTransport({ servers: broker.url });
+    const producer = await transport.openProducer(subject, () => undefined);
+    const options = { claimIdleMs: 300, maxDeliveries: 5, redeliveryCap: (d: number) => redeliveryCap(d, 5, 8) };
+    const links: WorkerLink[] = [];
+    const join = async (): Promise<WorkerLink> => {
+      const link = await transport.openWorker(subject, options);
+      links.push(link);
+      return link;
+    };
+    /** Pulls (waiting on the server for redeliveries) until `n` requests came. */
+    const collect = async (link: WorkerLink, n: number): Promise<Delivery[]> => {
+      const got: Delivery[] = [];
+      for (let attempt = 0; got.length < n && attempt < 20; attempt++) got.push(...(await link.pull(n - got.length, true)));
+      return got;
+    };
+    try {
+      await producer.send(Array.from({ length: 10 }, (_, i) => ({ id: `r${i}`, replyTo: producer.replyTo, body: v8Codec.encode(i) })));
+      // A worker takes all ten and "crashes": it never answers, renews or hands back anything.
+      expect((await collect(await join(), 10)).map((d) => d.deliveries)).toEqual(Array(10).fill(1));
+      // Another answers the first redelivery: the other nine are due for redelivery now.
+      const survivor = await join();
+      const [answered] = await collect(survivor, 1);
+      expect(answered.deliveries).toBe(2);
+      await survivor.ack([answered]);
+      // A worker that starts now takes four (redeliveryCap(2) = 8 / 2), then crashes too.
+      const held = await (await join()).pull(10, false);
+      expect(held.map((d) => d.deliveries)).toEqual([2, 2, 2, 2]);
+      // Only those four were delivered to it: the other five come on their second delivery.
+      const rest = await collect(await join(), 9);
+      const heldIds = new Set(held.map((d) => d.id));
+      expect(rest.filter((d) => heldIds.has(d.id)).map((d) => d.deliveries)).toEqual([3, 3, 3, 3]);
+      expect(rest.filter((d) => !heldIds.has(d.id)).map((d) => d.deliveries)).toEqual([2, 2, 2, 2, 2]);
+      await links[3].ack(rest);
+    } finally {
+      for (const link of links) await link.close();
+      await producer.close();
+    }
+    await expect(natsTransport({ servers: broker.url }).backlog(subject)).resolves.toEqual({ waiting: 0, pending: 0 });
   });
 
   describe('users confined by permissions', () => {
