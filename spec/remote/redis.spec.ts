@@ -77,4 +77,26 @@ describe('Redis Streams specifics', () => {
       admin.disconnect();
     }
   });
+
+  it('a worker user without MULTI/EXEC (an ACL written for earlier versions) still answers and acknowledges, in two round trips', async () => {
+    const subject = `old-acl-${process.pid}`;
+    const admin = new Redis(broker.url);
+    await admin.call('ACL', 'SETUSER', 'oldworker', 'on', '>oldworker-password', 'resetkeys', 'resetchannels', `~rxb:${subject}`, '&rxb:reply:*',
+      '-@all', '+ping', '+info', '+client|setname', '+xgroup|create', '+xgroup|delconsumer', '+xreadgroup', '+xautoclaim',
+      '+xclaim', '+xpending', '+xack', '+xdel', '+xlen', '+publish');
+    const errors: string[] = [];
+    const worker = await serveBatches<number, number>(redisTransport({ url: broker.url, pollMs: 50, redis: { username: 'oldworker', password: 'oldworker-password' } }), subject,
+      (xs) => xs.map((x) => 2 * x), { maxBatchSize: 16, claimIdleMs: 300, onError: (e) => errors.push(e.message) });
+    const producer = remoteBatcher<number, number>(redisTransport({ url: broker.url }), subject, { timeoutMs: 10_000 });
+    try {
+      await expect(producer.run(1)).resolves.toBe(2);
+      await expect(Promise.all([producer.run(2), producer.run(3)])).resolves.toEqual([4, 6]);
+      await waitFor(async () => JSON.stringify(await redisTransport({ url: broker.url }).backlog(subject)) === '{"waiting":0,"pending":0}', 'the worker to acknowledge');
+      expect(errors).toEqual([]);
+    } finally {
+      await producer.stop();
+      await worker.stop();
+      admin.disconnect();
+    }
+  });
 });
