@@ -132,8 +132,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         dropped = false;
         onEvent?.({ type: 'resubscribed', connection: 'replies' });
       }, () => undefined));
+      let transactions: boolean;
       try {
-        await Promise.all([commands.ping(), subscriber.subscribe(replyTo)]);
+        [transactions] = await Promise.all([mayTransact(commands), subscriber.subscribe(replyTo)]);
       } catch (error) {
         quit(commands);
         quit(subscriber);
@@ -154,8 +155,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           place(messages[0], await commands.xadd(key, '*', ...entryFields(messages[0])) as string);
           return;
         }
-        // One round trip for the whole tick's requests.
-        const pipeline = commands.pipeline();
+        // One round trip for the whole tick's requests, in MULTI/EXEC: Redis serves a worker
+        // blocked in XREADGROUP after each command, so a plain pipeline hands it the first
+        // request alone (a batch of one, then one of the rest); a transaction hands it all.
+        // (A user without MULTI/EXEC, an ACL written for earlier versions: a plain pipeline.)
+        const pipeline = transactions ? commands.multi() : commands.pipeline();
         for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
         const ids = await execOrThrow(pipeline);
         for (let i = 0; i < messages.length; i++) place(messages[i], ids[i] as string);
@@ -217,9 +221,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
         }
       };
+      /** Whether this user may run MULTI/EXEC (finish in one round trip). */
+      let transactions: boolean;
       try {
         await ensureGroup();
-        await blocking.ping();
+        [transactions] = await Promise.all([mayTransact(commands), blocking.ping()]);
       } catch (error) {
         quit(commands);
         quit(blocking);
@@ -326,8 +332,6 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         }
       };
 
-      /** Whether this user may run MULTI/EXEC (finish in one round trip); learnt from the first refusal. */
-      let transactions = true;
       // XACK then XDEL: the entry leaves the group's pending list and the stream. Never MAXLEN.
       const acknowledge = async (ids: string[]): Promise<void> => void (await execOrThrow(commands.pipeline().xack(key, group, ...ids).xdel(key, ...ids)));
       const publish = async (frames: readonly ReplyFrame[]): Promise<void> => {
@@ -376,15 +380,10 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
             const transaction = commands.multi();
             for (const { replyTo, frame } of frames) transaction.publish(replyTo, toBuffer(frame));
             transaction.xack(key, group, ...ids).xdel(key, ...ids);
-            try {
-              await execOrThrow(transaction);
-              return;
-            } catch (error) {
-              // A user without MULTI/EXEC (an ACL written for earlier versions): two round trips from now on.
-              if (!/NOPERM.*'(multi|exec)'/i.test(String((error as Error).message))) throw error;
-              transactions = false;
-            }
+            await execOrThrow(transaction);
+            return;
           }
+          // A user without MULTI/EXEC (an ACL written for earlier versions): two round trips.
           await publish(frames);
           await acknowledge(ids);
         },
@@ -469,6 +468,22 @@ function entryFields(m: RequestMessage): (string | Buffer)[] {
   if (m.mac !== undefined) fields.push('m', toBuffer(m.mac));
   fields.push('b', toBuffer(m.body));
   return fields;
+}
+
+/**
+ * Whether this connection's user may run MULTI/EXEC (an ACL written for earlier versions may
+ * lack `+multi +exec`), asked once with a transaction holding a PING: a refused MULTI would
+ * run the commands meant for it one by one, so it is never tried with real ones.
+ */
+async function mayTransact(connection: Redis): Promise<boolean> {
+  try {
+    await execOrThrow(connection.multi().ping());
+    return true;
+  } catch (error) {
+    // EXECABORT … NOPERM …'exec' (neither, or no EXEC), or EXEC without MULTI (no MULTI).
+    if (/NOPERM.*'(multi|exec)'|EXEC without MULTI/i.test(String((error as Error)?.message))) return false;
+    throw error;
+  }
 }
 
 /** Runs a pipeline; resolves with its results, or rejects with its first error. */

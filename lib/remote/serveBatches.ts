@@ -173,7 +173,8 @@ export interface BatchWorker extends AsyncDisposable {
  * slots can take (`maxConcurrentBatches` × `maxBatchSize`, less what it already holds),
  * so what it cannot run soon stays in the broker for other workers; a batch is
  * sealed when full, when its first request has waited `maxDelayMs`, or when a slot frees (late
- * sealing). `runBatch` is the local `Batcher`'s: one result per input, an `Error` in a slot
+ * sealing). Only while every slot is busy and a backlog waits (its last pull came back full)
+ * does it fetch one batch ahead, so the next batch starts the moment a slot frees. `runBatch` is the local `Batcher`'s: one result per input, an `Error` in a slot
  * fails that caller only, throwing fails the batch's callers.
  *
  * @example
