@@ -132,8 +132,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         dropped = false;
         onEvent?.({ type: 'resubscribed', connection: 'replies' });
       }, () => undefined));
+      let transactions: boolean;
       try {
-        await Promise.all([commands.ping(), subscriber.subscribe(replyTo)]);
+        [transactions] = await Promise.all([mayTransact(commands), subscriber.subscribe(replyTo)]);
       } catch (error) {
         quit(commands);
         quit(subscriber);
@@ -141,21 +142,27 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       }
       /**
        * Where each request went in the stream: WRITTEN while its XADD is under way, then its
-       * entry id. After a resubscribe, a request whose entry no worker has read yet (an id
-       * after the group's last-delivered-id) need not be sent again.
+       * entry id, kept on the message itself (a WeakMap entry per request cost more CPU than
+       * the rest of the send). After a resubscribe, a request whose entry no worker has read
+       * yet (an id after the group's last-delivered-id) need not be sent again.
        */
-      const positions = new WeakMap<RequestMessage, string>();
+      const place = (m: RequestMessage, at: string): void => {
+        if (Object.isExtensible(m)) (m as Placed)[ENTRY] = at;
+      };
       const append = async (messages: readonly RequestMessage[]): Promise<void> => {
-        for (const m of messages) positions.set(m, WRITTEN);
+        for (const m of messages) place(m, WRITTEN);
         if (messages.length === 1) {
-          positions.set(messages[0], await commands.xadd(key, '*', ...entryFields(messages[0])) as string);
+          place(messages[0], await commands.xadd(key, '*', ...entryFields(messages[0])) as string);
           return;
         }
-        // One round trip for the whole tick's requests.
-        const pipeline = commands.pipeline();
+        // One round trip for the whole tick's requests, in MULTI/EXEC: Redis serves a worker
+        // blocked in XREADGROUP after each command, so a plain pipeline hands it the first
+        // request alone (a batch of one, then one of the rest); a transaction hands it all.
+        // (A user without MULTI/EXEC, an ACL written for earlier versions: a plain pipeline.)
+        const pipeline = transactions ? commands.multi() : commands.pipeline();
         for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
         const ids = await execOrThrow(pipeline);
-        for (let i = 0; i < messages.length; i++) positions.set(messages[i], ids[i] as string);
+        for (let i = 0; i < messages.length; i++) place(messages[i], ids[i] as string);
       };
       return {
         replyTo,
@@ -177,7 +184,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
             // no group (the stream vanished) or no right to look: send them all again
           }
           const again = messages.filter((m) => {
-            const at = positions.get(m);
+            if (!Object.isExtensible(m)) return true; // its place could not be kept: send it again
+            const at = (m as Placed)[ENTRY];
             if (at === undefined) return false; // never written: its send is still to come
             return lastDelivered === undefined || at === WRITTEN || !entryAfter(at, lastDelivered);
           });
@@ -213,9 +221,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
         }
       };
+      /** Whether this user may run MULTI/EXEC (finish in one round trip). */
+      let transactions: boolean;
       try {
         await ensureGroup();
-        await blocking.ping();
+        [transactions] = await Promise.all([mayTransact(commands), blocking.ping()]);
       } catch (error) {
         quit(commands);
         quit(blocking);
@@ -235,22 +245,23 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           let priority: number | undefined;
           let mac: Uint8Array | undefined;
           for (let i = 0; i + 1 < fields.length; i += 2) {
-            const f = fields[i].toString();
-            if (f === 'i') id = fields[i + 1].toString();
-            else if (f === 'r') replyTo = fields[i + 1].toString();
-            else if (f === 'b') body = fields[i + 1];
-            else if (f === 'd') deadline = Number(fields[i + 1].toString());
-            else if (f === 'c') context = fields[i + 1];
-            else if (f === 'p') priority = Number(fields[i + 1].toString());
-            else if (f === 'm') mac = fields[i + 1];
+            // Field names are one letter: compare the byte, not a decoded string.
+            const name = fields[i];
+            const f = name.length === 1 ? name[0] : 0;
+            if (f === FIELD_I) id = fields[i + 1].toString();
+            else if (f === FIELD_R) replyTo = fields[i + 1].toString();
+            else if (f === FIELD_B) body = fields[i + 1];
+            else if (f === FIELD_D) deadline = Number(fields[i + 1].toString());
+            else if (f === FIELD_C) context = fields[i + 1];
+            else if (f === FIELD_P) priority = Number(fields[i + 1].toString());
+            else if (f === FIELD_M) mac = fields[i + 1];
           }
-          out.push({
-            id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle,
-            ...(deadline !== undefined ? { deadline } : {}),
-            ...(context !== undefined ? { context } : {}),
-            ...(priority !== undefined ? { priority } : {}),
-            ...(mac !== undefined ? { mac } : {}),
-          });
+          const delivery: Mutable<Delivery> = { id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle };
+          if (deadline !== undefined) delivery.deadline = deadline;
+          if (context !== undefined) delivery.context = context;
+          if (priority !== undefined) delivery.priority = priority;
+          if (mac !== undefined) delivery.mac = mac;
+          out.push(delivery);
         }
         return out;
       };
@@ -321,6 +332,15 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         }
       };
 
+      // XACK then XDEL: the entry leaves the group's pending list and the stream. Never MAXLEN.
+      const acknowledge = async (ids: string[]): Promise<void> => void (await execOrThrow(commands.pipeline().xack(key, group, ...ids).xdel(key, ...ids)));
+      const publish = async (frames: readonly ReplyFrame[]): Promise<void> => {
+        if (frames.length === 0) return;
+        const pipeline = commands.pipeline();
+        for (const { replyTo, frame } of frames) pipeline.publish(replyTo, toBuffer(frame));
+        await execOrThrow(pipeline);
+      };
+
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
           if (Date.now() >= nextReclaimAt) {
@@ -346,17 +366,31 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
             signal?.removeEventListener('abort', onAbort);
           }
         },
-        async reply(frames: readonly ReplyFrame[]): Promise<void> {
-          if (frames.length === 0) return;
-          const pipeline = commands.pipeline();
-          for (const { replyTo, frame } of frames) pipeline.publish(replyTo, toBuffer(frame));
-          await execOrThrow(pipeline);
+        async pullFresh(max: number, signal?: AbortSignal): Promise<Delivery[]> {
+          // '>' hands out only entries never delivered to this group: no redelivery, no reclaim.
+          if (signal?.aborted) return [];
+          return withGroup(() => read(max, 0));
         },
+        async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
+          if (deliveries.length === 0) return publish(frames);
+          const ids = deliveries.map((d) => d.handle as string);
+          if (transactions) {
+            // One round trip: PUBLISH every frame, then XACK + XDEL. MULTI/EXEC, so that a reply the
+            // broker refuses (an ACL, say) aborts the acknowledgement with it: never acknowledged unanswered.
+            const transaction = commands.multi();
+            for (const { replyTo, frame } of frames) transaction.publish(replyTo, toBuffer(frame));
+            transaction.xack(key, group, ...ids).xdel(key, ...ids);
+            await execOrThrow(transaction);
+            return;
+          }
+          // A user without MULTI/EXEC (an ACL written for earlier versions): two round trips.
+          await publish(frames);
+          await acknowledge(ids);
+        },
+        reply: publish,
         async ack(deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return;
-          const ids = deliveries.map((d) => d.handle as string);
-          // XACK then XDEL: the entry leaves the group's pending list and the stream. Never MAXLEN.
-          await execOrThrow(commands.pipeline().xack(key, group, ...ids).xdel(key, ...ids));
+          await acknowledge(deliveries.map((d) => d.handle as string));
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return;
@@ -408,6 +442,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
 }
 
 const EMPTY = new Uint8Array(0);
+const [FIELD_I, FIELD_R, FIELD_B, FIELD_D, FIELD_C, FIELD_P, FIELD_M] = Array.from('irbdcpm', (c) => c.charCodeAt(0));
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -434,6 +470,22 @@ function entryFields(m: RequestMessage): (string | Buffer)[] {
   return fields;
 }
 
+/**
+ * Whether this connection's user may run MULTI/EXEC (an ACL written for earlier versions may
+ * lack `+multi +exec`), asked once with a transaction holding a PING: a refused MULTI would
+ * run the commands meant for it one by one, so it is never tried with real ones.
+ */
+async function mayTransact(connection: Redis): Promise<boolean> {
+  try {
+    await execOrThrow(connection.multi().ping());
+    return true;
+  } catch (error) {
+    // EXECABORT … NOPERM …'exec' (neither, or no EXEC), or EXEC without MULTI (no MULTI).
+    if (/NOPERM.*'(multi|exec)'|EXEC without MULTI/i.test(String((error as Error)?.message))) return false;
+    throw error;
+  }
+}
+
 /** Runs a pipeline; resolves with its results, or rejects with its first error. */
 async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
@@ -443,6 +495,9 @@ async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unk
 
 /** A request whose XADD is under way (no entry id yet). */
 const WRITTEN = 'written';
+/** Where the producer link keeps a request's stream entry id (or WRITTEN) on the message. */
+const ENTRY = Symbol('rx-batcher.redis.entry');
+type Placed = RequestMessage & { [ENTRY]?: string };
 
 /** Whether stream entry id `a` ('ms-seq') comes after `b`. */
 function entryAfter(a: string, b: string): boolean {

@@ -105,6 +105,11 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
             out.push({ ...entry.message, deliveries: entry.deliveries, reclaimed: true, handle: entry });
           }
         }
+        takeFresh(max, at, out);
+        return out;
+      };
+      /** Requests never delivered, oldest first. */
+      const takeFresh = (max: number, at: number, out: Delivery[]): Delivery[] => {
         while (out.length < max && s.waiting.length > 0) {
           const entry = s.waiting.shift()!;
           entry.deliveries++;
@@ -138,6 +143,10 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
           if (got.length > 0 || !wait || signal?.aborted) return got;
           await nextChance(signal);
           return signal?.aborted ? [] : take(max);
+        },
+        async pullFresh(max: number, signal?: AbortSignal): Promise<Delivery[]> {
+          if (closed) throw new Error('memoryTransport: pullFresh() after close()');
+          return signal?.aborted ? [] : takeFresh(max, now(), []);
         },
         async reply(frames: readonly ReplyFrame[]): Promise<void> {
           for (const { replyTo, frame } of frames) {

@@ -173,7 +173,8 @@ export interface BatchWorker extends AsyncDisposable {
  * slots can take (`maxConcurrentBatches` × `maxBatchSize`, less what it already holds),
  * so what it cannot run soon stays in the broker for other workers; a batch is
  * sealed when full, when its first request has waited `maxDelayMs`, or when a slot frees (late
- * sealing). `runBatch` is the local `Batcher`'s: one result per input, an `Error` in a slot
+ * sealing). Only while every slot is busy and a backlog waits (its last pull came back full)
+ * does it fetch one batch ahead, so the next batch starts the moment a slot frees. `runBatch` is the local `Batcher`'s: one result per input, an `Error` in a slot
  * fails that caller only, throwing fails the batch's callers.
  *
  * @example
@@ -264,6 +265,10 @@ class Worker<I, O> implements BatchWorker {
   /** The open window (known by `counters.batches` when it was seen first) and its top-ups so far. */
   private windowOf = -1;
   private topUps = 0;
+  /** The last pull came back full: more waits in the broker, so fetching ahead loses no late sealing. */
+  private backlogSeen = false;
+  /** `counters.batches` when the worker last fetched ahead: at most one fetch per sealed batch. */
+  private fetchedAheadFor = -1;
   /** When a window is open, top it up this long after: just before it closes (under the rules in force; a latency target's latest wait). */
   private get topUpAfterMs(): number {
     const chosen = this.engine.config.latencyTarget === undefined ? undefined : this.engine.counters.latencyTarget?.snapshot()?.waitMs;
@@ -368,6 +373,10 @@ class Worker<I, O> implements BatchWorker {
       // Holding requests redelivered after a crash that wait for a batch: take nothing more until
       // they run, so a crash of that batch charges no request a delivery it was not run in.
       if (room <= 0 || this.redeliveredWaiting()) {
+        if (room <= 0 && this.mayFetchAhead()) {
+          await this.fetchAhead();
+          continue;
+        }
         await new Promise<void>((resolve) => (this.wakePuller = resolve));
         this.wakePuller = undefined;
         continue;
@@ -399,7 +408,9 @@ class Worker<I, O> implements BatchWorker {
       }
       let deliveries: Delivery[];
       try {
-        deliveries = await this.link.pull(Math.min(this.engine.room(), this.engine.config.maxBatchSize), !gathering, this.pullAbort.signal);
+        const max = Math.min(this.engine.room(), this.engine.config.maxBatchSize);
+        deliveries = await this.link.pull(max, !gathering, this.pullAbort.signal);
+        this.backlogSeen = deliveries.length >= max;
         failures = 0;
       } catch (error) {
         if (this.stopping !== undefined) return;
@@ -410,6 +421,36 @@ class Worker<I, O> implements BatchWorker {
       }
       for (const d of deliveries) this.admit(d);
     }
+  }
+
+  /**
+   * Whether to fetch the next batch while the running ones run: every slot is busy, a backlog
+   * waits in the broker (the last pull came back full), less than a batch waits here, nothing
+   * redelivered is held (a crash would charge fetched requests a delivery they never ran), and
+   * no fetch was made since the last batch was sealed. Late sealing holds: the next batch is
+   * full either way, and only one batch is fetched ahead.
+   */
+  private mayFetchAhead(): boolean {
+    const engine = this.engine;
+    return this.link.pullFresh !== undefined && this.backlogSeen && this.redeliveredHeld === 0
+      && this.fetchedAheadFor !== engine.counters.batches
+      && engine.counters.batchesInFlight >= engine.config.maxConcurrentBatches
+      && engine.waitingInputs() < engine.config.maxBatchSize;
+  }
+
+  /** Fetches up to one batch (first deliveries only, without waiting) for the next free slot. */
+  private async fetchAhead(): Promise<void> {
+    this.fetchedAheadFor = this.engine.counters.batches;
+    const max = this.engine.config.maxBatchSize - this.engine.waitingInputs();
+    let deliveries: Delivery[];
+    try {
+      deliveries = await this.link.pullFresh!(max, this.pullAbort.signal);
+    } catch (error) {
+      if (this.stopping === undefined) this.brokerError(error);
+      return;
+    }
+    this.backlogSeen = deliveries.length >= max;
+    for (const d of deliveries) this.admit(d);
   }
 
   /** Whether a redelivered request waits in the engine's queue (not yet in a running batch). */
@@ -575,6 +616,12 @@ class Worker<I, O> implements BatchWorker {
           const space = to.indexOf(' ');
           this.pack(frames, to.slice(space + 1), list, Number(to.slice(0, space)));
         }
+      }
+      const acks = acknowledgeOnly.length === 0 ? answered : answered.concat(acknowledgeOnly);
+      if (this.link.finish !== undefined && this.rules.afterReply === undefined) {
+        // Replies and their acknowledgement in one round trip (the transport keeps the order).
+        await Promise.all([this.link.finish(frames, acks), releasing.length > 0 ? this.link.release(releasing) : undefined]);
+        return;
       }
       await this.link.reply(frames);
       if (this.rules.afterReply !== undefined) await this.rules.afterReply(answered as never[]);

@@ -180,10 +180,35 @@ export interface WorkerLink {
    * Requests abandoned by other workers come back here too. Aborting `signal` ends a wait.
    */
   pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]>;
+  /**
+   * Optional: up to `max` requests that no worker was handed before (never a redelivery,
+   * never one taken over from another worker), without waiting. A worker whose slots are all
+   * busy uses it to fetch its next batch while the running one runs (only when a backlog
+   * waits in the broker). A transport that cannot tell first deliveries apart omits it, and
+   * its workers fetch nothing ahead.
+   *
+   * @example
+   * ```ts
+   * const next = link.pullFresh !== undefined ? await link.pullFresh(64) : [];
+   * ```
+   */
+  pullFresh?(max: number, signal?: AbortSignal): Promise<Delivery[]>;
   /** Sends reply frames; resolves when the broker has them. */
   reply(frames: readonly ReplyFrame[]): Promise<void>;
   /** Acknowledges and deletes finished requests. Always after `reply`. */
   ack(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Optional: `reply(frames)` then `ack(deliveries)` in one round trip, with the same promise:
+   * nothing is acknowledged unless its reply frames were accepted by the broker (a failure
+   * leaves the requests pending, to be delivered again). Absent: the worker calls `reply`,
+   * then `ack`.
+   *
+   * @example
+   * ```ts
+   * await link.finish?.(frames, batch);
+   * ```
+   */
+  finish?(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void>;
   /** Tells the broker these requests are still being worked on, so they are not reclaimed. */
   touch(deliveries: readonly Delivery[]): Promise<void>;
   /** Hands requests back unanswered, to be delivered again (as soon as the broker allows). */

@@ -253,6 +253,46 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     expect(w.stats()).toMatchObject({ brokerErrors: 1, succeeded: 1, pulled: 1 });
   });
 
+  it('fetches the next batch while one runs, only when a backlog waits (the last pull came back full), one batch ahead', async () => {
+    const t = memoryTransport();
+    const runs: { xs: number[]; done: (ys: number[]) => void }[] = [];
+    const w = await serve(t, 'ahead', (xs) => new Promise<number[]>((resolve) => runs.push({ xs: [...xs], done: resolve })), { maxBatchSize: 4, maxDelayMs: 5 });
+    const p = remoteBatcher<number, number>(t, 'ahead');
+    // A backlog: the first pull comes back full, so while that batch runs the worker holds the next one.
+    const many = Array.from({ length: 10 }, (_, i) => p.run(i));
+    await jest.advanceTimersByTimeAsync(1);
+    expect(runs.map((r) => r.xs)).toEqual([[0, 1, 2, 3]]);
+    expect(w.stats()).toMatchObject({ pulled: 8, queued: 4, inFlight: 4 });
+    expect(await t.backlog('ahead')).toEqual({ waiting: 2, pending: 8 });
+    // Not a second batch ahead, however long the first runs.
+    await jest.advanceTimersByTimeAsync(50);
+    expect(w.stats()).toMatchObject({ pulled: 8, queued: 4 });
+    runs[0].done(runs[0].xs.map((x) => 2 * x));
+    await jest.advanceTimersByTimeAsync(1);
+    // The next batch starts at once with what was fetched; the last two come ahead of it, not full: no more ahead after them.
+    expect(runs.map((r) => r.xs)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7]]);
+    expect(w.stats()).toMatchObject({ pulled: 10, queued: 2 });
+    runs[1].done(runs[1].xs.map((x) => 2 * x));
+    await jest.advanceTimersByTimeAsync(1);
+    expect(runs).toHaveLength(2); // a short batch still gathers for its window (maxDelayMs from its first request)
+    await jest.advanceTimersByTimeAsync(5);
+    expect(runs.map((r) => r.xs)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    runs[2].done(runs[2].xs.map((x) => 2 * x));
+    await expect(Promise.all(many)).resolves.toEqual(Array.from({ length: 10 }, (_, i) => 2 * i));
+    // No backlog (the last pull was short): requests arriving while a batch runs stay in the broker for late sealing.
+    const one = p.run(100);
+    await jest.advanceTimersByTimeAsync(10);
+    const three = [101, 102, 103].map((x) => p.run(x));
+    await jest.advanceTimersByTimeAsync(50);
+    expect(runs.map((r) => r.xs).slice(3)).toEqual([[100]]);
+    expect(await t.backlog('ahead')).toEqual({ waiting: 3, pending: 1 });
+    runs[3].done([200]);
+    await jest.advanceTimersByTimeAsync(10);
+    expect(runs.map((r) => r.xs).slice(4)).toEqual([[101, 102, 103]]);
+    runs[4].done([202, 204, 206]);
+    await expect(Promise.all([one, ...three])).resolves.toEqual([200, 202, 204, 206]);
+  });
+
   it('carries a Float32Array intact with the default codec', async () => {
     const t = memoryTransport();
     await serveBatches<Float32Array, Float32Array>(t, 'f32', (xs) => xs.map((x) => x.map((v) => v * 2)), { maxBatchSize: 4 }).then((w) => workers.push(w));

@@ -77,4 +77,32 @@ describe('Redis Streams specifics', () => {
       admin.disconnect();
     }
   });
+
+  it('users without MULTI/EXEC (ACLs written for earlier versions) still send, answer and acknowledge, each request once', async () => {
+    const subject = `old-acl-${process.pid}`;
+    const admin = new Redis(broker.url);
+    await admin.call('ACL', 'SETUSER', 'oldproducer', 'on', '>oldproducer-password', 'resetkeys', 'resetchannels', `%W~rxb:${subject}`, '&rxb:reply:*',
+      '-@all', '+ping', '+info', '+client|setname', '+xadd', '+subscribe');
+    await admin.call('ACL', 'SETUSER', 'oldworker', 'on', '>oldworker-password', 'resetkeys', 'resetchannels', `~rxb:${subject}`, '&rxb:reply:*',
+      '-@all', '+ping', '+info', '+client|setname', '+xgroup|create', '+xgroup|delconsumer', '+xreadgroup', '+xautoclaim',
+      '+xclaim', '+xpending', '+xack', '+xdel', '+xlen', '+publish');
+    const as = (username: string) => redisTransport({ url: broker.url, pollMs: 50, redis: { username, password: `${username}-password` } });
+    const errors: string[] = [];
+    const ran: number[] = [];
+    const worker = await serveBatches<number, number>(as('oldworker'), subject,
+      (xs) => (ran.push(...xs), xs.map((x) => 2 * x)), { maxBatchSize: 16, claimIdleMs: 300, onError: (e) => errors.push(e.message) });
+    const producer = remoteBatcher<number, number>(as('oldproducer'), subject, { timeoutMs: 10_000 });
+    try {
+      await expect(producer.run(1)).resolves.toBe(2);
+      await expect(Promise.all([2, 3, 4].map((x) => producer.run(x)))).resolves.toEqual([4, 6, 8]);
+      await waitFor(async () => JSON.stringify(await redisTransport({ url: broker.url }).backlog(subject)) === '{"waiting":0,"pending":0}', 'the worker to acknowledge');
+      expect(errors).toEqual([]);
+      expect(ran.sort()).toEqual([1, 2, 3, 4]);
+      expect(producer.stats().duplicatesDropped).toBe(0);
+    } finally {
+      await producer.stop();
+      await worker.stop();
+      admin.disconnect();
+    }
+  });
 });
