@@ -105,6 +105,8 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
   private readonly onStopped: () => void;
   /** See {@link EngineHooks.routeToCallers}. */
   private readonly routes: boolean;
+  /** See {@link EngineHooks.deliver}. */
+  private readonly deliverPlain: ((request: EngineRequest<I, O>) => void) | undefined;
   private readonly deadlineEpoch: number;
   /** Chooses windows under `latencyTarget`; made with the first target and kept (what it learned of the model stays true). */
   private target: TargetController | undefined = undefined;
@@ -140,6 +142,7 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     this.onSlotFreed = hooks.slotFreed ?? noop;
     this.onStopped = hooks.stopped ?? noop;
     this.routes = hooks.routeToCallers === true;
+    this.deliverPlain = hooks.deliver as ((request: EngineRequest<I, O>) => void) | undefined;
     this.settled$ = this.settled.asObservable();
     const windowScheduler = config.windowScheduler;
     const windowEpoch = windowScheduler.now();
@@ -778,10 +781,17 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
       }
     }
     if (this.routes) {
-      request.deliver();
+      this.handOver(request);
       if (this.settled.observed) this.settled.next(request);
-    } else if (this.settledClosed) request.deliver(); // settled$ has completed: a late refusal goes straight to its caller
+    } else if (this.settledClosed) this.handOver(request); // settled$ has completed: a late refusal goes straight to its caller
     else this.settled.next(request);
+  }
+
+  /** Hands a settled request to its caller: by its own `deliver`, or, made without one, by the face's {@link EngineHooks.deliver}. */
+  private handOver(request: EngineRequest<I, O>): void {
+    const own = request.deliver as (() => void) | undefined;
+    if (own === undefined) this.deliverPlain!(request);
+    else own.call(request);
   }
 
   /** A request of a running batch settled: stop awaiting its promise slot, and abandon the batch if nobody is left. */
@@ -876,6 +886,12 @@ export interface EngineHooks {
    * face routes from `settled$`.
    */
   routeToCallers?: boolean;
+  /**
+   * Delivers a settled request that has no `deliver` method of its own: a face whose requests
+   * are plain object literals (`Batcher.run()`'s) keeps that function out of every request,
+   * one field less per pending call. Requests made by a class use their own method.
+   */
+  deliver?(request: EngineRequest<unknown, unknown>): void;
   /** After the engine has stopped (once; `settled$` has completed). */
   stopped?(): void;
   /** After state changes worth a stats update (batch dispatched or finished, a request settled alone). */

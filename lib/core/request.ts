@@ -98,7 +98,10 @@ export abstract class EngineRequest<I, O> {
     return OUTCOMES[this.state];
   }
 
-  /** Hands the settled outcome to the caller. Called exactly once, by the result router. */
+  /**
+   * Hands the settled outcome to the caller. Called exactly once, by the result router. (A face
+   * may make its requests as object literals without it and give the engine a `deliver` hook instead.)
+   */
   abstract deliver(): void;
 }
 

@@ -88,6 +88,15 @@ describe('bench report', () => {
     expect(targets.find((t) => t.target.startsWith('mlp, closed loop'))?.measured).toContain('÷ the model alone at batch 64 around the same runs: 0.97');
   });
 
+  it('holds rx-batcher to 1.2× DataLoader: faster, but by less, misses the target', () => {
+    const close: RawResult[] = [
+      raw('s1-s2', 'n=100000', 'rx-batcher', 1, { requestsPerSec: 550_000, nsPerRequest: 1e9 / 550_000, peakRssMb: 100 }),
+      raw('s1-s2', 'n=100000', 'dataloader', 1, { requestsPerSec: 500_000, nsPerRequest: 2000, peakRssMb: 110 }),
+    ];
+    const { targets } = summarize(aggregate(close), { headlineCalls: 100_000 });
+    expect(targets.find((t) => t.target.startsWith('rx-batcher requests/s'))).toMatchObject({ target: 'rx-batcher requests/s ≥ 1.2× DataLoader', met: 'no' });
+  });
+
   it('renders Markdown tables and a standalone SVG chart', () => {
     expect(markdownTable([{ implementation: 'rx-batcher', 'requests/s': 600_000, note: 'a|b' }])).toBe(
       ['| implementation | requests/s | note |', '|---|---:|---|', '| rx-batcher | 600,000 | a\\|b |'].join('\n'),
