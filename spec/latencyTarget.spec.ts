@@ -180,7 +180,11 @@ describe('latencyTarget: the engine chooses each window from the objective', () 
     expect(reasons).toEqual(['drain']); // the source completed before the window closed
 
     const t = memoryTransport();
-    const worker = await serveBatches<number, number>(t, 'lt', (xs, ctx) => (reasons.push(ctx.reason), xs.map((x) => x + 1)), { maxBatchSize: 8, latencyTarget: { p99Ms: 50 } });
+    const worker = await serveBatches<number, number>(t, 'lt', (xs, ctx) => (reasons.push(ctx.reason), xs.map((x) => x + 1)), {
+      // A window far longer than the test: only the target can cut the first batch at once (with
+      // the default cap a late timer on a loaded machine made it a 'delay').
+      maxBatchSize: 8, maxDelayMs: 60_000, latencyTarget: { p99Ms: 50 },
+    });
     const producer = remoteBatcher<number, number>(t, 'lt');
     await expect(producer.run(1)).resolves.toBe(2);
     expect(reasons[1]).toBe('target'); // the worker's first batch: cut at once, to measure
