@@ -32,6 +32,14 @@ export async function startChildWorker(kind: BrokerKind, url: string, subject: s
   let ready = false;
   let exitedFlag = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => ((exitedFlag = true), resolve())));
+  // A child that exits on its own (a crashing worker) may not have reported 'exit' yet when a
+  // message is sent: the send fails with EPIPE, which without a callback is an 'error' event
+  // nobody handles. Ignored: a child that did not get a stop never exits, and the test's
+  // `await exited` fails it.
+  const sendQuietly = (message: { type: string }): void => {
+    if (exitedFlag || !child.connected) return;
+    child.send(message, () => undefined);
+  };
   child.on('message', (message: { type: string; inputs?: number[] }) => {
     if (message.type === 'ready') ready = true;
     if (message.type === 'batch') batches.push(message.inputs!);
@@ -44,12 +52,11 @@ export async function startChildWorker(kind: BrokerKind, url: string, subject: s
     batches,
     exited,
     async stop() {
-      if (exitedFlag) return;
-      child.send({ type: 'stop' });
+      sendQuietly({ type: 'stop' });
       await exited;
     },
     release() {
-      if (!exitedFlag) child.send({ type: 'release' });
+      sendQuietly({ type: 'release' });
     },
     async kill() {
       if (!exitedFlag) child.kill('SIGKILL');
