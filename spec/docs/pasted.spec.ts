@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { startRedis, type TestBroker } from '../remote/brokers';
 import { markdownFiles } from './markdownFiles';
 
@@ -70,6 +71,8 @@ const fileName = (b: Block) => `${b.file.replace(/[/.]/g, '_')}_L${b.firstLine -
  */
 const local = (name: string) => join(root, 'node_modules', name);
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+/** What `node --import tsx` loads, by URL: the scratch project has no tsx of its own. */
+const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 let project = '';
 let typeErrors: Promise<string[]>;
@@ -105,12 +108,14 @@ async function runProgram(b: Block) {
 /**
  * Starts a block that keeps running (a server, a worker) and waits until it prints `readyText`
  * (or exits, or 60 s pass: tsx compiles on start, slowly on a loaded machine); the test then
- * checks what it printed and stops it. The block runs in a process group of its own, so a hard
- * kill reaches the program and not only the tsx launcher (which would leave it running and hold
- * jest open on its output).
+ * checks what it printed and stops it. The block runs with tsx's loader in the program's own
+ * process (`node --import tsx`), not behind the `tsx` launcher: the launcher relays a signal
+ * and, if the program has not confirmed it within 30 ms, kills it and exits 143, which on a
+ * busy machine failed a server that handles SIGTERM. It runs in a process group of its own,
+ * so a hard kill reaches everything it started.
  */
 async function startLongRunning(b: Block, env: NodeJS.ProcessEnv, readyText: string) {
-  const child = spawn(process.execPath, [tsx, join('blocks', fileName(b))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, ['--import', tsxLoader, join('blocks', fileName(b))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -122,7 +127,7 @@ async function startLongRunning(b: Block, env: NodeJS.ProcessEnv, readyText: str
     exited,
     /** `readyText` once it was printed, else everything the block printed (for the failure message). */
     readiness: output.includes(readyText) ? readyText : output,
-    /** SIGKILL to the block's whole process group (tsx and the program), unless it has exited. */
+    /** SIGKILL to the block's whole process group, unless it has exited. */
     kill: () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       try {
