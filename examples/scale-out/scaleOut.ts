@@ -45,7 +45,11 @@ export interface ScaleOutReport {
  * const report = await runScaleOut({ url: process.env.REDIS_URL!, workers: 2, streams: 16 });
  * ```
  */
-export async function runScaleOut(options: { readonly url: string; readonly workers?: number; readonly streams?: number; readonly subject?: string }): Promise<ScaleOutReport> {
+export async function runScaleOut(options: {
+  readonly url: string; readonly workers?: number; readonly streams?: number; readonly subject?: string;
+  /** How far behind real time a stream may fall before the VAD server tells it `overloaded` (its default: 1000). */
+  readonly maxLagMs?: number;
+}): Promise<ScaleOutReport> {
   const subject = options.subject ?? VAD_SUBJECT;
   const workerCount = options.workers ?? 2;
   const streamCount = options.streams ?? 16;
@@ -61,7 +65,7 @@ export async function runScaleOut(options: { readonly url: string; readonly work
     // #region front-end
     // The VAD server, unchanged, as a front end: its "model" sends each frame to the workers.
     const scorer = remoteBatcher<SileroFrame, SileroResult>(redisTransport({ url: options.url }), subject, { timeoutMs: 30_000 });
-    const server = await startVadServer({ port: 0, batching: false, vad: remoteSileroVad(scorer) });
+    const server = await startVadServer({ port: 0, batching: false, vad: remoteSileroVad(scorer), ...(options.maxLagMs !== undefined ? { maxLagMs: options.maxLagMs } : {}) });
     const started = performance.now();
     const streams = await Promise.all(
       Array.from({ length: streamCount }, () => streamAudio(server.url, clip.samples, { probabilities: true })),

@@ -20,7 +20,9 @@ describe('examples/scale-out (the VAD server on two Silero VAD worker processes)
 
   it('serves concurrent WebSocket audio streams from two workers exactly as one-at-a-time scoring does', async () => {
     const streams = 4;
-    const report = await runScaleOut({ url: broker.url, workers: 2, streams, subject: `vad-${process.pid}` });
+    // Not about lag: on a busy 2-core machine a stream can fall a second behind real time, and
+    // the server would close it as overloaded (the lag rules have their own spec).
+    const report = await runScaleOut({ url: broker.url, workers: 2, streams, subject: `vad-${process.pid}`, maxLagMs: 60_000 });
     // Every stream got a probability for every frame of the clip (runScaleOut throws otherwise),
     // each equal to one-at-a-time scoring.
     const clip = loadSpeechClip();
