@@ -181,6 +181,8 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       /** Each request's stream sequence once JetStream acknowledged it (0 while under way). */
       const positions = new WeakMap<RequestMessage, number>();
       let resends = 0;
+      /** Aborted by close(): no publish is retried on a connection this link gave up. */
+      const closing = new AbortController();
       return {
         replyTo,
         async send(messages: readonly RequestMessage[]): Promise<void> {
@@ -205,6 +207,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           return again.length;
         },
         async close(): Promise<void> {
+          closing.abort(); // a publish waiting to be retried gives up now
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           subscription.unsubscribe();
           await release();
@@ -231,8 +234,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             positions.set(message, (await js.publish(target, message.body, { msgID, headers: h })).seq);
             return;
           } catch (error) {
-            if (attempt >= 8 || !isTransient(error)) throw error;
-            await sleep(Math.min(1000, 50 * 2 ** attempt));
+            if (attempt >= 8 || closing.signal.aborted || !isTransient(error)) throw error;
+            await sleep(Math.min(1000, 50 * 2 ** attempt), closing.signal);
+            if (closing.signal.aborted) throw error;
           }
         }
       }
@@ -477,6 +481,16 @@ function isTransient(error: unknown): boolean {
   return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (the timer is cleared: nothing keeps the process alive). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

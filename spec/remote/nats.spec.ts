@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { natsTransport } from '../../lib/nats';
 import { redeliveryCap } from '../../lib/core/redelivery';
 import { remoteBatcher, serveBatches, v8Codec, type Delivery, type WorkerLink } from '../../lib/remote';
@@ -35,6 +36,28 @@ describe('NATS JetStream specifics', () => {
       await producer.stop();
       await worker.stop();
     }
+  });
+
+  it('a producer link that is closed while a publish waits to be retried gives up at once: nothing is retried on the connection it gave up', async () => {
+    const subject = `closing-${process.pid}`;
+    const transport = natsTransport({ servers: broker.url });
+    const link = await transport.openProducer(subject, () => undefined);
+    // The stream goes away: every publish now meets "no responders", which is retried (50 ms,
+    // doubling, up to 8 times) as a broker that is coming back would be.
+    const admin = await connect({ servers: broker.url });
+    try {
+      await (await jetstreamManager(admin)).streams.delete(`rxb_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_'));
+    } finally {
+      await admin.close();
+    }
+    let settled = false;
+    const sending = link.send([{ id: 'r1', replyTo: link.replyTo, body: v8Codec.encode(1) }]);
+    sending.then(() => undefined, () => undefined).finally(() => void (settled = true));
+    await link.close();
+    await new Promise((tick) => setImmediate(tick));
+    // Left alone, the retries would go on for seconds after close(), keeping the process alive.
+    expect(settled).toBe(true);
+    await expect(sending).rejects.toThrow();
   });
 
   it('after a crash, a worker takes no more redelivered requests than one batch of them may hold: the next crash charges only those', async () => {
