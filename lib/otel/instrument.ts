@@ -125,8 +125,13 @@ export const METRICS = Object.freeze({
   batchesInFlight: 'rxbatcher.batch.in_flight',
 });
 
-/** Counts only remote faces have: [stats field, instrument, attribute, value]. */
-const REMOTE_COUNTS = [
+/**
+ * Stats counters recorded as they grow: [stats field, instrument, attribute, value]. A field a
+ * face's stats do not have (the remote ones on a local `Batcher`) is skipped.
+ */
+const COUNTS = [
+  ['bisections', 'bisections', undefined, undefined],
+  ['bisectionCalls', 'bisectionCalls', undefined, undefined],
   ['disconnects', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'disconnected'],
   ['reconnects', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'reconnected'],
   ['resubscribes', 'brokerConnectionEvents', 'rxbatcher.broker.event', 'resubscribed'],
@@ -192,9 +197,9 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
   });
   const batchWeight = meter.createHistogram(METRICS.batchWeight, { unit: '1', description: 'Total weight of a batch (its size without weigh).' });
   const requests = meter.createCounter(METRICS.requests, { unit: '{request}', description: 'Settled requests, by outcome.' });
-  const bisections = meter.createCounter(METRICS.bisections, { unit: '{batch}', description: 'Batches whose runBatch call failed and were split to isolate the failing input.' });
-  const bisectionCalls = meter.createCounter(METRICS.bisectionCalls, { unit: '{call}', description: 'Extra runBatch calls made by bisection.' });
-  const remote = {
+  const counters = {
+    bisections: meter.createCounter(METRICS.bisections, { unit: '{batch}', description: 'Batches whose runBatch call failed and were split to isolate the failing input.' }),
+    bisectionCalls: meter.createCounter(METRICS.bisectionCalls, { unit: '{call}', description: 'Extra runBatch calls made by bisection.' }),
     brokerConnectionEvents: meter.createCounter(METRICS.brokerConnectionEvents, { unit: '{event}', description: 'Broker connections that dropped or came back.' }),
     resent: meter.createCounter(METRICS.resent, { unit: '{request}', description: 'Requests sent again after the reply subscription came back.' }),
     dropped: meter.createCounter(METRICS.dropped, { unit: '{message}', description: 'Messages dropped: forged, oversized, malformed or duplicate.' }),
@@ -244,15 +249,13 @@ export function instrument(target: Instrumentable, options: InstrumentOptions = 
         const settled = s[key] - previous[key];
         if (settled > 0) requests.add(settled, { ...attributes, 'rxbatcher.request.outcome': outcome });
       }
-      if (s.bisections > previous.bisections) bisections.add(s.bisections - previous.bisections, attributes);
-      if (s.bisectionCalls > previous.bisectionCalls) bisectionCalls.add(s.bisectionCalls - previous.bisectionCalls, attributes);
       const fresh = s as unknown as Record<string, unknown>;
       const before = previous as unknown as Record<string, unknown>;
-      for (const [field, instrumentKey, attribute, value] of REMOTE_COUNTS) {
+      for (const [field, instrumentKey, attribute, value] of COUNTS) {
         const current = fresh[field];
         const last = before[field];
         if (typeof current !== 'number' || typeof last !== 'number' || current <= last) continue;
-        remote[instrumentKey].add(current - last, attribute === undefined ? attributes : { ...attributes, [attribute]: value });
+        counters[instrumentKey].add(current - last, attribute === undefined ? attributes : { ...attributes, [attribute]: value });
       }
       if (s.lastBatch !== undefined && s.lastBatch !== previous.lastBatch) recordBatch(s.lastBatch);
     }
