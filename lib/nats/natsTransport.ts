@@ -181,8 +181,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       /** Each request's stream sequence once JetStream acknowledged it (0 while under way). */
       const positions = new WeakMap<RequestMessage, number>();
       let resends = 0;
-      /** Aborted by close(): no publish is retried on a connection this link gave up. */
-      const closing = new AbortController();
+      /** Set by close(): no publish is retried on a connection this link gave up. */
+      let closing = false;
+      /** Publishes waiting to be retried: close() ends their waits at once. */
+      const backoffs = new Set<() => void>();
       return {
         replyTo,
         async send(messages: readonly RequestMessage[]): Promise<void> {
@@ -207,12 +209,26 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           return again.length;
         },
         async close(): Promise<void> {
-          closing.abort(); // a publish waiting to be retried gives up now
+          closing = true; // a publish waiting to be retried gives up now
+          for (const wake of backoffs) wake();
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           subscription.unsubscribe();
           await release();
         },
       };
+
+      /** Waits `ms` before a retry, or less if close() comes first (no listener per wait: many publishes may wait at once). */
+      function backoff(ms: number): Promise<void> {
+        return new Promise((resolve) => {
+          const wake = (): void => {
+            clearTimeout(timer);
+            backoffs.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, ms);
+          backoffs.add(wake);
+        });
+      }
 
       async function sendOne(message: RequestMessage, msgID: string): Promise<void> {
         positions.set(message, 0);
@@ -234,9 +250,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             positions.set(message, (await js.publish(target, message.body, { msgID, headers: h })).seq);
             return;
           } catch (error) {
-            if (attempt >= 8 || closing.signal.aborted || !isTransient(error)) throw error;
-            await sleep(Math.min(1000, 50 * 2 ** attempt), closing.signal);
-            if (closing.signal.aborted) throw error;
+            if (attempt >= 8 || closing || !isTransient(error)) throw error;
+            await backoff(Math.min(1000, 50 * 2 ** attempt));
+            if (closing) throw error;
           }
         }
       }
@@ -479,18 +495,4 @@ function isNotFound(error: unknown): boolean {
 /** Worth retrying: the server is away, restarting, or (just after a restart) still starting JetStream. */
 function isTransient(error: unknown): boolean {
   return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (the timer is cleared: nothing keeps the process alive). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
