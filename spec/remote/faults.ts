@@ -120,7 +120,13 @@ export function describeFaultContract(name: string, target: () => FaultTarget): 
 
     /** The guarantees of every fault case: every caller answered correctly, none timed out, nothing on stderr. */
     const expectNothingLost = (o: Outcome, n: number): void => {
-      expect({ correct: o.correct, wrong: o.wrong, timedOut: o.timedOut, otherErrors: o.otherErrors }).toEqual({ correct: n, wrong: 0, timedOut: 0, otherErrors: [] });
+      // On a failure both sides' counts and the broker events say where the requests stopped.
+      const lost = o.correct !== n;
+      const events: Record<string, number> = {};
+      for (const e of o.events) events[`${e.type} ${e.connection}`] = (events[`${e.type} ${e.connection}`] ?? 0) + 1;
+      const diagnosis = lost ? { producer: o.producer.stats(), workers: o.workers.map((w) => w.stats()), events } : {};
+      expect({ correct: o.correct, wrong: o.wrong, timedOut: o.timedOut, otherErrors: o.otherErrors, ...diagnosis })
+        .toEqual({ correct: n, wrong: 0, timedOut: 0, otherErrors: [] });
       expect(o.stderr).toEqual([]);
     };
 

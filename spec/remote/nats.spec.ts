@@ -101,8 +101,10 @@ describe('NATS JetStream specifics', () => {
       const [answered] = await collect(survivor, 1);
       expect(answered.deliveries).toBe(2);
       await survivor.ack([answered]);
-      // A worker that starts now takes four (redeliveryCap(2) = 8 / 2), then crashes too.
-      const held = await (await join()).pull(10, false);
+      // A worker that starts now takes four (redeliveryCap(2) = 8 / 2), then crashes too. It
+      // waits on the server for the first: the nine came to the first worker in one pull after
+      // the one the survivor answered, so they fall due a little later than it did.
+      const held = await (await join()).pull(10, true);
       expect(held.map((d) => d.deliveries)).toEqual([2, 2, 2, 2]);
       // Only those four were delivered to it: the other five come on their second delivery.
       const rest = await collect(await join(), 9);
