@@ -14,7 +14,12 @@ import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, Reque
 export interface NatsTransportOptions {
   /** Server URLs; the transport connects once and shares the connection. @default 'nats://127.0.0.1:4222' */
   readonly servers?: string | string[];
-  /** Extra connection options (auth, TLS, …). */
+  /**
+   * Extra connection options (auth, TLS, …). `timeout` (how long one connection attempt may
+   * take, handshake included) defaults to 5000 ms here, not the client's 20 000: the client
+   * notices a connection that drops after the server's greeting and before its handshake ends
+   * only when that time is up, and stays disconnected meanwhile.
+   */
   readonly connection?: Partial<ConnectionOptions>;
   /** Stream names are `<prefix>_<subject>`, subjects `<prefix>.<subject>`. @default 'rxb' */
   readonly prefix?: string;
@@ -103,6 +108,8 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         // The client asks before each attempt (and again while it waits): the delay grows with
         // the attempts it announced, reconnectDelayMs doubling up to maxReconnectDelayMs.
         reconnectDelayHandler: () => delays.after(Math.max(1, attempts)),
+        // A connection cut midway through its handshake is noticed only when this ends.
+        timeout: HANDSHAKE_TIMEOUT_MS,
         ...options.connection,
       });
       const statuses = nc.status();
@@ -482,6 +489,14 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
     },
   };
 }
+
+/**
+ * How long one connection attempt may take (the client's `timeout`): @nats-io/nats-core 3.4
+ * waits this long for the handshake's PONG even when the socket closed after the server's
+ * INFO (its 20 s default stalled every connection of a busy test run for longer than its
+ * requests' deadlines).
+ */
+const HANDSHAKE_TIMEOUT_MS = 5000;
 
 /** Without `redeliveryCap`: no limit. */
 function noCap(): number {

@@ -4,8 +4,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { natsTransport } from '../../lib/nats';
 import { redeliveryCap } from '../../lib/core/redelivery';
 import { remoteBatcher, serveBatches, v8Codec, type Delivery, type WorkerLink } from '../../lib/remote';
-import { startNats, type TestBroker } from './brokers';
+import { startNats, waitFor, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
+import { startProxy } from './support/tcpProxy';
 
 // NATS JetStream, against a private `nats-server -js` started from the binary for this file
 // on a free loopback port (never the machine's own instance). A missing binary fails these
@@ -37,6 +38,33 @@ describe('NATS JetStream specifics', () => {
       await worker.stop();
     }
   });
+
+  it('a connection dropped midway through its handshake is dialled again within seconds, not after the client\'s 20 s connect timeout', async () => {
+    // @nats-io/nats-core 3.4 notices a socket that closes after the server's INFO and before
+    // the handshake's PONG only when its connect timeout ends (20 s by default); the transport
+    // sets it to 5 s. Requests meanwhile wait in the client and go out once it is back.
+    const subject = `handshake-${process.pid}`;
+    const proxy = await startProxy({ port: Number(new URL(broker.url).port) });
+    const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => xs.map((x) => x + 1), { maxBatchSize: 8 });
+    const events: string[] = [];
+    const producer = remoteBatcher<number, number>(natsTransport({ servers: proxy.url('nats') }), subject, {
+      timeoutMs: 15_000, onBrokerEvent: (e) => void events.push(e.type),
+    });
+    try {
+      await expect(producer.run(1)).resolves.toBe(2);
+      proxy.cutNextAfterGreeting();
+      proxy.cut();
+      await waitFor(() => proxy.cutConnections >= 2, 'the redial to be cut midway through its handshake');
+      await expect(producer.run(2)).resolves.toBe(3);
+      // The client reports the attempt that failed midway as one more disconnect (and, once
+      // back, one more reconnect): the kinds and their order are what is promised.
+      expect([...new Set(events)]).toEqual(['disconnected', 'reconnected', 'resubscribed']);
+    } finally {
+      await producer.stop();
+      await worker.stop();
+      await proxy.close();
+    }
+  }, 30_000);
 
   it('publishes waiting to be retried add no listener each, and a link closed meanwhile gives up at once: nothing is retried on the connection it gave up', async () => {
     const subject = `closing-${process.pid}`;

@@ -25,6 +25,12 @@ export interface TcpProxy {
   readonly cutConnections: number;
   /** Resets every open connection, both ways; new connections are accepted as before. */
   cut(): void;
+  /**
+   * Resets the next new connection when the client first answers the broker (what it sends
+   * is not forwarded): a connection dropped midway through its handshake (NATS: the client
+   * has the server's INFO and waits for the PONG that ends its handshake).
+   */
+  cutNextAfterGreeting(): void;
   /** Delays every chunk by `ms` in each direction (0: none). */
   setLatency(ms: number): void;
   /** Forwards nothing and connects nothing for `ms`; then lets everything held through. */
@@ -38,6 +44,10 @@ export type Upstream = { path: string } | { port: number };
 interface Pair {
   client: Socket;
   server: Socket | undefined;
+  /** To be reset when the client first sends something after the broker's first chunk reached it. */
+  cutAfterGreeting: boolean;
+  /** The broker's first chunk was forwarded to the client. */
+  greeted: boolean;
 }
 
 export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
@@ -47,8 +57,21 @@ export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
   /** While black-holed: resolves when the hole ends. */
   let hole: Promise<void> | undefined;
 
-  /** Forwards `from` to `to` in order, each chunk after the latency and after any black hole. */
-  const pipe = (from: Socket, to: () => Socket | undefined): void => {
+  /** The next new connection is to be reset after its greeting. */
+  let cutNextAfterGreeting = false;
+
+  /** Resets both sides of a connection. */
+  const reset = (pair: Pair): void => {
+    cutConnections++;
+    pairs.delete(pair);
+    pair.client.resetAndDestroy();
+    // A unix socket has no reset: close it.
+    if ('path' in upstream) pair.server?.destroy();
+    else pair.server?.resetAndDestroy();
+  };
+
+  /** Forwards `from` to `to` in order, each chunk after the latency and after any black hole, unless `forward` says no. */
+  const pipe = (from: Socket, to: () => Socket | undefined, forward: () => boolean = () => true): void => {
     let chain = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
       // Due at arrival + latency, in order: latency delays each chunk, it does not add up.
@@ -58,13 +81,14 @@ export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
         if (wait > 0) await sleep(wait);
         while (hole !== undefined) await hole;
         const target = to();
-        if (target !== undefined && !target.destroyed) target.write(chunk);
+        if (target !== undefined && !target.destroyed && forward()) target.write(chunk);
       });
     });
   };
 
   const server: Server = createServer((client) => {
-    const pair: Pair = { client, server: undefined };
+    const pair: Pair = { client, server: undefined, cutAfterGreeting: cutNextAfterGreeting, greeted: false };
+    cutNextAfterGreeting = false;
     pairs.add(pair);
     client.setNoDelay(true);
     const drop = (): void => {
@@ -74,7 +98,11 @@ export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
     };
     client.on('error', drop);
     client.on('close', drop);
-    pipe(client, () => pair.server);
+    pipe(client, () => pair.server, () => {
+      if (!pair.cutAfterGreeting || !pair.greeted) return true;
+      reset(pair); // the client answered the greeting: drop the answer and the connection
+      return false;
+    });
     void (async () => {
       while (hole !== undefined) await hole;
       if (client.destroyed) return;
@@ -83,7 +111,7 @@ export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
       pair.server = s;
       s.on('error', drop);
       s.on('close', drop);
-      pipe(s, () => (client.destroyed ? undefined : client));
+      pipe(s, () => (client.destroyed ? undefined : client), () => (pair.greeted = true));
     })();
   });
   await new Promise<void>((resolve, reject) => {
@@ -101,14 +129,10 @@ export async function startProxy(upstream: Upstream): Promise<TcpProxy> {
       return cutConnections;
     },
     cut() {
-      for (const pair of [...pairs]) {
-        cutConnections++;
-        pairs.delete(pair);
-        pair.client.resetAndDestroy();
-        // A unix socket has no reset: close it.
-        if ('path' in upstream) pair.server?.destroy();
-        else pair.server?.resetAndDestroy();
-      }
+      for (const pair of [...pairs]) reset(pair);
+    },
+    cutNextAfterGreeting() {
+      cutNextAfterGreeting = true;
     },
     setLatency(ms) {
       latencyMs = ms;
