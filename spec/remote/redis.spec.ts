@@ -78,6 +78,68 @@ describe('Redis Streams specifics', () => {
     }
   });
 
+  /** How often the broker ran `command` since it started (INFO commandstats). */
+  const callsOf = async (admin: Redis, command: string): Promise<number> =>
+    Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await admin.info('commandstats'))?.[1] ?? 0);
+  /**
+   * A producer as `username` (made with `rights`) and a worker: one request, then a tick of
+   * eight. Returns the batches the worker ran and how many EVALSHA the broker ran for the tick.
+   */
+  const tickAs = async (username: string, rights: (subject: string) => string[]) => {
+    const subject = `${username}-${process.pid}`;
+    const admin = new Redis(broker.url);
+    await admin.call('ACL', 'SETUSER', username, 'on', `>${username}-password`, 'resetkeys', 'resetchannels', '&rxb:reply:*',
+      '-@all', '+ping', '+info', '+client|setname', '+xadd', '+multi', '+exec', '+subscribe', ...rights(`rxb:${subject}`));
+    const errors: string[] = [];
+    const batches: number[][] = [];
+    const worker = await serveBatches<number, number>(redisTransport({ url: broker.url, pollMs: 50 }), subject,
+      (xs) => (batches.push([...xs]), xs.map((x) => 2 * x)), { maxBatchSize: 16, claimIdleMs: 300, onError: (e) => errors.push(e.message) });
+    const producer = remoteBatcher<number, number>(redisTransport({ url: broker.url, redis: { username, password: `${username}-password` } }), subject, { timeoutMs: 10_000 });
+    try {
+      await expect(producer.run(0)).resolves.toBe(0); // the link is open (and the rights checked)
+      const before = await callsOf(admin, 'evalsha');
+      const tick = Array.from({ length: 8 }, (_, i) => i + 1);
+      await expect(Promise.all(tick.map((x) => producer.run(x)))).resolves.toEqual(tick.map((x) => 2 * x));
+      const evalsha = (await callsOf(admin, 'evalsha')) - before;
+      await waitFor(async () => JSON.stringify(await redisTransport({ url: broker.url }).backlog(subject)) === '{"waiting":0,"pending":0}', 'the worker to acknowledge');
+      expect(errors).toEqual([]);
+      expect(producer.stats().duplicatesDropped).toBe(0);
+      return { batches, evalsha, subject };
+    } finally {
+      await producer.stop();
+      await worker.stop();
+      await admin.call('ACL', 'DELUSER', username);
+      admin.disconnect();
+    }
+  };
+
+  it('a producer user that may run scripts (+eval +evalsha, ~ on its stream): a tick goes out in one EVALSHA and reaches the worker in order, in one batch; scripts cannot read the stream either', async () => {
+    const { batches, evalsha, subject } = await tickAs('scriptproducer', (key) => [`~${key}`, '+eval', '+evalsha']);
+    expect(evalsha).toBe(1);
+    expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
+    // The same rights, as an attacker holding the producer's password would use them.
+    const admin = new Redis(broker.url);
+    await admin.call('ACL', 'SETUSER', 'scriptsnoop', 'on', '>pw', 'resetkeys', `~rxb:${subject}`, '-@all', '+ping', '+info', '+xadd', '+eval', '+evalsha');
+    const snoop = new Redis(broker.url, { username: 'scriptsnoop', password: 'pw' });
+    try {
+      await expect(snoop.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, `rxb:${subject}`)).rejects.toThrow(/can't run this command/);
+      await expect(snoop.eval("return redis.call('XADD', KEYS[1], '*', 'b', 'x')", 1, 'rxb:other-model')).rejects.toThrow(/NOPERM/);
+    } finally {
+      snoop.disconnect();
+      await admin.call('ACL', 'DELUSER', 'scriptsnoop');
+      admin.disconnect();
+    }
+  });
+
+  it.each([
+    ['without +eval +evalsha', (key: string) => [`~${key}`]],
+    ['with them but only write access to the stream (%W~)', (key: string) => [`%W~${key}`, '+eval', '+evalsha']],
+  ])('a producer user that may not run scripts (%s) is found out once and keeps MULTI/EXEC: the tick reaches the worker in order, in one batch', async (_, rights) => {
+    const { batches, evalsha } = await tickAs('noscriptproducer', rights);
+    expect(evalsha).toBe(0);
+    expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
+  });
+
   it('users without MULTI/EXEC (ACLs written for earlier versions) still send, answer and acknowledge, each request once', async () => {
     const subject = `old-acl-${process.pid}`;
     const admin = new Redis(broker.url);
