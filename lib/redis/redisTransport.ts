@@ -39,7 +39,8 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
- * requests; workers share it through a consumer group (`XREADGROUP`), reclaim requests of
+ * requests; a producer appends each tick's requests with one call of a Lua script (or, for a
+ * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group (`XREADGROUP`), reclaim requests of
  * dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, no more than one batch of
  * them may hold, under `redeliveryCap`; `XAUTOCLAIM` without), renew their claims with `XCLAIM … JUSTID`,
  * and acknowledge with `XACK` + `XDEL` after replying over pub/sub. The stream is never
