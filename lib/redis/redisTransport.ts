@@ -5,6 +5,7 @@ import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 import { appendByScript, mayAppendByScript } from './appendScript.js';
 import { entryFields, toBuffer } from './entryFields.js';
+import { finishByScript, mayFinishByScript } from './finishScript.js';
 
 /**
  * Options of {@link redisTransport}.
@@ -43,7 +44,8 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
  * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group (`XREADGROUP`), reclaim requests of
  * dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, no more than one batch of
  * them may hold, under `redeliveryCap`; `XAUTOCLAIM` without), renew their claims with `XCLAIM … JUSTID`,
- * and acknowledge with `XACK` + `XDEL` after replying over pub/sub. The stream is never
+ * and acknowledge with `XACK` + `XDEL` after replying over pub/sub (one script call, or
+ * MULTI/EXEC for a user that may not run scripts). The stream is never
  * trimmed with `MAXLEN` (that would drop requests nobody has run).
  *
  * Each producer or worker uses two connections (one blocks or subscribes). Install `ioredis`
@@ -235,9 +237,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       };
       /** Whether this user may run MULTI/EXEC (finish in one round trip). */
       let transactions: boolean;
+      /** Whether this user may run the finish script (finish in one command). */
+      let scripts: boolean;
       try {
         await ensureGroup();
-        [transactions] = await Promise.all([mayTransact(commands), blocking.ping()]);
+        [transactions, scripts] = await Promise.all([mayTransact(commands), mayFinishByScript(commands, key), blocking.ping()]);
       } catch (error) {
         quit(commands);
         quit(blocking);
@@ -386,6 +390,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return publish(frames);
           const ids = deliveries.map((d) => d.handle as string);
+          // One command: PUBLISH every frame, then XACK + XDEL, in a script that stops at a
+          // refused reply before the acknowledgement. ioredis costs CPU per command.
+          if (scripts) return finishByScript(commands, key, group, frames, ids);
           if (transactions) {
             // One round trip: PUBLISH every frame, then XACK + XDEL. MULTI/EXEC, so that a reply the
             // broker refuses (an ACL, say) aborts the acknowledgement with it: never acknowledged unanswered.

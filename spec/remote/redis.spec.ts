@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { redisTransport } from '../../lib/redis';
 import { remoteBatcher, serveBatches } from '../../lib/remote';
 import { startRedis, waitFor, type TestBroker } from './brokers';
@@ -81,22 +81,33 @@ describe('Redis Streams specifics', () => {
   /** How often the broker ran `command` since it started (INFO commandstats). */
   const callsOf = async (admin: Redis, command: string): Promise<number> =>
     Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await admin.info('commandstats'))?.[1] ?? 0);
+  /** Rights of a stream's key, given the key. */
+  type Rights = (key: string) => string[];
+  /** The recipe's worker, without script rights, on any stream. */
+  const workerRights: Rights = (key) => [`~${key}`, '+xgroup|create', '+xgroup|delconsumer', '+xreadgroup', '+xautoclaim', '+xclaim', '+xpending',
+    '+xack', '+xdel', '+xlen', '+publish'];
   /**
-   * A producer as `username` (made with `rights`) and a worker: one request, then a tick of
-   * eight. Returns the batches the worker ran and how many EVALSHA the broker ran for the tick.
+   * A producer and a worker as users `<name>producer` and `<name>worker` (made with `rights`):
+   * one request, then a tick of eight. Returns the batches the worker ran and how many EVALSHA
+   * the broker ran for the tick (sending it, and finishing its batch).
    */
-  const tickAs = async (username: string, rights: (subject: string) => string[]) => {
-    const subject = `${username}-${process.pid}`;
+  const tickAs = async (name: string, rights: { producer: Rights; worker?: Rights }) => {
+    const subject = `${name}-${process.pid}`;
     const admin = new Redis(broker.url);
-    await admin.call('ACL', 'SETUSER', username, 'on', `>${username}-password`, 'resetkeys', 'resetchannels', '&rxb:reply:*',
-      '-@all', '+ping', '+info', '+client|setname', '+xadd', '+multi', '+exec', '+subscribe', ...rights(`rxb:${subject}`));
+    const user = async (username: string, extra: string[]): Promise<RedisOptions> => {
+      await admin.call('ACL', 'SETUSER', username, 'on', `>${username}-password`, 'resetkeys', 'resetchannels', '&rxb:reply:*',
+        '-@all', '+ping', '+info', '+client|setname', '+multi', '+exec', ...extra);
+      return { username, password: `${username}-password` };
+    };
+    const producerUser = await user(`${name}producer`, ['+xadd', '+subscribe', ...rights.producer(`rxb:${subject}`)]);
+    const workerUser = await user(`${name}worker`, (rights.worker ?? workerRights)(`rxb:${subject}`));
     const errors: string[] = [];
     const batches: number[][] = [];
-    const worker = await serveBatches<number, number>(redisTransport({ url: broker.url, pollMs: 50 }), subject,
+    const worker = await serveBatches<number, number>(redisTransport({ url: broker.url, pollMs: 50, redis: workerUser }), subject,
       (xs) => (batches.push([...xs]), xs.map((x) => 2 * x)), { maxBatchSize: 16, claimIdleMs: 300, onError: (e) => errors.push(e.message) });
-    const producer = remoteBatcher<number, number>(redisTransport({ url: broker.url, redis: { username, password: `${username}-password` } }), subject, { timeoutMs: 10_000 });
+    const producer = remoteBatcher<number, number>(redisTransport({ url: broker.url, redis: producerUser }), subject, { timeoutMs: 10_000 });
     try {
-      await expect(producer.run(0)).resolves.toBe(0); // the link is open (and the rights checked)
+      await expect(producer.run(0)).resolves.toBe(0); // the links are open (and the rights checked)
       const before = await callsOf(admin, 'evalsha');
       const tick = Array.from({ length: 8 }, (_, i) => i + 1);
       await expect(Promise.all(tick.map((x) => producer.run(x)))).resolves.toEqual(tick.map((x) => 2 * x));
@@ -108,13 +119,13 @@ describe('Redis Streams specifics', () => {
     } finally {
       await producer.stop();
       await worker.stop();
-      await admin.call('ACL', 'DELUSER', username);
+      await admin.call('ACL', 'DELUSER', producerUser.username!, workerUser.username!);
       admin.disconnect();
     }
   };
 
   it('a producer user that may run scripts (+eval +evalsha, ~ on its stream): a tick goes out in one EVALSHA and reaches the worker in order, in one batch; scripts cannot read the stream either', async () => {
-    const { batches, evalsha, subject } = await tickAs('scriptproducer', (key) => [`~${key}`, '+eval', '+evalsha']);
+    const { batches, evalsha, subject } = await tickAs('script', { producer: (key) => [`~${key}`, '+eval', '+evalsha'] });
     expect(evalsha).toBe(1);
     expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
     // The same rights, as an attacker holding the producer's password would use them.
@@ -132,11 +143,17 @@ describe('Redis Streams specifics', () => {
   });
 
   it.each([
-    ['without +eval +evalsha', (key: string) => [`~${key}`]],
-    ['with them but only write access to the stream (%W~)', (key: string) => [`%W~${key}`, '+eval', '+evalsha']],
-  ])('a producer user that may not run scripts (%s) is found out once and keeps MULTI/EXEC: the tick reaches the worker in order, in one batch', async (_, rights) => {
-    const { batches, evalsha } = await tickAs('noscriptproducer', rights);
+    ['without +eval +evalsha', ((key) => [`~${key}`]) as Rights],
+    ['with them but only write access to the stream (%W~)', ((key) => [`%W~${key}`, '+eval', '+evalsha']) as Rights],
+  ])('a producer user that may not run scripts (%s) is found out once and keeps MULTI/EXEC: the tick reaches the worker in order, in one batch', async (_, producer) => {
+    const { batches, evalsha } = await tickAs('noscript', { producer });
     expect(evalsha).toBe(0);
+    expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
+  });
+
+  it('a worker user that may run scripts replies to and acknowledges a batch in one EVALSHA (its producer, without, uses MULTI/EXEC)', async () => {
+    const { batches, evalsha } = await tickAs('finish', { producer: (key) => [`%W~${key}`], worker: (key) => [...workerRights(key), '+eval', '+evalsha'] });
+    expect(evalsha).toBe(1);
     expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
   });
 

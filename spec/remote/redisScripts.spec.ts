@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
 import { appendByScript, mayAppendByScript } from '../../lib/redis/appendScript';
 import { entryFields } from '../../lib/redis/entryFields';
+import { finishByScript, mayFinishByScript } from '../../lib/redis/finishScript';
 import type { RequestMessage } from '../../lib/remote/transport';
 import { startRedis, type TestBroker } from './brokers';
 
-// The producer's append script (one EVALSHA per tick), against a private redis-server started
-// from the binary for this file. A missing binary fails these tests; it never skips them.
+// The producer's append script (one EVALSHA per tick) and the worker's finish script (reply and
+// acknowledge in one EVALSHA), against a private redis-server started from the binary for this file. A missing binary fails these tests; it never skips them.
 let broker: TestBroker;
 let admin: Redis;
 beforeAll(async () => {
@@ -115,6 +116,75 @@ describe('Redis append script', () => {
       await expect(appendByScript(connection, 'other:stream', [message('s-3'), message('s-4')])).rejects.toThrow(/NOPERM/);
     } finally {
       await admin.call('ACL', 'DELUSER', 'scripts');
+    }
+  });
+});
+
+describe('Redis finish script', () => {
+  /** A stream with `count` entries read by one consumer of the group 'workers': their ids. */
+  const delivered = async (key: string, count: number): Promise<string[]> => {
+    await admin.xgroup('CREATE', key, 'workers', '0', 'MKSTREAM');
+    const pipeline = admin.pipeline();
+    for (let i = 0; i < count; i++) pipeline.xadd(key, '*', 'i', `r${i}`);
+    await pipeline.exec();
+    const read = (await admin.xreadgroup('GROUP', 'workers', 'w1', 'COUNT', count, 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    return read[0][1].map(([id]) => id);
+  };
+  const pending = async (key: string): Promise<number> => Number(((await admin.xpending(key, 'workers')) as [number])[0]);
+
+  it('publishes every frame, in order, then acknowledges and deletes the entries, thousands at once too', async () => {
+    const key = freshKey();
+    const ids = await delivered(key, 9000); // more than Lua unpacks at once (8000)
+    const connection = connect();
+    expect(await mayFinishByScript(connection, key)).toBe(true);
+    expect(await pending(key)).toBe(9000); // the check acknowledges nothing
+    const listener = connect();
+    const heard: string[] = [];
+    listener.on('messageBuffer', (channel: Buffer, message: Buffer) => heard.push(`${channel.toString()} ${message.toString()}`));
+    await listener.subscribe('rxb:reply:a', 'rxb:reply:b');
+    const frames = [
+      { replyTo: 'rxb:reply:a', frame: new Uint8Array(Buffer.from('first')) },
+      { replyTo: 'rxb:reply:b', frame: Buffer.from('second') },
+      { replyTo: 'rxb:reply:a', frame: Buffer.from('third') },
+    ];
+    await finishByScript(connection, key, 'workers', frames, ids);
+    expect(await pending(key)).toBe(0);
+    expect(await admin.xlen(key)).toBe(0);
+    await listener.ping(); // published before the script returned: heard before this answer
+    expect(heard).toEqual(['rxb:reply:a first', 'rxb:reply:b second', 'rxb:reply:a third']);
+  });
+
+  it('a reply the broker refuses (ACL) fails the call and acknowledges nothing', async () => {
+    const key = freshKey();
+    const ids = await delivered(key, 3);
+    await admin.call('ACL', 'SETUSER', 'finisher', 'on', '>pw', 'resetkeys', 'resetchannels', '~rxb:*', '&rxb:reply:allowed',
+      '-@all', '+ping', '+info', '+xack', '+xdel', '+publish', '+eval', '+evalsha');
+    try {
+      const connection = connect({ username: 'finisher', password: 'pw' });
+      expect(await mayFinishByScript(connection, key)).toBe(true);
+      const frames = [{ replyTo: 'rxb:reply:allowed', frame: Buffer.from('x') }, { replyTo: 'rxb:reply:other', frame: Buffer.from('y') }];
+      await expect(finishByScript(connection, key, 'workers', frames, ids)).rejects.toThrow(/can't publish to the channel|NOPERM|permissions/i);
+      expect(await pending(key)).toBe(3);
+      expect(await admin.xlen(key)).toBe(3);
+    } finally {
+      await admin.call('ACL', 'DELUSER', 'finisher');
+    }
+  });
+
+  it.each([
+    ['without +eval', '~rxb:*', '+evalsha'],
+    ['without +evalsha', '~rxb:*', '+eval'],
+    ['who may read the stream but not write it (%R~)', '%R~rxb:*', '+eval +evalsha'],
+  ])('a user %s may not run it: told once, at the check, which acknowledges nothing', async (_, keys, scripting) => {
+    const key = freshKey();
+    await delivered(key, 2);
+    const username = `nofinish-${streams}`;
+    await admin.call('ACL', 'SETUSER', username, 'on', '>pw', 'resetkeys', keys, '-@all', '+ping', '+info', '+xack', '+xdel', ...scripting.split(' '));
+    try {
+      await expect(mayFinishByScript(connect({ username, password: 'pw' }), key)).resolves.toBe(false);
+      expect(await pending(key)).toBe(2);
+    } finally {
+      await admin.call('ACL', 'DELUSER', username);
     }
   });
 });
