@@ -61,8 +61,10 @@ export async function mayAppendByScript(connection: Redis, key: string): Promise
 /**
  * Appends `messages` to the stream `key` with one call of the append script (defined on
  * `connection` by {@link mayAppendByScript}) and resolves with their entry ids, in order.
- * After a broker restart the script is sent again before the first call on the new socket;
- * a script cache emptied under a live connection (`SCRIPT FLUSH`) costs one more round trip.
+ * After a broker restart the script is sent again before the first call on the new socket, so
+ * order holds across restarts as with MULTI/EXEC. A script cache emptied under a live
+ * connection (`SCRIPT FLUSH`) costs the calls under way one more round trip each; they keep
+ * their order among themselves, but a tick sent while they go round may land before them.
  *
  * @example
  * ```ts

@@ -41,12 +41,12 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
  * requests; a producer appends each tick's requests with one call of a Lua script (or, for a
- * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group (`XREADGROUP`), reclaim requests of
- * dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, no more than one batch of
- * them may hold, under `redeliveryCap`; `XAUTOCLAIM` without), renew their claims with `XCLAIM … JUSTID`,
- * and acknowledge with `XACK` + `XDEL` after replying over pub/sub (one script call, or
- * MULTI/EXEC for a user that may not run scripts). The stream is never
- * trimmed with `MAXLEN` (that would drop requests nobody has run).
+ * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group
+ * (`XREADGROUP`), reclaim requests of dead workers after `claimIdleMs` (`XPENDING … IDLE` then
+ * `XCLAIM`, no more than one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM`
+ * without), renew their claims with `XCLAIM … JUSTID`, and acknowledge with `XACK` + `XDEL`
+ * after replying over pub/sub (one script call, or MULTI/EXEC for a user that may not run
+ * scripts). The stream is never trimmed with `MAXLEN` (that would drop requests nobody has run).
  *
  * Each producer or worker uses two connections (one blocks or subscribes). Install `ioredis`
  * yourself: it is an optional peer dependency of rx-batcher.
