@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+import type { ReplyFrame } from '../remote/transport.js';
+import { toBuffer } from './entryFields.js';
+
+/**
+ * The Lua script that finishes a worker's batch: KEYS[1] is the stream, ARGV[1] the consumer
+ * group, ARGV[2] how many reply frames follow (channel, frame, …), and the rest the entry ids
+ * to acknowledge. It PUBLISHes every frame, then `XACK`s and `XDEL`s the ids (a thousand at a
+ * time: Lua unpacks at most a few thousand values at once). A PUBLISH the broker refuses (an
+ * ACL) raises an error that ends the script before the acknowledgement: nothing is
+ * acknowledged unanswered.
+ *
+ * @example
+ * ```ts
+ * await redis.eval(FINISH_SCRIPT, 1, 'rxb:double', 'workers', '1', 'rxb:reply:ab', frame, '1700000000000-0');
+ * ```
+ */
+export const FINISH_SCRIPT = `local frames = tonumber(ARGV[2])
+for i = 3, 2 + 2 * frames, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+local n = #ARGV
+for from = 3 + 2 * frames, n, 1000 do
+  local to = math.min(from + 999, n)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, from, to))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, from, to))
+end
+return frames`;
+
+/** The name the script is defined under on a connection (ioredis `defineCommand`). */
+const FINISH_COMMAND = 'rxbFinishBatch';
+
+type FinishCommand = Record<typeof FINISH_COMMAND, (key: string, ...args: (string | Buffer)[]) => Promise<number>>;
+
+/**
+ * Defines the finish script on `connection` and tells whether its user may run it on `key`:
+ * runs it twice with nothing to publish or acknowledge, once as `EVAL` (ioredis sends the source
+ * the first time on each socket, so a restarted broker gets it again before any `EVALSHA`) and
+ * once as `EVALSHA`. False when the broker refuses either (an ACL without `+eval +evalsha` or
+ * without read and write access to `key`) or has no scripting (renamed commands); other errors
+ * reject.
+ *
+ * @example
+ * ```ts
+ * if (await mayFinishByScript(connection, 'rxb:double')) await finishByScript(connection, 'rxb:double', 'workers', frames, ids);
+ * ```
+ */
+export async function mayFinishByScript(connection: Redis, key: string): Promise<boolean> {
+  connection.defineCommand(FINISH_COMMAND, { numberOfKeys: 1, lua: FINISH_SCRIPT });
+  const finish = (connection as unknown as FinishCommand)[FINISH_COMMAND].bind(connection);
+  try {
+    await finish(key, '', '0');
+    await finish(key, '', '0');
+    return true;
+  } catch (error) {
+    if (/^NOPERM|unknown command/i.test(String((error as Error)?.message))) return false;
+    throw error;
+  }
+}
+
+/**
+ * Publishes `frames`, then acknowledges and deletes the entries `ids` of the stream `key` in
+ * the consumer group `group`, with one call of the finish script (defined on `connection` by
+ * {@link mayFinishByScript}). Rejects, with nothing acknowledged, if a publish is refused.
+ *
+ * @example
+ * ```ts
+ * await finishByScript(connection, 'rxb:double', 'workers', [{ replyTo, frame }], ['1700000000000-0']);
+ * ```
+ */
+export async function finishByScript(connection: Redis, key: string, group: string, frames: readonly ReplyFrame[], ids: readonly string[]): Promise<void> {
+  const args: (string | Buffer)[] = [key, group, String(frames.length)];
+  for (const { replyTo, frame } of frames) args.push(replyTo, toBuffer(frame));
+  for (const id of ids) args.push(id);
+  await (connection as unknown as FinishCommand)[FINISH_COMMAND](...(args as [string, ...(string | Buffer)[]]));
+}
