@@ -1,6 +1,9 @@
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, createInbox, headers, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, createInbox, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
+import { JetStreamPublisher } from './jetStreamPublisher.js';
+import { CONTEXT_HEADER, DEADLINE_HEADER, ID_HEADER, MAC_HEADER, PRIORITY_HEADER, REPLY_HEADER, requestHeaders } from './requestHeaders.js';
+import { isTransient } from './transientError.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
 /**
@@ -42,16 +45,6 @@ function deliveriesOf(ackSubject: string | undefined): number {
   return Number.isFinite(n) && n > 0 ? n : 1;
 }
 
-const ID_HEADER = 'Rxb-Id';
-const REPLY_HEADER = 'Rxb-Reply';
-const DEADLINE_HEADER = 'Rxb-Deadline';
-/** The codec-encoded `context` of the call, base64 (headers carry text). */
-const CONTEXT_HEADER = 'Rxb-Context';
-/** The call's priority, when not 0. */
-const PRIORITY_HEADER = 'Rxb-Priority';
-/** The request's signature, base64, when producers sign (`auth`). */
-const MAC_HEADER = 'Rxb-Mac';
-
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
  * and `@nats-io/jetstream` 3.x clients. One WorkQueue stream per subject holds the requests;
@@ -92,9 +85,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
   });
 
   // One connection per transport, opened on first use and closed with its last link.
-  let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> | undefined;
+  let shared: Promise<{ nc: NatsConnection; jsm: JetStreamManager }> | undefined;
   let users = 0;
-  const open = async (): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> => {
+  const open = async (): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> => {
     users++;
     shared ??= (async () => {
       const nc = await connect({
@@ -113,7 +106,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         }
       })().catch(() => undefined);
       void nc.closed().then(() => (statuses as { stop?: () => void }).stop?.());
-      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+      return { nc, jsm: await jetstreamManager(nc) };
     })();
     try {
       return await shared;
@@ -155,7 +148,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
     kind: 'nats',
 
     async openProducer(subject: string, onReplies: (frame: Uint8Array) => void, onEvent?: (event: LinkEvent) => void): Promise<ProducerLink> {
-      const { nc, js, jsm } = await open();
+      const { nc, jsm } = await open();
       try {
         await ensureStream(jsm, subject);
       } catch (error) {
@@ -168,26 +161,43 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       // Replies are core NATS messages: those published while the connection was down are
       // lost. The client re-subscribes on reconnect; once the server has it (a flush), report
       // 'resubscribed', and the producer re-sends what may have been answered (resend below).
+      /** Each request's stream sequence once JetStream stored it (0: published without waiting for its PubAck). */
+      const positions = new WeakMap<RequestMessage, number>();
+      const publisher = pubAck
+        ? new JetStreamPublisher<RequestMessage>(nc, target, (message, seq) => positions.set(message, seq), { inboxPrefix: `_INBOX_${prefix}` })
+        : undefined;
       const statuses = nc.status();
       void (async () => {
         for await (const s of statuses) {
           if (s.type === 'disconnect') onEvent?.({ type: 'disconnected', connection: 'connection' });
           else if (s.type === 'reconnect') {
+            // What the client buffered while the connection was down is gone: publish again, at
+            // once, what JetStream has not acknowledged (the same Nats-Msg-Id: a copy it has is dropped).
+            publisher?.republish();
             onEvent?.({ type: 'reconnected', connection: 'connection' });
             nc.flush().then(() => onEvent?.({ type: 'resubscribed', connection: 'replies' }), () => undefined);
           }
         }
       })().catch(() => undefined);
-      /** Each request's stream sequence once JetStream acknowledged it (0 while under way). */
-      const positions = new WeakMap<RequestMessage, number>();
       let resends = 0;
-      /** Aborted by close(): no publish is retried on a connection this link gave up. */
-      const closing = new AbortController();
+      /** Publishes `messages` with these Nats-Msg-Ids (the request's id, or a new one to send it again). */
+      const publish = (messages: readonly RequestMessage[], msgID: (m: RequestMessage) => string): Promise<void> => {
+        if (publisher !== undefined) return publisher.publish(messages.map((m) => ({ key: m, body: m.body, headers: requestHeaders(m, msgID(m)) })));
+        try {
+          for (const m of messages) {
+            positions.set(m, 0);
+            nc.publish(target, m.body, { headers: requestHeaders(m, msgID(m)) });
+          }
+        } catch (error) {
+          return Promise.reject(error); // a closed or draining connection
+        }
+        return Promise.resolve();
+      };
       return {
         replyTo,
-        async send(messages: readonly RequestMessage[]): Promise<void> {
+        send(messages: readonly RequestMessage[]): Promise<void> {
           // Published together; each is acknowledged by JetStream on its own.
-          await Promise.all(messages.map((m) => sendOne(m, m.id)));
+          return publish(messages, (m) => m.id);
         },
         async resend(messages: readonly RequestMessage[]): Promise<number> {
           let delivered: number | undefined;
@@ -196,50 +206,25 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           } catch {
             // no consumer yet, or no right to look: send them all again
           }
+          const underWay = publisher?.underWay();
           const again = messages.filter((m) => {
+            if (underWay?.has(m)) return true; // its PubAck is still to come
             const at = positions.get(m);
             if (at === undefined) return false; // never published: its send is still to come
             return delivered === undefined || at === 0 || at <= delivered;
           });
           // A new Nats-Msg-Id: within the duplicate window JetStream would drop the same one.
           const attempt = ++resends;
-          await Promise.all(again.map((m) => sendOne(m, `${m.id}~${attempt}`)));
+          await publish(again, (m) => `${m.id}~${attempt}`);
           return again.length;
         },
         async close(): Promise<void> {
-          closing.abort(); // a publish waiting to be retried gives up now
+          publisher?.close(); // a publish waiting to be retried gives up now
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           subscription.unsubscribe();
           await release();
         },
       };
-
-      async function sendOne(message: RequestMessage, msgID: string): Promise<void> {
-        positions.set(message, 0);
-        const h = headers();
-        h.set(ID_HEADER, message.id);
-        h.set(REPLY_HEADER, message.replyTo);
-        if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
-        if (message.context !== undefined) h.set(CONTEXT_HEADER, Buffer.from(message.context).toString('base64'));
-        if (message.priority !== undefined) h.set(PRIORITY_HEADER, String(message.priority));
-        if (message.mac !== undefined) h.set(MAC_HEADER, Buffer.from(message.mac).toString('base64'));
-        if (!pubAck) {
-          h.set('Nats-Msg-Id', msgID);
-          nc.publish(target, message.body, { headers: h });
-          return;
-        }
-        // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
-        for (let attempt = 0; ; attempt++) {
-          try {
-            positions.set(message, (await js.publish(target, message.body, { msgID, headers: h })).seq);
-            return;
-          } catch (error) {
-            if (attempt >= 8 || closing.signal.aborted || !isTransient(error)) throw error;
-            await sleep(Math.min(1000, 50 * 2 ** attempt), closing.signal);
-            if (closing.signal.aborted) throw error;
-          }
-        }
-      }
     },
 
     async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {
@@ -474,23 +459,4 @@ function noCap(): number {
 
 function isNotFound(error: unknown): boolean {
   return /not found/i.test(String((error as Error)?.message));
-}
-
-/** Worth retrying: the server is away, restarting, or (just after a restart) still starting JetStream. */
-function isTransient(error: unknown): boolean {
-  return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (the timer is cleared: nothing keeps the process alive). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
