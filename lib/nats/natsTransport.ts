@@ -37,6 +37,12 @@ export interface NatsTransportOptions {
   readonly maxReconnectDelayMs?: number;
 }
 
+/** JetStream's acknowledgements, encoded once: a string payload would be encoded on every publish. */
+const ACK = new TextEncoder().encode('+ACK');
+/** Work in progress: renews a claim without counting a delivery. */
+const WPI = new TextEncoder().encode('+WPI');
+const NAK = new TextEncoder().encode('-NAK');
+
 /** Where the delivery count sits in a `$JS.ACK` reply subject (v1 has 9 tokens, v2 12 or more). */
 function deliveriesOf(ackSubject: string | undefined): number {
   if (ackSubject === undefined) return 1;
@@ -333,7 +339,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           nc.publish(nextSubject, JSON.stringify(body), { reply: `${inbox}.${seq}` });
         });
 
-      const publishAll = (deliveries: readonly Delivery[], payload: string): void => {
+      const publishAll = (deliveries: readonly Delivery[], payload: Uint8Array): void => {
         for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
       };
 
@@ -405,22 +411,32 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             if (!isTransient(error)) throw error;
           });
         },
+        async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
+          // One connection keeps order: the server has every reply before the first +ACK. A reply
+          // the client refuses (it throws) leaves the requests unacknowledged, to be run again.
+          for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
+          publishAll(deliveries, ACK);
+          // One flush for both; a connection that is down sends them, in order, once it is back.
+          await nc.flush().catch((error: unknown) => {
+            if (!isTransient(error)) throw error;
+          });
+        },
         async ack(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '+ACK'); // WorkQueue retention: an acknowledged request leaves the stream
+          publishAll(deliveries, ACK); // WorkQueue retention: an acknowledged request leaves the stream
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '+WPI');
+          publishAll(deliveries, WPI);
           // The stash is held too: unrenewed, the server would hand it to another worker meanwhile.
-          publishAll(stash, '+WPI');
+          publishAll(stash, WPI);
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '-NAK');
+          publishAll(deliveries, NAK);
         },
         async close(): Promise<void> {
           closed = true;
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           current?.finish();
-          publishAll(stash.splice(0), '-NAK');
+          publishAll(stash.splice(0), NAK);
           subscription.unsubscribe();
           await nc.flush().catch(() => undefined);
           await release();
