@@ -179,6 +179,8 @@ export class JetStreamPublisher<K> {
         ? new JetStreamPublishError('no-responders', `no responders on ${this.subject} (503): JetStream is not enabled, still starting, or the stream is missing`)
         : new JetStreamPublishError('refused', `JetStream answered a publish on ${this.subject} with status ${code} ${msg.headers?.description ?? ''}`));
     }
+    const seq = storedSeq(data);
+    if (seq > 0) return this.stored(p, seq);
     let ack: { seq?: number; error?: { code?: number; err_code?: number; description?: string } };
     try {
       ack = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString()) as typeof ack;
@@ -190,8 +192,12 @@ export class JetStreamPublisher<K> {
       return this.failed(p, new JetStreamPublishError('refused', `JetStream refused a publish on ${this.subject}: ${e.description} (status ${e.code}, err_code ${e.err_code})`));
     }
     if (typeof ack.seq !== 'number') return this.failed(p, new JetStreamPublishError('refused', `JetStream answered a publish on ${this.subject} without a sequence`));
-    this.pending.delete(n);
-    this.onStored(p.key, ack.seq);
+    this.stored(p, ack.seq);
+  }
+
+  private stored(p: Pending<K>, seq: number): void {
+    this.pending.delete(p.n);
+    this.onStored(p.key, seq);
     const batch = p.batch;
     if (--batch.left === 0 && !batch.settled) {
       batch.settled = true;
@@ -242,4 +248,29 @@ export class JetStreamPublisher<K> {
     }
     if (next !== Infinity) this.schedule(next);
   }
+}
+
+const ACK_START = Buffer.from('{"stream":');
+const SEQ_KEY = Buffer.from('"seq":');
+
+/**
+ * The sequence of a PubAck that stored the message, read without decoding it as JSON (the
+ * server writes `{"stream":"…","seq":N` first; ` "duplicate":true` may follow); 0 for anything
+ * else (an error, another layout), which then goes through JSON.parse.
+ *
+ * @example
+ * ```ts
+ * storedSeq(new TextEncoder().encode('{"stream":"rxb_a","seq":7}')); // 7
+ * ```
+ */
+export function storedSeq(data: Uint8Array): number {
+  if (data.length < 20 || data[0] !== 0x7b || data[2] !== 0x73) return 0;
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (bytes.compare(ACK_START, 0, ACK_START.length, 0, ACK_START.length) !== 0) return 0;
+  const at = bytes.indexOf(SEQ_KEY, ACK_START.length);
+  if (at === -1) return 0;
+  let seq = 0;
+  let i = at + SEQ_KEY.length;
+  for (; i < bytes.length && bytes[i] >= 0x30 && bytes[i] <= 0x39; i++) seq = seq * 10 + (bytes[i] - 0x30);
+  return bytes[i] === 0x2c || bytes[i] === 0x7d ? seq : 0;
 }

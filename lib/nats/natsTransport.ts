@@ -2,7 +2,7 @@ import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStre
 import { connect, createInbox, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import { JetStreamPublisher } from './jetStreamPublisher.js';
-import { CONTEXT_HEADER, DEADLINE_HEADER, ID_HEADER, MAC_HEADER, PRIORITY_HEADER, REPLY_HEADER, requestHeaders } from './requestHeaders.js';
+import { requestFields, requestHeaders } from './requestHeaders.js';
 import { isTransient } from './transientError.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
@@ -268,17 +268,14 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       const toDelivery = (msg: Msg): Delivery => {
         const deliveries = deliveriesOf(msg.reply);
-        const deadline = msg.headers?.get(DEADLINE_HEADER);
-        const context = msg.headers?.get(CONTEXT_HEADER);
-        const priority = msg.headers?.get(PRIORITY_HEADER);
-        const mac = msg.headers?.get(MAC_HEADER);
+        const { id, replyTo, deadline, context, priority, mac } = requestFields(msg);
         return {
           ...(mac ? { mac: new Uint8Array(Buffer.from(mac, 'base64')) } : {}),
           ...(priority ? { priority: Number(priority) } : {}),
           ...(deadline ? { deadline: Number(deadline) } : {}),
           ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),
-          id: msg.headers?.get(ID_HEADER) ?? '',
-          replyTo: msg.headers?.get(REPLY_HEADER) ?? '',
+          id,
+          replyTo,
           body: msg.data,
           deliveries,
           reclaimed: deliveries > 1,
@@ -395,6 +392,12 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
+          if (wait && stash.length === 0 && signal?.aborted !== true) {
+            // A waiting pull answers at once when a request is there: no `no_wait` pull before it.
+            const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
+            if (first.length === 0 || max === 1 || signal?.aborted) return first;
+            return gather(max, signal, first);
+          }
           const got = await gather(max, signal);
           if (got.length > 0 || !wait || signal?.aborted) return got;
           // Nothing waiting: wait on the server for the first request, then gather what fits with it.

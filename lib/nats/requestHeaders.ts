@@ -51,3 +51,62 @@ export function requestHeaders(message: RequestMessage, msgID: string | undefine
 function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
+
+/** What a worker reads from a request's headers (absent fields were not sent). */
+export interface RequestFields {
+  id: string;
+  replyTo: string;
+  deadline?: string;
+  context?: string;
+  priority?: string;
+  mac?: string;
+}
+
+/** The parts of the client's message object that hold the raw header block (`@nats-io/nats-core` 3.x). */
+interface RawMsg {
+  readonly _rdata?: Uint8Array;
+  readonly _msg?: { readonly hdr?: number };
+}
+
+/**
+ * A request's fields from its header block, read in one pass. The client's `msg.headers`
+ * decodes the block into a map (validating and canonicalising every key) and each `get`
+ * searches it again; this reads the raw block when the client's message object exposes it
+ * (`_rdata`, `_msg.hdr`), and falls back to `msg.headers` otherwise.
+ *
+ * @example
+ * ```ts
+ * const { id, replyTo, deadline } = requestFields(msg);
+ * ```
+ */
+export function requestFields(msg: { readonly headers?: MsgHdrs }): RequestFields {
+  const raw = msg as RawMsg;
+  const hdr = raw._msg?.hdr;
+  if (raw._rdata instanceof Uint8Array && typeof hdr === 'number' && hdr > 0) {
+    const block = Buffer.from(raw._rdata.buffer, raw._rdata.byteOffset, hdr).toString('latin1');
+    const fields: RequestFields = { id: '', replyTo: '' };
+    let at = block.indexOf('\r\n') + 2;
+    while (at > 1 && at < block.length) {
+      const end = block.indexOf('\r\n', at);
+      const line = end === -1 ? block.slice(at) : block.slice(at, end);
+      const colon = line.indexOf(':');
+      if (colon > 0) {
+        const value = line.slice(colon + 1).trim();
+        switch (line.slice(0, colon)) {
+          case ID_HEADER: fields.id = value; break;
+          case REPLY_HEADER: fields.replyTo = value; break;
+          case DEADLINE_HEADER: fields.deadline = value; break;
+          case CONTEXT_HEADER: fields.context = value; break;
+          case PRIORITY_HEADER: fields.priority = value; break;
+          case MAC_HEADER: fields.mac = value; break;
+        }
+      }
+      if (end === -1) break;
+      at = end + 2;
+    }
+    return fields;
+  }
+  const h = msg.headers;
+  const get = (key: string): string | undefined => h?.get(key) || undefined;
+  return { id: h?.get(ID_HEADER) ?? '', replyTo: h?.get(REPLY_HEADER) ?? '', deadline: get(DEADLINE_HEADER), context: get(CONTEXT_HEADER), priority: get(PRIORITY_HEADER), mac: get(MAC_HEADER) };
+}
