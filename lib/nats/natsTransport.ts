@@ -46,8 +46,12 @@ const NAK = new TextEncoder().encode('-NAK');
 /** Where the delivery count sits in a `$JS.ACK` reply subject (v1 has 9 tokens, v2 12 or more). */
 function deliveriesOf(ackSubject: string | undefined): number {
   if (ackSubject === undefined) return 1;
-  const tokens = ackSubject.split('.');
-  const n = Number(tokens.length === 9 ? tokens[4] : tokens[6]);
+  // Found by scanning for dots: split() would make a dozen strings per delivered message.
+  const dots: number[] = [];
+  for (let i = ackSubject.indexOf('.'); i !== -1; i = ackSubject.indexOf('.', i + 1)) dots.push(i);
+  const token = dots.length === 8 ? 4 : 6;
+  if (dots.length < token + 1) return 1;
+  const n = Number(ackSubject.slice(dots[token - 1] + 1, dots[token]));
   return Number.isFinite(n) && n > 0 ? n : 1;
 }
 
@@ -269,18 +273,13 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const toDelivery = (msg: Msg): Delivery => {
         const deliveries = deliveriesOf(msg.reply);
         const { id, replyTo, deadline, context, priority, mac } = requestFields(msg);
-        return {
-          ...(mac ? { mac: new Uint8Array(Buffer.from(mac, 'base64')) } : {}),
-          ...(priority ? { priority: Number(priority) } : {}),
-          ...(deadline ? { deadline: Number(deadline) } : {}),
-          ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),
-          id,
-          replyTo,
-          body: msg.data,
-          deliveries,
-          reclaimed: deliveries > 1,
-          handle: msg.reply,
-        };
+        // Built by assignment: conditional spreads cost a temporary object and a copy each.
+        const d: { -readonly [K in keyof Delivery]: Delivery[K] } = { id, replyTo, body: msg.data, deliveries, reclaimed: deliveries > 1, handle: msg.reply };
+        if (mac) d.mac = Buffer.from(mac, 'base64');
+        if (priority) d.priority = Number(priority);
+        if (deadline) d.deadline = Number(deadline);
+        if (context) d.context = Buffer.from(context, 'base64');
+        return d;
       };
       const subscription = nc.subscribe(`${inbox}.*`, {
         callback: (error, msg) => {
