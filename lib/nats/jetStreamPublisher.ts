@@ -82,7 +82,7 @@ interface Pending<K> {
  *
  * @example
  * ```ts
- * const publisher = new JetStreamPublisher(nc, 'rxb.scorer', (key, seq) => positions.set(key, seq));
+ * const publisher = new JetStreamPublisher(nc, 'rxb.scorer', (message, seq) => console.log(message.id, 'stored at', seq));
  * await publisher.publish([{ key: message, body: message.body, headers: requestHeaders(message, message.id) }]);
  * publisher.close();
  * ```
@@ -131,13 +131,6 @@ export class JetStreamPublisher<K> {
       }
       this.schedule(due);
     });
-  }
-
-  /** Keys of the messages not yet stored (published and unacknowledged, or waiting to be retried). */
-  underWay(): Set<K> {
-    const keys = new Set<K>();
-    for (const p of this.pending.values()) keys.add(p.key);
-    return keys;
   }
 
   /** After a reconnect: publishes again, at once, every message still waiting for its acknowledgement. */

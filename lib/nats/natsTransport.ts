@@ -168,14 +168,19 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const target = names(subject).subject;
       const replyTo = createInbox(`_INBOX_${prefix}`);
       const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
+      /**
+       * Where each request went in the stream: 0 while its publish is under way (or when
+       * published without waiting for its PubAck), then its stream sequence, kept on the message
+       * itself (a WeakMap entry per request cost more CPU than its header block). After a
+       * resubscribe, a request after the consumer's last delivered sequence need not be sent again.
+       */
+      const place = (m: RequestMessage, seq: number): void => {
+        if (Object.isExtensible(m)) (m as Placed)[POSITION] = seq;
+      };
+      const publisher = pubAck ? new JetStreamPublisher<RequestMessage>(nc, target, place, { inboxPrefix: `_INBOX_${prefix}` }) : undefined;
       // Replies are core NATS messages: those published while the connection was down are
       // lost. The client re-subscribes on reconnect; once the server has it (a flush), report
       // 'resubscribed', and the producer re-sends what may have been answered (resend below).
-      /** Each request's stream sequence once JetStream stored it (0: published without waiting for its PubAck). */
-      const positions = new WeakMap<RequestMessage, number>();
-      const publisher = pubAck
-        ? new JetStreamPublisher<RequestMessage>(nc, target, (message, seq) => positions.set(message, seq), { inboxPrefix: `_INBOX_${prefix}` })
-        : undefined;
       const statuses = nc.status();
       void (async () => {
         for await (const s of statuses) {
@@ -192,12 +197,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       let resends = 0;
       /** Publishes `messages` with these Nats-Msg-Ids (the request's id, or a new one to send it again). */
       const publish = (messages: readonly RequestMessage[], msgID: (m: RequestMessage) => string): Promise<void> => {
+        for (const m of messages) place(m, 0);
         if (publisher !== undefined) return publisher.publish(messages.map((m) => ({ key: m, body: m.body, headers: requestHeaders(m, msgID(m)) })));
         try {
-          for (const m of messages) {
-            positions.set(m, 0);
-            nc.publish(target, m.body, { headers: requestHeaders(m, msgID(m)) });
-          }
+          for (const m of messages) nc.publish(target, m.body, { headers: requestHeaders(m, msgID(m)) });
         } catch (error) {
           return Promise.reject(error); // a closed or draining connection
         }
@@ -216,10 +219,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           } catch {
             // no consumer yet, or no right to look: send them all again
           }
-          const underWay = publisher?.underWay();
           const again = messages.filter((m) => {
-            if (underWay?.has(m)) return true; // its PubAck is still to come
-            const at = positions.get(m);
+            if (!Object.isExtensible(m)) return true; // its place could not be kept: send it again
+            const at = (m as Placed)[POSITION];
             if (at === undefined) return false; // never published: its send is still to come
             return delivered === undefined || at === 0 || at <= delivered;
           });
@@ -469,6 +471,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
     },
   };
 }
+
+/** Where the producer link keeps a request's stream sequence (0: under way) on the message. */
+const POSITION = Symbol('rx-batcher.nats.position');
+type Placed = RequestMessage & { [POSITION]?: number };
 
 /** Without `redeliveryCap`: no limit. */
 function noCap(): number {
