@@ -1,4 +1,4 @@
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { JetStreamPublisher, storedSeq } from '../../lib/nats/jetStreamPublisher';
 import { requestFields, requestHeaders } from '../../lib/nats/requestHeaders';
@@ -55,6 +55,61 @@ describe('JetStreamPublisher', () => {
     const wrongSeq = { encode: () => te.encode(new TextDecoder().decode(blockOf(h)).replace(/\r\n\r\n$/, '\r\nNats-Expected-Last-Sequence: 999999\r\n\r\n')) };
     await expect(publisher.publish([{ key: 'c1', body: te.encode('x'), headers: wrongSeq as never }])).rejects.toThrow(/JetStream refused a publish on pub\.c: wrong last sequence/);
     publisher.close();
+  });
+});
+
+describe('JetStreamPublisher retries (virtual time, a stand-in connection)', () => {
+  /** A connection that records publishes and lets the test answer them. */
+  const standIn = () => {
+    const published: Array<{ subject: string; reply: string; block: string }> = [];
+    let deliver: (msg: Msg) => void = () => undefined;
+    const nc = {
+      subscribe: (_subject: string, options: { callback: (error: Error | null, msg: Msg) => void }) => {
+        deliver = (msg) => options.callback(null, msg);
+        return { unsubscribe: () => undefined };
+      },
+      publish: (subject: string, _body: Uint8Array, options: { reply: string; headers: unknown }) => {
+        published.push({ subject, reply: options.reply, block: new TextDecoder().decode(blockOf(options.headers)) });
+      },
+    } as unknown as NatsConnection;
+    const ack = (reply: string, json: string) => deliver({ subject: reply, data: te.encode(json) } as Msg);
+    return { nc, published, ack };
+  };
+  const request = (id: string) => ({ key: id, body: te.encode(id), headers: requestHeaders({ id, replyTo: 'r', body: new Uint8Array() }, id) });
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('publishes an unacknowledged message again after ackTimeoutMs and a back-off, with the same headers; the late acknowledgement settles it', async () => {
+    const { nc, published, ack } = standIn();
+    const stored: number[] = [];
+    const publisher = new JetStreamPublisher<string>(nc, 'pub.t', (_key, seq) => stored.push(seq), { ackTimeoutMs: 1000 });
+    const done = publisher.publish([request('t1'), request('t2')]);
+    ack(published[1].reply, '{"stream":"pub","seq":2}');
+    jest.advanceTimersByTime(999);
+    expect(published).toHaveLength(2);
+    jest.advanceTimersByTime(1 + 50); // timed out, then the first back-off (50 ms)
+    expect(published).toHaveLength(3);
+    expect(published[2]).toEqual(published[0]); // t1 again: same reply subject, same Nats-Msg-Id
+    expect(published[2].block).toContain('Nats-Msg-Id: t1');
+    ack(published[2].reply, '{"stream":"pub","seq":1,"duplicate":true}');
+    await expect(done).resolves.toBeUndefined();
+    expect(stored).toEqual([2, 1]);
+    publisher.close();
+  });
+
+  it('gives up after maxRetries with a timeout error, and close() fails what waits at once', async () => {
+    const { nc, published } = standIn();
+    const publisher = new JetStreamPublisher<string>(nc, 'pub.t', () => undefined, { ackTimeoutMs: 100, maxRetries: 2 });
+    const done = publisher.publish([request('u1')]);
+    const outcome = done.then(() => 'stored', (e: Error) => e.message);
+    jest.advanceTimersByTime(100 + 50 + 100 + 100 + 100);
+    expect(published).toHaveLength(3);
+    await expect(outcome).resolves.toMatch(/did not acknowledge a publish on pub\.t within 100 ms/);
+    const waiting = publisher.publish([request('u2')]);
+    publisher.close();
+    await expect(waiting).rejects.toThrow(/closed before JetStream acknowledged/);
+    jest.advanceTimersByTime(10_000);
+    expect(published).toHaveLength(4); // nothing retried after close()
   });
 });
 
