@@ -1,6 +1,9 @@
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, createInbox, headers, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, createInbox, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
+import { JetStreamPublisher } from './jetStreamPublisher.js';
+import { requestFields, requestHeaders } from './requestHeaders.js';
+import { isTransient } from './transientError.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
 /**
@@ -39,23 +42,23 @@ export interface NatsTransportOptions {
   readonly maxReconnectDelayMs?: number;
 }
 
+/** JetStream's acknowledgements, encoded once: a string payload would be encoded on every publish. */
+const ACK = new TextEncoder().encode('+ACK');
+/** Work in progress: renews a claim without counting a delivery. */
+const WPI = new TextEncoder().encode('+WPI');
+const NAK = new TextEncoder().encode('-NAK');
+
 /** Where the delivery count sits in a `$JS.ACK` reply subject (v1 has 9 tokens, v2 12 or more). */
 function deliveriesOf(ackSubject: string | undefined): number {
   if (ackSubject === undefined) return 1;
-  const tokens = ackSubject.split('.');
-  const n = Number(tokens.length === 9 ? tokens[4] : tokens[6]);
+  // Found by scanning for dots: split() would make a dozen strings per delivered message.
+  const dots: number[] = [];
+  for (let i = ackSubject.indexOf('.'); i !== -1; i = ackSubject.indexOf('.', i + 1)) dots.push(i);
+  const token = dots.length === 8 ? 4 : 6;
+  if (dots.length < token + 1) return 1;
+  const n = Number(ackSubject.slice(dots[token - 1] + 1, dots[token]));
   return Number.isFinite(n) && n > 0 ? n : 1;
 }
-
-const ID_HEADER = 'Rxb-Id';
-const REPLY_HEADER = 'Rxb-Reply';
-const DEADLINE_HEADER = 'Rxb-Deadline';
-/** The codec-encoded `context` of the call, base64 (headers carry text). */
-const CONTEXT_HEADER = 'Rxb-Context';
-/** The call's priority, when not 0. */
-const PRIORITY_HEADER = 'Rxb-Priority';
-/** The request's signature, base64, when producers sign (`auth`). */
-const MAC_HEADER = 'Rxb-Mac';
 
 /**
  * A transport on NATS JetStream (server ≥ 2.9, with `-js`), with the `@nats-io/transport-node`
@@ -97,9 +100,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
   });
 
   // One connection per transport, opened on first use and closed with its last link.
-  let shared: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> | undefined;
+  let shared: Promise<{ nc: NatsConnection; jsm: JetStreamManager }> | undefined;
   let users = 0;
-  const open = async (): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> => {
+  const open = async (): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> => {
     users++;
     shared ??= (async () => {
       const nc = await connect({
@@ -120,7 +123,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         }
       })().catch(() => undefined);
       void nc.closed().then(() => (statuses as { stop?: () => void }).stop?.());
-      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+      return { nc, jsm: await jetstreamManager(nc) };
     })();
     try {
       return await shared;
@@ -162,7 +165,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
     kind: 'nats',
 
     async openProducer(subject: string, onReplies: (frame: Uint8Array) => void, onEvent?: (event: LinkEvent) => void): Promise<ProducerLink> {
-      const { nc, js, jsm } = await open();
+      const { nc, jsm } = await open();
       try {
         await ensureStream(jsm, subject);
       } catch (error) {
@@ -172,6 +175,16 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const target = names(subject).subject;
       const replyTo = createInbox(`_INBOX_${prefix}`);
       const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
+      /**
+       * Where each request went in the stream: 0 while its publish is under way (or when
+       * published without waiting for its PubAck), then its stream sequence, kept on the message
+       * itself (a WeakMap entry per request cost more CPU than its header block). After a
+       * resubscribe, a request after the consumer's last delivered sequence need not be sent again.
+       */
+      const place = (m: RequestMessage, seq: number): void => {
+        if (Object.isExtensible(m)) (m as Placed)[POSITION] = seq;
+      };
+      const publisher = pubAck ? new JetStreamPublisher<RequestMessage>(nc, target, place, { inboxPrefix: `_INBOX_${prefix}` }) : undefined;
       // Replies are core NATS messages: those published while the connection was down are
       // lost. The client re-subscribes on reconnect; once the server has it (a flush), report
       // 'resubscribed', and the producer re-sends what may have been answered (resend below).
@@ -180,23 +193,31 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         for await (const s of statuses) {
           if (s.type === 'disconnect') onEvent?.({ type: 'disconnected', connection: 'connection' });
           else if (s.type === 'reconnect') {
+            // What the client buffered while the connection was down is gone: publish again, at
+            // once, what JetStream has not acknowledged (the same Nats-Msg-Id: a copy it has is dropped).
+            publisher?.republish();
             onEvent?.({ type: 'reconnected', connection: 'connection' });
             nc.flush().then(() => onEvent?.({ type: 'resubscribed', connection: 'replies' }), () => undefined);
           }
         }
       })().catch(() => undefined);
-      /** Each request's stream sequence once JetStream acknowledged it (0 while under way). */
-      const positions = new WeakMap<RequestMessage, number>();
       let resends = 0;
-      /** Set by close(): no publish is retried on a connection this link gave up. */
-      let closing = false;
-      /** Publishes waiting to be retried: close() ends their waits at once. */
-      const backoffs = new Set<() => void>();
+      /** Publishes `messages` with these Nats-Msg-Ids (the request's id, or a new one to send it again). */
+      const publish = (messages: readonly RequestMessage[], msgID: (m: RequestMessage) => string): Promise<void> => {
+        for (const m of messages) place(m, 0);
+        if (publisher !== undefined) return publisher.publish(messages.map((m) => ({ key: m, body: m.body, headers: requestHeaders(m, msgID(m)) })));
+        try {
+          for (const m of messages) nc.publish(target, m.body, { headers: requestHeaders(m, msgID(m)) });
+        } catch (error) {
+          return Promise.reject(error); // a closed or draining connection
+        }
+        return Promise.resolve();
+      };
       return {
         replyTo,
-        async send(messages: readonly RequestMessage[]): Promise<void> {
+        send(messages: readonly RequestMessage[]): Promise<void> {
           // Published together; each is acknowledged by JetStream on its own.
-          await Promise.all(messages.map((m) => sendOne(m, m.id)));
+          return publish(messages, (m) => m.id);
         },
         async resend(messages: readonly RequestMessage[]): Promise<number> {
           let delivered: number | undefined;
@@ -206,63 +227,23 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             // no consumer yet, or no right to look: send them all again
           }
           const again = messages.filter((m) => {
-            const at = positions.get(m);
+            if (!Object.isExtensible(m)) return true; // its place could not be kept: send it again
+            const at = (m as Placed)[POSITION];
             if (at === undefined) return false; // never published: its send is still to come
             return delivered === undefined || at === 0 || at <= delivered;
           });
           // A new Nats-Msg-Id: within the duplicate window JetStream would drop the same one.
           const attempt = ++resends;
-          await Promise.all(again.map((m) => sendOne(m, `${m.id}~${attempt}`)));
+          await publish(again, (m) => `${m.id}~${attempt}`);
           return again.length;
         },
         async close(): Promise<void> {
-          closing = true; // a publish waiting to be retried gives up now
-          for (const wake of backoffs) wake();
+          publisher?.close(); // a publish waiting to be retried gives up now
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           subscription.unsubscribe();
           await release();
         },
       };
-
-      /** Waits `ms` before a retry, or less if close() comes first (no listener per wait: many publishes may wait at once). */
-      function backoff(ms: number): Promise<void> {
-        return new Promise((resolve) => {
-          const wake = (): void => {
-            clearTimeout(timer);
-            backoffs.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, ms);
-          backoffs.add(wake);
-        });
-      }
-
-      async function sendOne(message: RequestMessage, msgID: string): Promise<void> {
-        positions.set(message, 0);
-        const h = headers();
-        h.set(ID_HEADER, message.id);
-        h.set(REPLY_HEADER, message.replyTo);
-        if (message.deadline !== undefined) h.set(DEADLINE_HEADER, String(message.deadline));
-        if (message.context !== undefined) h.set(CONTEXT_HEADER, Buffer.from(message.context).toString('base64'));
-        if (message.priority !== undefined) h.set(PRIORITY_HEADER, String(message.priority));
-        if (message.mac !== undefined) h.set(MAC_HEADER, Buffer.from(message.mac).toString('base64'));
-        if (!pubAck) {
-          h.set('Nats-Msg-Id', msgID);
-          nc.publish(target, message.body, { headers: h });
-          return;
-        }
-        // Same msgID on every attempt: JetStream's duplicate window makes a retry idempotent.
-        for (let attempt = 0; ; attempt++) {
-          try {
-            positions.set(message, (await js.publish(target, message.body, { msgID, headers: h })).seq);
-            return;
-          } catch (error) {
-            if (attempt >= 8 || closing || !isTransient(error)) throw error;
-            await backoff(Math.min(1000, 50 * 2 ** attempt));
-            if (closing) throw error;
-          }
-        }
-      }
     },
 
     async openWorker(subject: string, linkOptions: WorkerLinkOptions): Promise<WorkerLink> {
@@ -300,22 +281,14 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       const toDelivery = (msg: Msg): Delivery => {
         const deliveries = deliveriesOf(msg.reply);
-        const deadline = msg.headers?.get(DEADLINE_HEADER);
-        const context = msg.headers?.get(CONTEXT_HEADER);
-        const priority = msg.headers?.get(PRIORITY_HEADER);
-        const mac = msg.headers?.get(MAC_HEADER);
-        return {
-          ...(mac ? { mac: new Uint8Array(Buffer.from(mac, 'base64')) } : {}),
-          ...(priority ? { priority: Number(priority) } : {}),
-          ...(deadline ? { deadline: Number(deadline) } : {}),
-          ...(context ? { context: new Uint8Array(Buffer.from(context, 'base64')) } : {}),
-          id: msg.headers?.get(ID_HEADER) ?? '',
-          replyTo: msg.headers?.get(REPLY_HEADER) ?? '',
-          body: msg.data,
-          deliveries,
-          reclaimed: deliveries > 1,
-          handle: msg.reply,
-        };
+        const { id, replyTo, deadline, context, priority, mac } = requestFields(msg);
+        // Built by assignment: conditional spreads cost a temporary object and a copy each.
+        const d: { -readonly [K in keyof Delivery]: Delivery[K] } = { id, replyTo, body: msg.data, deliveries, reclaimed: deliveries > 1, handle: msg.reply };
+        if (mac) d.mac = Buffer.from(mac, 'base64');
+        if (priority) d.priority = Number(priority);
+        if (deadline) d.deadline = Number(deadline);
+        if (context) d.context = Buffer.from(context, 'base64');
+        return d;
       };
       const subscription = nc.subscribe(`${inbox}.*`, {
         callback: (error, msg) => {
@@ -371,7 +344,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           nc.publish(nextSubject, JSON.stringify(body), { reply: `${inbox}.${seq}` });
         });
 
-      const publishAll = (deliveries: readonly Delivery[], payload: string): void => {
+      const publishAll = (deliveries: readonly Delivery[], payload: Uint8Array): void => {
         for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
       };
 
@@ -427,6 +400,12 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
+          if (wait && stash.length === 0 && signal?.aborted !== true) {
+            // A waiting pull answers at once when a request is there: no `no_wait` pull before it.
+            const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
+            if (first.length === 0 || max === 1 || signal?.aborted) return first;
+            return gather(max, signal, first);
+          }
           const got = await gather(max, signal);
           if (got.length > 0 || !wait || signal?.aborted) return got;
           // Nothing waiting: wait on the server for the first request, then gather what fits with it.
@@ -443,22 +422,32 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             if (!isTransient(error)) throw error;
           });
         },
+        async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
+          // One connection keeps order: the server has every reply before the first +ACK. A reply
+          // the client refuses (it throws) leaves the requests unacknowledged, to be run again.
+          for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
+          publishAll(deliveries, ACK);
+          // One flush for both; a connection that is down sends them, in order, once it is back.
+          await nc.flush().catch((error: unknown) => {
+            if (!isTransient(error)) throw error;
+          });
+        },
         async ack(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '+ACK'); // WorkQueue retention: an acknowledged request leaves the stream
+          publishAll(deliveries, ACK); // WorkQueue retention: an acknowledged request leaves the stream
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '+WPI');
+          publishAll(deliveries, WPI);
           // The stash is held too: unrenewed, the server would hand it to another worker meanwhile.
-          publishAll(stash, '+WPI');
+          publishAll(stash, WPI);
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, '-NAK');
+          publishAll(deliveries, NAK);
         },
         async close(): Promise<void> {
           closed = true;
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           current?.finish();
-          publishAll(stash.splice(0), '-NAK');
+          publishAll(stash.splice(0), NAK);
           subscription.unsubscribe();
           await nc.flush().catch(() => undefined);
           await release();
@@ -497,6 +486,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
  * requests' deadlines).
  */
 const HANDSHAKE_TIMEOUT_MS = 5000;
+/** Where the producer link keeps a request's stream sequence (0: under way) on the message. */
+const POSITION = Symbol('rx-batcher.nats.position');
+type Placed = RequestMessage & { [POSITION]?: number };
 
 /** Without `redeliveryCap`: no limit. */
 function noCap(): number {
@@ -505,9 +497,4 @@ function noCap(): number {
 
 function isNotFound(error: unknown): boolean {
   return /not found/i.test(String((error as Error)?.message));
-}
-
-/** Worth retrying: the server is away, restarting, or (just after a restart) still starting JetStream. */
-function isTransient(error: unknown): boolean {
-  return /timeout|no responders|503|disconnect|reconnect|closed|jetstream is not enabled|JetStreamNotEnabled/i.test(`${(error as Error)?.name} ${(error as Error)?.message}`);
 }

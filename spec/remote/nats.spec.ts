@@ -56,6 +56,7 @@ describe('NATS JetStream specifics', () => {
       proxy.cut();
       await waitFor(() => proxy.cutConnections >= 2, 'the redial to be cut midway through its handshake');
       await expect(producer.run(2)).resolves.toBe(3);
+      await waitFor(() => events.includes('resubscribed'), 'the reply subscription to be reported back');
       // The client reports the attempt that failed midway as one more disconnect (and, once
       // back, one more reconnect): the kinds and their order are what is promised.
       expect([...new Set(events)]).toEqual(['disconnected', 'reconnected', 'resubscribed']);
