@@ -67,8 +67,9 @@ function deliveriesOf(ackSubject: string | undefined): number {
  * `claimIdleMs`), `+WPI` renews a running batch's claim, `max_deliver` caps deliveries, and
  * `Nats-Msg-Id` makes a re-sent request idempotent. Replies travel over core NATS.
  *
- * Workers speak the raw pull protocol: `{ batch, no_wait }` takes what is waiting, and only an
- * empty stream makes them wait on the server (for `pollMs`); the gather window (`maxDelayMs`)
+ * Workers speak the raw pull protocol: a pull that may wait asks for its first message in one
+ * waiting request (`expires` = `pollMs`; the server answers at once when one is there), the
+ * rest and every top-up with `{ batch, no_wait }` (what is waiting); the gather window (`maxDelayMs`)
  * stays on the client, because the client's `fetch()` waits ≥ 1 s to fill, `consume()` books
  * messages it cannot run yet, and very short server-side expiries can go unanswered. A pull
  * asks for one message first, and for more only after one on its first delivery: JetStream
@@ -400,15 +401,14 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
-          if (wait && stash.length === 0 && signal?.aborted !== true) {
-            // A waiting pull answers at once when a request is there: no `no_wait` pull before it.
-            const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
-            if (first.length === 0 || max === 1 || signal?.aborted) return first;
-            return gather(max, signal, first);
+          if (!wait || stash.length > 0) {
+            const got = await gather(max, signal);
+            if (got.length > 0 || !wait || signal?.aborted) return got;
           }
-          const got = await gather(max, signal);
-          if (got.length > 0 || !wait || signal?.aborted) return got;
-          // Nothing waiting: wait on the server for the first request, then gather what fits with it.
+          if (signal?.aborted) return [];
+          // Wait on the server for the first request (it answers at once when one is there: no
+          // probe first, whose round trip would delay a request arriving meanwhile), then gather
+          // what fits with it.
           const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
           if (first.length === 0 || max === 1 || signal?.aborted) return first;
           return gather(max, signal, first);

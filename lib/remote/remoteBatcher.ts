@@ -13,6 +13,7 @@ import type { AuthOptions } from './auth.js';
 import { ConnectionCounts, emitBrokerEvent, type BrokerEvent, type LinkEvent } from './brokerEvents.js';
 import type { Codec } from './codec.js';
 import { DroppedMessageError } from './DroppedMessageError.js';
+import { Outbox } from './outbox.js';
 import { RemoteBatchError } from './RemoteBatchError.js';
 import type { ProducerRules } from './remoteOptions.js';
 import type { BatchTransport, ProducerLink, RequestMessage } from './transport.js';
@@ -75,7 +76,8 @@ export interface RemoteBatcherOptions<I = unknown> {
 
 /**
  * A producer's stats: the {@link BatcherStats} of its engine (`inFlight`: sent and waiting for
- * a reply; `batches`: pipelined sends, one per tick), plus replies it dropped.
+ * a reply; `batches`: its batches, one per tick; those of one event-loop turn leave in one
+ * pipelined send), plus replies it dropped.
  *
  * @example
  * ```ts
@@ -122,8 +124,8 @@ export interface RemoteBatcher<I, O> extends Batcher<I, O> {
  * each answer back to its caller. Workers pull full batches from the shared stream, so a
  * cluster batches as well as one process does.
  *
- * It is a `Batcher` on the same engine: requests issued in one tick leave in one pipelined
- * send, and the request lifecycle is the local one: the same per-call options,
+ * It is a `Batcher` on the same engine: requests issued in one turn of the event loop leave in
+ * one pipelined send at the end of that turn (a caller that yields once still joins), and the request lifecycle is the local one: the same per-call options,
  * `QueueFullError` (`maxQueueSize` requests waiting for an answer), `RequestTimeoutError`
  * (phase `'running'`: the request may have reached a worker), `BatcherStoppedError` and
  * `signal.reason`. Worker failures arrive as {@link RemoteBatchError} (or `BatchResultError`
@@ -208,6 +210,8 @@ class Sender<I, O> {
   /** The link's reply address, once it is open. */
   private replyTo = '';
   private readonly waiting = new Map<string, Waiting>();
+  /** What this turn's sends hold, written together (callers coming back over one turn share a round trip). */
+  private readonly outbox = new Outbox<Mutable<RequestMessage>>((messages) => this.write(messages));
   private readonly idPrefix = randomBytes(6).toString('base64url') + '.';
   private sequence = 0;
 
@@ -279,25 +283,28 @@ class Sender<I, O> {
     ctx.signal.addEventListener('abort', () => {
       for (const id of ids) this.fail(id, ctx.signal.reason);
     }, { once: true });
-    if (messages.length > 0) {
-      this.link.then((link) => {
-        const signer = this.rules.signer;
-        if (signer !== undefined) {
-          // Signed once the reply address is known: it is part of what the MAC covers.
-          for (const m of messages) {
-            m.replyTo = link.replyTo;
-            m.mac = signer.signRequest(this.subject, m);
-          }
-        } else if (messages[0].replyTo === '') {
-          for (const m of messages) m.replyTo = link.replyTo;
-        }
-        return link.send(messages);
-      }).catch((error: unknown) => {
-        const e = error instanceof Error ? error : new Error(String(error));
-        for (const id of ids) this.fail(id, new RemoteBatchError(this.name, 'send-failed', e.name, e.message, e.stack));
-      });
-    }
+    if (messages.length > 0) this.outbox.add(messages);
     return slots;
+  }
+
+  /** Writes one turn's messages (see Outbox) in one send; if it fails, their callers get a `send-failed` error. */
+  private write(messages: Mutable<RequestMessage>[]): void {
+    this.link.then((link) => {
+      const signer = this.rules.signer;
+      if (signer !== undefined) {
+        // Signed once the reply address is known: it is part of what the MAC covers.
+        for (const m of messages) {
+          m.replyTo = link.replyTo;
+          m.mac = signer.signRequest(this.subject, m);
+        }
+      } else {
+        for (const m of messages) if (m.replyTo === '') m.replyTo = link.replyTo;
+      }
+      return link.send(messages);
+    }).catch((error: unknown) => {
+      const e = error instanceof Error ? error : new Error(String(error));
+      for (const m of messages) this.fail(m.id, new RemoteBatchError(this.name, 'send-failed', e.name, e.message, e.stack));
+    });
   }
 
   close(): Promise<void> {

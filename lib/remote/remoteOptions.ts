@@ -121,7 +121,7 @@ export function producerOptions<I, O>(subject: unknown, options: unknown, send: 
     defaultName: face,
     keys: PRODUCER_KEYS,
     hints: { maxInFlight: 'maxQueueSize', maxPending: 'maxQueueSize' },
-    // Requests issued in one tick leave in one pipelined send; a send is not limited by slots.
+    // A batch per tick, not limited by slots; the batches of one event-loop turn leave in one pipelined send (Outbox).
     maxBatchSizeDefault: 1024,
     maxConcurrentBatchesDefault: Infinity,
     limitCountsRunning: true,

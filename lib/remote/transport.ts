@@ -86,7 +86,7 @@ export interface ProducerLink {
   readonly replyTo: string;
   /**
    * Appends requests to the subject's stream, in order, in as few round trips as the broker
-   * allows (the producer sends everything issued in one tick at once); resolves when the
+   * allows (the producer sends everything issued in one turn of the event loop at once); resolves when the
    * broker has them all.
    */
   send(messages: readonly RequestMessage[]): Promise<void>;

@@ -4,6 +4,19 @@ import type { VirtualTimeScheduler } from 'rxjs';
 export const quiet = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * Lets a producer's send go out: it writes what its callers issued during one turn of the event
+ * loop at the end of that turn (a real one: setImmediate must not be faked), so this waits for
+ * the turn after.
+ *
+ * @example
+ * ```ts
+ * const call = producer.run(1);
+ * await afterSend(); // the request is in the transport now
+ * ```
+ */
+export const afterSend = (): Promise<void> => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+/**
  * Moves a `VirtualTimeScheduler` `ms` forward, one due action at a time, letting promises
  * settle after each (a remote face's replies travel on promise callbacks). Throws if actions
  * keep falling due at one time without the clock moving, so a spinning loop fails the test

@@ -339,7 +339,9 @@ export function describeTransportContract(name: string, target: () => ContractTa
       expect((settled[poison] as PromiseRejectedResult).reason).toMatchObject({ kind: 'deliveries-exhausted' });
       expect(crashes).toBe(maxDeliveries); // the poison ran maxDeliveries times, alone the last time
       expect(innocentFailures).toEqual([]);
-      expect(ran.flat().sort((a, b) => a - b)).toEqual(inputs.filter((x) => x !== poison));
+      // Every innocent ran; one may have run twice: a batch that finished just before its
+      // worker died (before its replies went out) is delivered and run again, as after a real crash.
+      expect([...new Set(ran.flat())].sort((a, b) => a - b)).toEqual(inputs.filter((x) => x !== poison));
       await expectDrained(subject);
     }, 60_000);
 

@@ -1,6 +1,7 @@
 import { BatchResultError, BatcherStoppedError, QueueFullError, RequestTimeoutError } from '../../lib';
-import { memoryTransport, remoteBatcher, RemoteBatchError, serveBatches, type BatchWorker } from '../../lib/remote';
+import { memoryTransport, remoteBatcher, RemoteBatchError, serveBatches, type BatchTransport, type BatchWorker } from '../../lib/remote';
 import { deferred, outcome } from '../helpers/recording';
+import { afterSend } from '../helpers/virtualClock';
 
 // The shared producer/worker logic on the in-memory transport, with jest's fake timers:
 // windows, deadlines, claim expiry and touches all run on virtual time.
@@ -33,19 +34,45 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     expect(p.stats()).toMatchObject({ submitted: 5, succeeded: 5, inFlight: 0, duplicatesDropped: 0 });
   });
 
+  it('requests issued over one turn of the event loop leave in one send: a caller that yields once joins the rest', async () => {
+    const t = memoryTransport();
+    const sends: number[] = [];
+    const recording: BatchTransport = {
+      ...t,
+      openProducer: async (subject, onReplies, onEvent) => {
+        const link = await t.openProducer(subject, onReplies, onEvent);
+        return { ...link, send: (messages) => (sends.push(messages.length), link.send(messages)) };
+      },
+    };
+    const p = remoteBatcher<number, number>(recording, 'turn');
+    const calls: Promise<number>[] = [];
+    setImmediate(() => calls.push(p.run(3))); // queued before this tick's send, like a closed-loop caller that yields
+    calls.push(p.run(1), p.run(2));
+    await new Promise((turnOver) => setImmediate(turnOver));
+    expect(p.stats().batches).toBe(2); // the engine sealed two batches (one per tick)…
+    const sizes: number[] = [];
+    await serve(t, 'turn', (xs) => (sizes.push(xs.length), double(xs)), { maxBatchSize: 8 });
+    await expect(Promise.all(calls)).resolves.toEqual([2, 4, 6]);
+    expect(sends).toEqual([3]); // …written in one send, so the worker pulls them as one batch
+    expect(sizes).toEqual([3]);
+  });
+
   it('splits at maxBatchSize and gathers for maxDelayMs after the first request', async () => {
     const t = memoryTransport();
     const sizes: number[] = [];
     const w = await serve(t, 'g', (xs) => (sizes.push(xs.length), double(xs)), { maxBatchSize: 8, maxDelayMs: 10 });
     const p = remoteBatcher<number, number>(t, 'g');
     const first = p.run(1);
+    await afterSend();
     await jest.advanceTimersByTimeAsync(4);
     const later = [2, 3].map((x) => p.run(x));
+    await afterSend();
     expect(sizes).toEqual([]);
     await jest.advanceTimersByTimeAsync(6);
     await expect(Promise.all([first, ...later])).resolves.toEqual([2, 4, 6]);
     expect(sizes).toEqual([3]);
     const many = Array.from({ length: 20 }, (_, i) => p.run(i));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(50);
     await expect(Promise.all(many)).resolves.toEqual(Array.from({ length: 20 }, (_, i) => 2 * i));
     expect(sizes.slice(1)).toEqual([8, 8, 4]);
@@ -170,6 +197,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     await serve(t, 'touch', slowRun, { maxBatchSize: 4, claimIdleMs: 300 });
     const p = remoteBatcher<number, number>(t, 'touch');
     const calls = [1, 2].map((x) => p.run(x));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(1000);
     await expect(Promise.all(calls)).resolves.toEqual([2, 4]);
     expect(runs.sort()).toEqual([1, 2]);
@@ -186,6 +214,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     }, { maxBatchSize: 1, maxConcurrentBatches: 8, claimIdleMs: 100, touchEveryMs: 0, maxDeliveries: 3 });
     const p = remoteBatcher<number, number>(t, 'poison', { timeoutMs: 5000 });
     const call = outcome(p.run(9));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(301);
     expect(call.error).toBeInstanceOf(RemoteBatchError);
     expect(call.error).toMatchObject({ kind: 'deliveries-exhausted' });
@@ -203,6 +232,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
       }), { maxBatchSize: 4, claimIdleMs: 10_000 });
     const p = remoteBatcher<number, number>(t, 'hand');
     const calls = [1, 2].map((x) => outcome(p.run(x)));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(1);
     await first.stop();
     expect(first.stats()).toMatchObject({ released: 2, succeeded: 0 });
@@ -260,6 +290,7 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     const p = remoteBatcher<number, number>(t, 'ahead');
     // A backlog: the first pull comes back full, so while that batch runs the worker holds the next one.
     const many = Array.from({ length: 10 }, (_, i) => p.run(i));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(1);
     expect(runs.map((r) => r.xs)).toEqual([[0, 1, 2, 3]]);
     expect(w.stats()).toMatchObject({ pulled: 8, queued: 4, inFlight: 4 });
@@ -281,8 +312,10 @@ describe('remote batching on the in-memory transport (virtual time)', () => {
     await expect(Promise.all(many)).resolves.toEqual(Array.from({ length: 10 }, (_, i) => 2 * i));
     // No backlog (the last pull was short): requests arriving while a batch runs stay in the broker for late sealing.
     const one = p.run(100);
+    await afterSend();
     await jest.advanceTimersByTimeAsync(10);
     const three = [101, 102, 103].map((x) => p.run(x));
+    await afterSend();
     await jest.advanceTimersByTimeAsync(50);
     expect(runs.map((r) => r.xs).slice(3)).toEqual([[100]]);
     expect(await t.backlog('ahead')).toEqual({ waiting: 3, pending: 1 });

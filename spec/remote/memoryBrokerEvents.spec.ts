@@ -5,8 +5,10 @@ import { redisTransport } from '../../lib/redis';
 import { memoryTransport, remoteBatcher, serveBatches, v8Codec, type BatchTransport, type BrokerEvent, type LinkEvent } from '../../lib/remote';
 import { reconnectDelays } from '../../lib/remote/brokerEvents';
 import { scriptedTransport } from './support/scriptedTransport';
+import { afterSend } from '../helpers/virtualClock';
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+// The producer's sends leave at the end of the turn: let that turn end.
+const flush = afterSend;
 
 describe('broker connection events', () => {
   it('a producer counts drops and returns, and after a resubscribe sends again what is still waiting; a late first answer is dropped', async () => {

@@ -39,6 +39,34 @@ describe('NATS JetStream specifics', () => {
     }
   });
 
+  it('a waiting pull asks the server once: one waiting pull request for the first message, no probe before it', async () => {
+    // A probe (no_wait) first would cost a round trip on an empty stream, and a request that
+    // arrived during it would wait for the second one.
+    const subject = `one-ask-${process.pid}`;
+    const transport = natsTransport({ servers: broker.url });
+    const link = await transport.openWorker(subject, { claimIdleMs: 5000, maxDeliveries: 5 });
+    const spy = await connect({ servers: broker.url });
+    const asks: { batch?: number; no_wait?: boolean; expires?: number }[] = [];
+    const heard = spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.rxb_${subject}.workers`, { callback: (error, msg) => void (error ?? asks.push(msg.json())) });
+    await spy.flush();
+    const stop = new AbortController();
+    try {
+      const pulling = link.pull(8, true, stop.signal);
+      const producer = await transport.openProducer(subject, () => undefined);
+      await producer.send([{ id: 'a', replyTo: producer.replyTo, body: v8Codec.encode(1) }]);
+      await expect(pulling).resolves.toHaveLength(1);
+      await spy.flush();
+      expect(asks[0]).toMatchObject({ batch: 1, expires: expect.any(Number) });
+      expect(asks[0].no_wait).toBeUndefined();
+      await producer.close();
+    } finally {
+      stop.abort();
+      heard.unsubscribe();
+      await spy.close();
+      await link.close();
+    }
+  });
+
   it('a connection dropped midway through its handshake is dialled again within seconds, not after the client\'s 20 s connect timeout', async () => {
     // @nats-io/nats-core 3.4 notices a socket that closes after the server's INFO and before
     // the handshake's PONG only when its connect timeout ends (20 s by default); the transport
