@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RequestMessage } from '../remote/transport.js';
 import { pushCountedFields } from './entryFields.js';
+import { mayRunScript } from './scriptCommand.js';
 
 /**
  * The Lua script that appends a producer's tick of requests to their stream: KEYS[1] is the
@@ -31,13 +32,9 @@ const APPEND_COMMAND = 'rxbAppendRequests';
 type AppendCommand = Record<typeof APPEND_COMMAND, (key: string, ...args: (string | Buffer)[]) => Promise<string[]>>;
 
 /**
- * Defines the append script on `connection` and tells whether its user may run it on `key`:
- * runs it twice without requests (which appends nothing), once as `EVAL` (ioredis sends the
- * source the first time on each socket, so a broker that restarted or a new connection gets it
- * again before any `EVALSHA`, in order) and once as `EVALSHA`. False when the broker refuses
- * either (an ACL without `+eval +evalsha`, or one that lets the user write `key` but not read
- * it: `%W~`, since a script may read the keys it declares) or has no scripting (renamed
- * commands); other errors (the broker away, …) reject.
+ * Defines the append script on `connection` and tells whether its user may run it on `key`
+ * ({@link mayRunScript}; the probe appends nothing). A user who may write the stream but not
+ * read it (`%W~`) may not: a script may read the keys it declares.
  *
  * @example
  * ```ts
@@ -45,17 +42,8 @@ type AppendCommand = Record<typeof APPEND_COMMAND, (key: string, ...args: (strin
  * const ids = scripts ? await appendByScript(connection, 'rxb:double', messages) : await appendInTransaction(…);
  * ```
  */
-export async function mayAppendByScript(connection: Redis, key: string): Promise<boolean> {
-  connection.defineCommand(APPEND_COMMAND, { numberOfKeys: 1, lua: APPEND_SCRIPT });
-  const append = (connection as unknown as AppendCommand)[APPEND_COMMAND].bind(connection);
-  try {
-    await append(key);
-    await append(key);
-    return true;
-  } catch (error) {
-    if (/^NOPERM|unknown command/i.test(String((error as Error)?.message))) return false;
-    throw error;
-  }
+export function mayAppendByScript(connection: Redis, key: string): Promise<boolean> {
+  return mayRunScript(connection, APPEND_COMMAND, APPEND_SCRIPT, key, []);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ReplyFrame } from '../remote/transport.js';
 import { toBuffer } from './entryFields.js';
+import { mayRunScript } from './scriptCommand.js';
 
 /**
  * The Lua script that finishes a worker's batch: KEYS[1] is the stream, ARGV[1] the consumer
@@ -33,29 +34,16 @@ const FINISH_COMMAND = 'rxbFinishBatch';
 type FinishCommand = Record<typeof FINISH_COMMAND, (key: string, ...args: (string | Buffer)[]) => Promise<number>>;
 
 /**
- * Defines the finish script on `connection` and tells whether its user may run it on `key`:
- * runs it twice with nothing to publish or acknowledge, once as `EVAL` (ioredis sends the source
- * the first time on each socket, so a restarted broker gets it again before any `EVALSHA`) and
- * once as `EVALSHA`. False when the broker refuses either (an ACL without `+eval +evalsha` or
- * without read and write access to `key`) or has no scripting (renamed commands); other errors
- * reject.
+ * Defines the finish script on `connection` and tells whether its user may run it on `key`
+ * ({@link mayRunScript}; the probe publishes and acknowledges nothing).
  *
  * @example
  * ```ts
  * if (await mayFinishByScript(connection, 'rxb:double')) await finishByScript(connection, 'rxb:double', 'workers', frames, ids);
  * ```
  */
-export async function mayFinishByScript(connection: Redis, key: string): Promise<boolean> {
-  connection.defineCommand(FINISH_COMMAND, { numberOfKeys: 1, lua: FINISH_SCRIPT });
-  const finish = (connection as unknown as FinishCommand)[FINISH_COMMAND].bind(connection);
-  try {
-    await finish(key, '', '0');
-    await finish(key, '', '0');
-    return true;
-  } catch (error) {
-    if (/^NOPERM|unknown command/i.test(String((error as Error)?.message))) return false;
-    throw error;
-  }
+export function mayFinishByScript(connection: Redis, key: string): Promise<boolean> {
+  return mayRunScript(connection, FINISH_COMMAND, FINISH_SCRIPT, key, ['', '0']);
 }
 
 /**
