@@ -1,0 +1,248 @@
+import type { PackedRequest } from './requestPacket.js';
+import type { Delivery } from './transport.js';
+
+/**
+ * A broker entry (a Redis stream entry, a JetStream message) that holds a packet of requests,
+ * as a worker link read it.
+ *
+ * @example
+ * ```ts
+ * const entry: PackedEntry<string> = { ref: '1700000000000-0', deliveries: 1, reclaimed: false, requests };
+ * ```
+ */
+export interface PackedEntry<E> {
+  /** The transport's handle on the entry: what it acknowledges, renews or hands back. */
+  readonly ref: E;
+  /** How many times the broker has delivered the entry (1 the first time). */
+  readonly deliveries: number;
+  /** Taken over from a worker that stopped answering. */
+  readonly reclaimed: boolean;
+  /** Its requests, in order. */
+  readonly requests: readonly PackedRequest[];
+}
+
+/**
+ * What a worker link must do on the broker after {@link PackedEntries.settle}, in this order:
+ * append `again` (as one new entry), then acknowledge `acknowledge` and hand back `handBack`.
+ * Acknowledging an entry before the requests moved out of it are appended again could lose
+ * them; do both in one atomic step where the broker allows.
+ *
+ * @example
+ * ```ts
+ * const work = entries.settle(done, 'done');
+ * if (work.again.length > 0) await append(encodeRequestPacket(work.again, (i) => work.again[i].earlier));
+ * await acknowledge(work.acknowledge);
+ * ```
+ */
+export interface EntryWork<E> {
+  /** Requests to append again as a new entry, each with its `earlier` deliveries set. */
+  readonly again: PackedRequest[];
+  /** Entries every request of which is finished or moved: acknowledge (and delete) them. */
+  readonly acknowledge: E[];
+  /** Entries handed back whole: the broker delivers them again (and counts a delivery). */
+  readonly handBack: E[];
+}
+
+/** The `handle` of a {@link Delivery} read from a packed entry. */
+interface EntryRecord<E> {
+  readonly entry: PackedEntry<E>;
+  /** Its requests handed out or held here and not yet finished, handed back or moved. */
+  open: number;
+  /** None of its requests was finished or moved yet: a release of all of them may hand the entry back whole. */
+  whole: boolean;
+}
+
+/**
+ * The bookkeeping of a worker link whose broker holds packets of requests (one entry per
+ * producer tick) while the worker hands out, runs and answers single requests. The rules live
+ * here once, for every such transport:
+ *
+ * - A pull takes requests in order, up to its room, and ends before one that would make it
+ *   hold more than `redeliveryCap(d)` of any request on its `d`-th delivery (a request's `d` is
+ *   its `earlier` deliveries plus its entry's).
+ * - What a pull leaves of an entry on its first delivery is held here and handed out first by
+ *   the next pull, like a fetched-ahead request. What it leaves of a redelivered entry is moved
+ *   (appended again, not charged the delivery it was not run in), so that a worker never holds
+ *   more redelivered requests than one batch of them may hold.
+ * - An entry is acknowledged when every request of it is finished or moved. A request handed
+ *   back alone is moved (charged its delivery); an entry all of whose requests are handed back
+ *   before any finished goes back whole.
+ *
+ * @example
+ * ```ts
+ * const entries = new PackedEntries<string>(linkOptions.redeliveryCap);
+ * const { deliveries, work } = entries.take(max, readEntries);
+ * await carryOut(work);
+ * return deliveries;
+ * ```
+ */
+export class PackedEntries<E> {
+  /** First deliveries read beyond an earlier pull's room, in order. */
+  private held: Delivery[] = [];
+
+  constructor(private readonly redeliveryCap?: (deliveries: number) => number) {}
+
+  /** How many requests are held for the next pull. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Hands out up to `room` requests: the held ones first, then those of `entries` in order.
+   * `work.again` holds what it moved out of redelivered entries (nothing to acknowledge yet:
+   * an entry is acknowledged when its last request handed out is finished).
+   */
+  take(room: number, entries: readonly PackedEntry<E>[] = []): { deliveries: Delivery[]; work: EntryWork<E> } {
+    const out: Delivery[] = [];
+    const again: PackedRequest[] = [];
+    const acknowledge: E[] = [];
+    let limit = Math.max(0, room);
+    let stopped = false;
+    let h = 0;
+    for (; h < this.held.length; h++) {
+      const d = this.held[h];
+      if (!this.fits(out.length, limit, d.deliveries)) {
+        stopped = true;
+        break;
+      }
+      out.push(d);
+      limit = Math.min(limit, this.capOf(d.deliveries));
+    }
+    this.held = h === this.held.length ? [] : this.held.slice(h);
+    for (const entry of entries) {
+      const record: EntryRecord<E> = { entry, open: entry.requests.length, whole: true };
+      for (const request of entry.requests) {
+        const delivery = toDelivery(request, entry, record);
+        if (!stopped && this.fits(out.length, limit, delivery.deliveries)) {
+          out.push(delivery);
+          limit = Math.min(limit, this.capOf(delivery.deliveries));
+          continue;
+        }
+        stopped = true;
+        if (delivery.deliveries <= 1) this.held.push(delivery);
+        else {
+          // Not run in this delivery: appended again as it was before it (not charged).
+          again.push({ ...request, earlier: delivery.deliveries - 1 });
+          record.open--;
+          record.whole = false;
+        }
+      }
+      if (record.open === 0) acknowledge.push(entry.ref);
+    }
+    return { deliveries: out, work: { again, acknowledge, handBack: [] } };
+  }
+
+  /**
+   * Records that `deliveries` (handed out by {@link take}) are `'done'` (answered or dropped:
+   * nothing more to do for them) or `'released'` (handed back unanswered, to be delivered
+   * again), and says what to do on the broker.
+   */
+  settle(deliveries: readonly Delivery[], how: 'done' | 'released'): EntryWork<E> {
+    const again: PackedRequest[] = [];
+    const acknowledge: E[] = [];
+    const handBack: E[] = [];
+    if (how === 'done') {
+      for (const d of deliveries) {
+        const record = recordOf<E>(d);
+        record.whole = false;
+        if (--record.open === 0) acknowledge.push(record.entry.ref);
+      }
+      return { again, acknowledge, handBack };
+    }
+    const released = new Map<EntryRecord<E>, Delivery[]>();
+    for (const d of deliveries) {
+      const record = recordOf<E>(d);
+      const list = released.get(record);
+      if (list === undefined) released.set(record, [d]);
+      else list.push(d);
+    }
+    for (const [record, list] of released) {
+      if (record.whole && list.length === record.open) {
+        record.open = 0;
+        handBack.push(record.entry.ref);
+        continue;
+      }
+      // Handed back alone: appended again, charged the delivery it had (as a whole entry handed back would be).
+      for (const d of list) again.push({ ...(d as PackedDelivery<E>).request, earlier: d.deliveries });
+      record.whole = false;
+      record.open -= list.length;
+      if (record.open === 0) acknowledge.push(record.entry.ref);
+    }
+    return { again, acknowledge, handBack };
+  }
+
+  /**
+   * Empties the held requests (a closing link hands them back with {@link settle}).
+   *
+   * @example
+   * ```ts
+   * await carryOut(entries.settle(entries.drain(), 'released'));
+   * ```
+   */
+  drain(): Delivery[] {
+    const held = this.held;
+    this.held = [];
+    return held;
+  }
+
+  /**
+   * The distinct entries of `deliveries` and of the held requests: what a renewal of the
+   * claims on `deliveries` must renew.
+   */
+  entriesOf(deliveries: readonly Delivery[]): E[] {
+    const seen = new Set<EntryRecord<E>>();
+    const refs: E[] = [];
+    for (const list of [deliveries, this.held]) {
+      for (const d of list) {
+        const record = recordOf<E>(d);
+        if (seen.has(record)) continue;
+        seen.add(record);
+        refs.push(record.entry.ref);
+      }
+    }
+    return refs;
+  }
+
+  private capOf(deliveries: number): number {
+    return this.redeliveryCap === undefined ? Infinity : this.redeliveryCap(deliveries);
+  }
+
+  private fits(taken: number, limit: number, deliveries: number): boolean {
+    return taken < limit && (taken === 0 || taken < this.capOf(deliveries));
+  }
+}
+
+/**
+ * The entry a delivery handed out by {@link PackedEntries.take} came from.
+ *
+ * @example
+ * ```ts
+ * const ref = entryOf<string>(delivery); // the stream entry id
+ * ```
+ */
+export function entryOf<E>(delivery: Delivery): E {
+  return recordOf<E>(delivery).entry.ref;
+}
+
+type PackedDelivery<E> = Delivery & { readonly handle: EntryRecord<E>; readonly request: PackedRequest };
+
+function recordOf<E>(delivery: Delivery): EntryRecord<E> {
+  return (delivery as PackedDelivery<E>).handle;
+}
+
+function toDelivery<E>(request: PackedRequest, entry: PackedEntry<E>, record: EntryRecord<E>): Delivery {
+  const d: { -readonly [K in keyof PackedDelivery<E>]: PackedDelivery<E>[K] } = {
+    id: request.id,
+    replyTo: request.replyTo,
+    body: request.body,
+    deliveries: request.earlier + entry.deliveries,
+    reclaimed: entry.reclaimed,
+    handle: record,
+    request,
+  };
+  if (request.deadline !== undefined) d.deadline = request.deadline;
+  if (request.context !== undefined) d.context = request.context;
+  if (request.priority !== undefined) d.priority = request.priority;
+  if (request.mac !== undefined) d.mac = request.mac;
+  return d;
+}

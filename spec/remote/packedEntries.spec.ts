@@ -1,0 +1,134 @@
+import { PackedEntries, entryOf, type PackedEntry } from '../../lib/remote/packedEntries';
+import { decodeRequestPacket, encodeRequestPacket, isRequestPacket, type PackedRequest } from '../../lib/remote/requestPacket';
+import type { RequestMessage } from '../../lib/remote/transport';
+
+const message = (n: number, extra: Partial<RequestMessage> = {}): RequestMessage => ({
+  id: `p-${n}`,
+  replyTo: 'rxb:reply:ab',
+  body: new Uint8Array([n, n + 1]),
+  ...extra,
+});
+
+const bytes = (b: Uint8Array | undefined): number[] | undefined => (b === undefined ? undefined : Array.from(b));
+const plain = (r: RequestMessage & { earlier?: number }) => ({
+  id: r.id, replyTo: r.replyTo, body: bytes(r.body), context: bytes(r.context), mac: bytes(r.mac),
+  deadline: r.deadline, priority: r.priority, earlier: r.earlier,
+});
+
+describe('request packets', () => {
+  const messages: RequestMessage[] = [
+    message(1),
+    message(2, { deadline: 1_700_000_000_123.5, priority: -3, context: new Uint8Array([9, 9]), mac: new Uint8Array(32).fill(7) }),
+    message(3, { replyTo: 'rxb:reply:other – ünï', id: 'ïd-3' }),
+    message(4, { body: new Uint8Array(0) }),
+  ];
+
+  it('round-trips every field of every request, with each one\'s earlier deliveries', () => {
+    const decoded = decodeRequestPacket(encodeRequestPacket(messages, (i) => i * 2))!;
+    expect(decoded.map(plain)).toEqual(messages.map((m, i) => plain({ ...m, earlier: i * 2 })));
+    expect(decodeRequestPacket(encodeRequestPacket([]))).toEqual([]);
+    expect(decodeRequestPacket(encodeRequestPacket([message(1)]))![0].earlier).toBe(0);
+  });
+
+  it('reads bytes cut short anywhere, with bytes after the last request, or of another format as no packet', () => {
+    const packet = encodeRequestPacket(messages);
+    expect(isRequestPacket(packet)).toBe(true);
+    for (let cut = 0; cut < packet.length; cut++) expect(decodeRequestPacket(packet.subarray(0, cut))).toBeUndefined();
+    expect(decodeRequestPacket(Buffer.concat([packet, Buffer.from([0])]))).toBeUndefined();
+    const lying = Buffer.from(packet);
+    lying.writeUInt32LE(1_000_000, 3);
+    expect(decodeRequestPacket(lying)).toBeUndefined();
+    const flags = Buffer.from(packet);
+    flags[7] = 0x80;
+    expect(decodeRequestPacket(flags)).toBeUndefined();
+    const sameReplyFirst = Buffer.from(packet);
+    sameReplyFirst[7] = 1; // "same reply address as the one before" on the first request
+    expect(decodeRequestPacket(sameReplyFirst)).toBeUndefined();
+    expect(decodeRequestPacket(Buffer.from('not a packet at all'))).toBeUndefined();
+  });
+
+  it('refuses, naming the field, what does not fit its length', () => {
+    expect(() => encodeRequestPacket([message(1, { id: 'x'.repeat(70_000) })])).toThrow(/request id is 70000 bytes/);
+    expect(() => encodeRequestPacket([message(1, { mac: new Uint8Array(300) })])).toThrow(/mac is 300 bytes/);
+  });
+});
+
+describe('PackedEntries (a worker link over packed entries)', () => {
+  const entry = (ref: string, count: number, deliveries = 1, earlier = 0): PackedEntry<string> => ({
+    ref,
+    deliveries,
+    reclaimed: deliveries > 1,
+    requests: Array.from({ length: count }, (_, i): PackedRequest => ({ ...message(i), id: `${ref}.${i}`, earlier })),
+  });
+  const ids = (ds: readonly { id: string }[]): string[] => ds.map((d) => d.id);
+  const halving = (d: number): number => (d <= 1 ? Infinity : Math.max(1, 8 >> (d - 1)));
+
+  it('hands out up to the room, holds the rest of a first delivery and hands it out first next time', () => {
+    const entries = new PackedEntries<string>();
+    const first = entries.take(3, [entry('a', 5)]);
+    expect(ids(first.deliveries)).toEqual(['a.0', 'a.1', 'a.2']);
+    expect(first.work).toEqual({ again: [], acknowledge: [], handBack: [] });
+    expect(entries.heldCount).toBe(2);
+    const second = entries.take(4, [entry('b', 1)]);
+    expect(ids(second.deliveries)).toEqual(['a.3', 'a.4', 'b.0']);
+    expect(second.deliveries.map((d) => d.deliveries)).toEqual([1, 1, 1]);
+    expect(entryOf(second.deliveries[0])).toBe('a');
+  });
+
+  it('acknowledges an entry only when its last request is done', () => {
+    const entries = new PackedEntries<string>();
+    const a = entries.take(2, [entry('a', 3)]).deliveries;
+    expect(entries.settle(a, 'done').acknowledge).toEqual([]);
+    const rest = entries.take(5).deliveries;
+    expect(ids(rest)).toEqual(['a.2']);
+    expect(entries.settle(rest, 'done')).toEqual({ again: [], acknowledge: ['a'], handBack: [] });
+  });
+
+  it('counts each request\'s deliveries as its earlier ones plus its entry\'s', () => {
+    const entries = new PackedEntries<string>();
+    const { deliveries } = entries.take(10, [entry('a', 2, 3, 2)]);
+    expect(deliveries.map((d) => [d.deliveries, d.reclaimed])).toEqual([[5, true], [5, true]]);
+  });
+
+  it('takes no more redelivered requests than one batch of them may hold, and moves the rest uncharged', () => {
+    const entries = new PackedEntries<string>(halving);
+    const { deliveries, work } = entries.take(64, [entry('a', 10, 3)]); // cap(3) = 2
+    expect(ids(deliveries)).toEqual(['a.0', 'a.1']);
+    expect(entries.heldCount).toBe(0);
+    expect(work.again.map((r) => [r.id, r.earlier])).toEqual(Array.from({ length: 8 }, (_, i) => [`a.${i + 2}`, 2]));
+    expect(work.acknowledge).toEqual([]);
+    // Moved out: the entry is acknowledged with its two requests handed out.
+    expect(entries.settle(deliveries, 'done').acknowledge).toEqual(['a']);
+  });
+
+  it('ends a pull before a redelivered request that would make it hold more than that request\'s cap', () => {
+    const entries = new PackedEntries<string>(halving);
+    entries.take(1, [entry('a', 4)]); // holds a.1 … a.3 (first deliveries)
+    const { deliveries, work } = entries.take(64, [entry('b', 3, 4)]); // cap(4) = 1
+    expect(ids(deliveries)).toEqual(['a.1', 'a.2', 'a.3']);
+    expect(work.again.map((r) => r.id)).toEqual(['b.0', 'b.1', 'b.2']);
+    expect(work.acknowledge).toEqual(['b']); // every request of b moved
+  });
+
+  it('hands an entry back whole when all of it is released before any is done, else moves the released ones charged', () => {
+    const entries = new PackedEntries<string>();
+    const a = entries.take(2, [entry('a', 2), entry('b', 3)]).deliveries;
+    expect(entries.settle(a, 'released')).toEqual({ again: [], acknowledge: [], handBack: ['a'] });
+    const b = entries.take(3).deliveries;
+    entries.settle(b.slice(0, 1), 'done');
+    const work = entries.settle(b.slice(1), 'released');
+    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['b.1', 1], ['b.2', 1]]);
+    expect(work.acknowledge).toEqual(['b']);
+    expect(work.handBack).toEqual([]);
+  });
+
+  it('renews the entries of running requests and of held ones, each once; a closing link drains the held ones', () => {
+    const entries = new PackedEntries<string>();
+    const running = entries.take(2, [entry('a', 2), entry('b', 2)]).deliveries;
+    expect(entries.entriesOf(running)).toEqual(['a', 'b']);
+    const held = entries.drain();
+    expect(ids(held)).toEqual(['b.0', 'b.1']);
+    expect(entries.heldCount).toBe(0);
+    expect(entries.settle(held, 'released').handBack).toEqual(['b']);
+  });
+});
