@@ -29,6 +29,7 @@ import {
   type SettledState,
 } from './request.js';
 import { LeanSubject } from '../util/LeanSubject.js';
+import { ArrivalClock } from './arrivalClock.js';
 import { runContinuous } from './continuous.js';
 import { outputOf, runStepsBatch, type StreamHost } from './streamRunner.js';
 
@@ -96,6 +97,8 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
   private stopped: Promise<void> | undefined;
   /** Whole ms since the engine started, on the window scheduler, wrapping at 2^31 (see {@link elapsed}). */
   private readonly clock: () => number;
+  /** The clock as read for arrivals: once per run of them (lib/core/arrivalClock.ts). */
+  private readonly arrivals: ArrivalClock;
   /** ms since the engine started, on the deadline scheduler. */
   private readonly deadlineClock: () => number;
   private resolveStopped: (() => void) | undefined;
@@ -151,6 +154,7 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
     // instead of boxing a heap number per request. Ticks wrap after 2^31 ms (~24.8 days); every
     // use takes a difference `(a - b) | 0`, which stays right across the wrap.
     this.clock = () => (windowScheduler.now() - windowEpoch) | 0;
+    this.arrivals = new ArrivalClock(windowScheduler, this.clock);
     this.deadlineClock = () => config.deadlineScheduler.now() - deadlineEpoch;
     this.deadlines = new DeadlineQueue<I, O>(config.deadlineScheduler, this.deadlineClock, (r) => this.expire(r));
     const share = config.share ?? (config.dedupeBy === undefined ? undefined : dedupeRule<I, O>(config.name, config.dedupeBy));
@@ -244,7 +248,7 @@ export class BatchEngine<I, O> implements StreamHost<I, O> {
 
     request.place = partition;
     request.state = QUEUED;
-    request.enqueuedAt = this.clock();
+    request.enqueuedAt = this.arrivals.tick();
     if (extras !== undefined && extras.timeoutMs > 0 && extras.timeoutMs !== Infinity) {
       extras.deadline = this.deadlineClock() + extras.timeoutMs;
       this.deadlines.add(request);
