@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { PackedEntries, type EntryWork, type PackedEntry } from './packedEntries.js';
+import { PackedEntries, entryOf, type EntryWork, type PackedEntry } from './packedEntries.js';
 import { decodeRequestPacket, encodeRequestPacket, type PackedRequest } from './requestPacket.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from './transport.js';
 
@@ -32,6 +32,18 @@ interface Entry {
   touchedAt: number;
   /** In the stream, never delivered; delivered and not acknowledged; acknowledged (deleted). */
   state: 'waiting' | 'pending' | 'gone';
+}
+
+/**
+ * One delivery of an entry to one worker link: what the link's ledger names the entry by. The
+ * link acts on the entry (acknowledges, hands back, moves requests out of it, renews it) only
+ * while that delivery is the entry's latest: once another worker took it over (or it was
+ * acknowledged), the entry and every request in it are the new holder's to finish.
+ */
+interface Claim {
+  readonly entry: Entry;
+  /** The entry's delivery count when this link read it. */
+  readonly deliveries: number;
 }
 
 interface Subject {
@@ -110,29 +122,48 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
       const s = subjectOf(subjectName);
       s.claimIdleMs = options.claimIdleMs;
       const capOf = options.redeliveryCap ?? (() => Infinity);
-      const entries = new PackedEntries<Entry>(options.redeliveryCap);
+      const entries = new PackedEntries<Claim>(options.redeliveryCap);
       let closed = false;
 
-      /** Does on the broker what the ledger says, in its order: append again, then acknowledge and hand back. */
-      const carryOut = (work: EntryWork<Entry>): void => {
+      /** Whether this link still holds the entry by `claim` (no one took it over, nor acknowledged it). */
+      const holds = (claim: Claim): boolean => claim.entry.state === 'pending' && claim.entry.deliveries === claim.deliveries;
+      /**
+       * Does on the broker what the ledger says, in its order: append again, then acknowledge and
+       * hand back. Work read from entries the link no longer holds is the new holder's: skipped.
+       */
+      const carryOut = (work: EntryWork<Claim>): void => {
         const { again } = work;
         append(s, again, (i) => again[i].earlier);
-        for (const entry of work.acknowledge) {
-          if (entry.state !== 'pending') continue; // acknowledged already (by the worker that reclaimed it)
-          entry.state = 'gone';
-          s.pending.delete(entry);
+        for (const claim of work.acknowledge) {
+          if (!holds(claim)) continue;
+          claim.entry.state = 'gone';
+          s.pending.delete(claim.entry);
         }
-        for (const entry of work.handBack) if (entry.state === 'pending') entry.touchedAt = -Infinity;
+        for (const claim of work.handBack) if (holds(claim)) claim.entry.touchedAt = -Infinity;
         if (work.handBack.length > 0) wake(s);
       };
+      /** Settles `deliveries` entry by entry, so that what concerns an entry this link no longer holds is left alone. */
+      const settle = (deliveries: readonly Delivery[], how: 'done' | 'released'): void => {
+        const byClaim = new Map<Claim, Delivery[]>();
+        for (const d of deliveries) {
+          const claim = entryOf<Claim>(d);
+          const list = byClaim.get(claim);
+          if (list === undefined) byClaim.set(claim, [d]);
+          else list.push(d);
+        }
+        for (const [claim, list] of byClaim) {
+          const work = entries.settle(list, how);
+          if (holds(claim)) carryOut(work);
+        }
+      };
       /** Delivers `entry` (its next delivery) to this link, as the ledger reads it. */
-      const deliver = (entry: Entry, at: number, reclaimed: boolean): PackedEntry<Entry> => {
+      const deliver = (entry: Entry, at: number, reclaimed: boolean): PackedEntry<Claim> => {
         entry.deliveries++;
         entry.touchedAt = at;
         // Only this module writes entries, so every one decodes; were one not to, it would hold
         // no request and the ledger would acknowledge it (drop it) at once.
         const requests: readonly PackedRequest[] = decodeRequestPacket(entry.packet) ?? [];
-        return { ref: entry, deliveries: entry.deliveries, reclaimed, requests };
+        return { ref: { entry, deliveries: entry.deliveries }, deliveries: entry.deliveries, reclaimed, requests };
       };
       /**
        * Reads entries for a pull of up to `max` requests: entries idle for `claimIdleMs` first
@@ -140,13 +171,13 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
        * can hand out: it stops once the held requests and those read fill `max`, or reach the
        * smallest `redeliveryCap` among them (the ledger would hold or move the rest).
        */
-      const read = (max: number, fresh: boolean): PackedEntry<Entry>[] => {
+      const read = (max: number, fresh: boolean): PackedEntry<Claim>[] => {
         const at = now();
-        const out: PackedEntry<Entry>[] = [];
+        const out: PackedEntry<Claim>[] = [];
         let count = entries.heldCount;
         let cap = Infinity;
         const more = (): boolean => count < max && count < cap;
-        const add = (entry: PackedEntry<Entry>): void => {
+        const add = (entry: PackedEntry<Claim>): void => {
           out.push(entry);
           count += entry.requests.length;
           for (const r of entry.requests) cap = Math.min(cap, capOf(r.earlier + entry.deliveries));
@@ -210,24 +241,24 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
           reply(frames);
         },
         async ack(deliveries: readonly Delivery[]): Promise<void> {
-          carryOut(entries.settle(deliveries, 'done'));
+          settle(deliveries, 'done');
         },
         async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
           reply(frames);
-          carryOut(entries.settle(deliveries, 'done'));
+          settle(deliveries, 'done');
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
           const at = now();
-          for (const entry of entries.entriesOf(deliveries)) if (entry.state === 'pending') entry.touchedAt = at;
+          for (const claim of entries.entriesOf(deliveries)) if (holds(claim)) claim.entry.touchedAt = at;
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
-          carryOut(entries.settle(deliveries, 'released'));
+          settle(deliveries, 'released');
         },
         async close(): Promise<void> {
           if (closed) return;
           closed = true;
           // What the last pulls read beyond their room goes back to the group.
-          carryOut(entries.settle(entries.drain(), 'released'));
+          settle(entries.drain(), 'released');
         },
       };
     },
