@@ -4,8 +4,11 @@
  * does per entry (delivery, delivery count, claim, renewal, takeover, hand-back) and what a
  * worker link does per request, on raw links and a manual clock.
  */
-import { memoryTransport, v8Codec, type Delivery, type RequestMessage } from '../../lib/remote';
+import { timer, VirtualTimeScheduler } from 'rxjs';
+import { memoryTransport, remoteBatcher, serveBatches, v8Codec, type BatchWorker, type Delivery, type RequestMessage } from '../../lib/remote';
 import { ManualScheduler } from '../helpers/manualScheduler';
+import { outcome } from '../helpers/recording';
+import { advanceVirtualClock as advance } from '../helpers/virtualClock';
 
 const CLAIM_MS = 100;
 
@@ -105,5 +108,39 @@ describe('memoryTransport: a link that lost its claim on an entry leaves it to t
     clock.advance(CLAIM_MS); // b dies
     const c = await worker();
     expect(counts(await c.pull(10, false))).toEqual([3, 3]);
+  });
+});
+
+describe('memoryTransport: workers over packed entries (virtual time)', () => {
+  /** Stops a worker, moving the clock until it has. */
+  const stopped = async (clock: VirtualTimeScheduler, w: BatchWorker, drain: boolean): Promise<void> => {
+    let done = false;
+    void w.stop({ drain }).then(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) await advance(clock, 10);
+    expect(done).toBe(true);
+  };
+
+  // What a link read beyond its worker's room was never run: handing it back on a draining stop
+  // must not count a delivery, or with maxDeliveries 1 its caller got DeliveriesExhausted
+  // ("delivered 2 times … never answered") from the next worker without any run.
+  it('a draining stop hands back what its link held of an entry uncharged: the next worker runs it on its first delivery', async () => {
+    const clock = new VirtualTimeScheduler();
+    const t = memoryTransport({ scheduler: clock });
+    const p = remoteBatcher<number, number>(t, 's', { scheduler: clock });
+    const calls = [1, 2, 3, 4, 5].map((x) => outcome(p.run(x)));
+    await advance(clock, 0);
+    const slowly = (xs: readonly number[]) => new Promise<number[]>((resolve) => timer(10, clock).subscribe(() => resolve(xs.map((x) => 2 * x))));
+    const first = await serveBatches<number, number>(t, 's', slowly, { scheduler: clock, maxBatchSize: 2, maxDeliveries: 1 });
+    await advance(clock, 0);
+    expect(first.stats()).toMatchObject({ pulled: 4, inFlight: 2, queued: 2 }); // one batch running, one fetched ahead; the fifth waits in the link
+    await stopped(clock, first, true);
+    expect(calls.map((c) => c.value)).toEqual([2, 4, 6, 8, undefined]);
+    await expect(t.backlog('s')).resolves.toEqual({ waiting: 1, pending: 0 });
+    const next = await serveBatches<number, number>(t, 's', (xs) => xs.map((x) => 2 * x), { scheduler: clock, maxBatchSize: 8, maxDeliveries: 1 });
+    await advance(clock, 0);
+    expect(calls[4].value).toBe(10);
+    expect(next.stats()).toMatchObject({ pulled: 1, redeliveries: 0, exhausted: 0, succeeded: 1 });
+    await expect(t.backlog('s')).resolves.toEqual({ waiting: 0, pending: 0 });
+    await stopped(clock, next, true);
   });
 });
