@@ -66,7 +66,9 @@ interface EntryRecord<E> {
  *   more redelivered requests than one batch of them may hold.
  * - An entry is acknowledged when every request of it is finished or moved. A request handed
  *   back alone is moved (charged its delivery); an entry all of whose requests are handed back
- *   before any finished goes back whole.
+ *   before any finished goes back whole. What a closing link held and never handed out
+ *   ({@link PackedEntries.drain}) is moved uncharged: it was not run in this delivery, and a
+ *   draining worker's stop must not cost the requests it read ahead a delivery.
  *
  * @example
  * ```ts
@@ -79,6 +81,8 @@ interface EntryRecord<E> {
 export class PackedEntries<E> {
   /** First deliveries read beyond an earlier pull's room, in order. */
   private held: Delivery[] = [];
+  /** Held requests taken back by {@link drain}: never handed out, so never charged when released. */
+  private readonly drained = new WeakSet<Delivery>();
 
   constructor(private readonly redeliveryCap?: (deliveries: number) => number) {}
 
@@ -157,13 +161,15 @@ export class PackedEntries<E> {
       else list.push(d);
     }
     for (const [record, list] of released) {
-      if (record.whole && list.length === record.open) {
+      // Handed back whole (the broker counts a delivery) only if every request of it was handed out.
+      if (record.whole && list.length === record.open && !list.some((d) => this.drained.has(d))) {
         record.open = 0;
         handBack.push(record.entry.ref);
         continue;
       }
-      // Handed back alone: appended again, charged the delivery it had (as a whole entry handed back would be).
-      for (const d of list) again.push({ ...(d as PackedDelivery<E>).request, earlier: d.deliveries });
+      // Handed back alone: appended again, charged the delivery it had (as a whole entry handed
+      // back would be), unless it was never handed out.
+      for (const d of list) again.push({ ...(d as PackedDelivery<E>).request, earlier: this.drained.has(d) ? d.deliveries - 1 : d.deliveries });
       record.whole = false;
       record.open -= list.length;
       if (record.open === 0) acknowledge.push(record.entry.ref);
@@ -172,7 +178,8 @@ export class PackedEntries<E> {
   }
 
   /**
-   * Empties the held requests (a closing link hands them back with {@link settle}).
+   * Empties the held requests (a closing link hands them back with {@link settle}, which moves
+   * them uncharged: they were never handed out).
    *
    * @example
    * ```ts
@@ -182,6 +189,7 @@ export class PackedEntries<E> {
   drain(): Delivery[] {
     const held = this.held;
     this.held = [];
+    for (const d of held) this.drained.add(d);
     return held;
   }
 

@@ -1,10 +1,16 @@
 /**
  * Model-based test of the remote faces: random interleavings of producer calls (with or
- * without their own timeoutMs, with a signal that may abort), workers starting and stopping
- * (draining or not) with different behaviours (healthy, slow, throwing, Error slots, hanging),
- * a producer stop, and time passing, drive a real `remoteBatcher` and real `serveBatches`
- * workers over memoryTransport, all on one virtual clock. A small model knows each call's
- * answer (10 × its input) and what may have happened to it. After every command it checks:
+ * without their own timeoutMs, with a signal that may abort; alone, or several in one turn of
+ * the event loop, so one send and one broker entry), workers starting and stopping (draining
+ * or not) with different behaviours (healthy, slow, throwing, Error slots, hanging), workers
+ * crashing (from the crash on, nothing they say reaches the broker: what they hold, part of an
+ * entry included, waits there until its claim expires), a producer stop, and time passing,
+ * drive a real `remoteBatcher` and real `serveBatches` workers over memoryTransport, all on one
+ * virtual clock. memoryTransport stores one packed entry per send and its worker links run the
+ * packed-entry ledger (PackedEntries), so takeovers of part of an entry, moves of what exceeds
+ * a redelivered batch's cap, releases of part or all of an entry and deliveries past
+ * `maxDeliveries` all happen here. A small model knows each call's answer (10 × its input) and
+ * what may have happened to it. After every command it checks:
  *
  * - every producer call settles at most once (exactly once in the end), on `results$` and for
  *   its caller alike, with the model's value or one of the documented errors, each only when
@@ -13,9 +19,13 @@
  *   kind some worker could have produced for that input), QueueFullError (exactly when
  *   maxQueueSize calls were waiting). Never a wrong value;
  * - an aborted call, and a call whose deadline has passed, has settled;
+ * - every request a worker link hands out carries its call's input and deadline, and is on its
+ *   first delivery unless something could have charged it one (a crash, a plain stop, a worker
+ *   that holds requests past their claim): a draining stop or a held leftover charges nothing;
  * - producer and worker stats add up, and the producer's agree with the model;
  * - in the end, with only healthy workers running and time moved past every deadline and
- *   claim, every call has settled, and every stop() has resolved.
+ *   claim, every call has settled, the broker holds nothing (no entry waiting or pending), and
+ *   every stop() has resolved.
  *
  * Deterministic: the clock is a VirtualTimeScheduler moved only by commands, promise callbacks
  * run between its actions, and the seed is fixed unless REMOTE_MODEL_SEED says otherwise.
@@ -30,8 +40,10 @@ import {
   RemoteBatchError,
   remoteBatcher,
   serveBatches,
+  v8Codec,
   type BatchTransport,
   type BatchWorker,
+  type Delivery,
   type RemoteBatcher,
 } from '../../lib/remote';
 
@@ -78,6 +90,8 @@ interface LiveWorker {
   spec: WorkerSpec;
   worker: BatchWorker;
   stopping: boolean;
+  /** Crashed: its link says nothing to the broker any more. */
+  life: { dead: boolean };
 }
 
 class World {
@@ -90,6 +104,8 @@ class World {
   readonly problems: string[] = [];
   /** What could have happened so far, for the errors that need a cause. */
   readonly seen = { throws: false, errorSlots: false, redelivery: false, producerStopped: false, plainStop: false };
+  /** Requests handed out by worker links, and how many of them were redeliveries. */
+  readonly handed = { requests: 0, redeliveries: 0 };
   step = 0;
   private nextWorkerId = 0;
   private streamClosed = false;
@@ -138,6 +154,11 @@ class World {
     );
   }
 
+  /** `n` calls in one turn of the event loop: the producer sends them together, as one broker entry. */
+  runMany(n: number, timeoutMs: number | undefined, withSignal: boolean): void {
+    for (let i = 0; i < n; i++) this.run(timeoutMs, withSignal);
+  }
+
   abort(pick: number): void {
     const open = this.calls.filter((c) => c.controller !== undefined && !c.aborted);
     if (open.length === 0) return;
@@ -150,10 +171,11 @@ class World {
     if (this.workers.filter((w) => !w.stopping).length >= 3) return;
     if (spec.behaviour === 'throws') this.seen.throws = true;
     if (spec.behaviour === 'errorSlots') this.seen.errorSlots = true;
-    // A batch that outlives its claim is run again elsewhere.
-    if (spec.behaviour === 'hangs' || spec.behaviour === 'slow') this.seen.redelivery = true;
+    // A batch that outlives its claim is run again elsewhere (renewed claims do not expire).
+    if ((spec.behaviour === 'hangs' || spec.behaviour === 'slow') && this.cfg.touchEveryMs === 0) this.seen.redelivery = true;
     const id = ++this.nextWorkerId;
-    const worker = await serveBatches<number, number>(this.transport, 'model', (xs, ctx) => {
+    const life = { dead: false };
+    const worker = await serveBatches<number, number>(this.mortal(life), 'model', (xs, ctx) => {
       switch (spec.behaviour) {
         case 'healthy':
           return xs.map((x) => x * 10);
@@ -178,7 +200,77 @@ class World {
       expiredGraceMs: this.cfg.expiredGraceMs,
       onError: (error) => this.problems.push(`worker-${id} reported a broker error: ${error.message}`),
     });
-    this.workers.push({ id, spec, worker, stopping: false });
+    this.workers.push({ id, spec, worker, stopping: false, life });
+  }
+
+  /**
+   * The shared transport as one worker process sees it: once `life.dead`, its link hands out,
+   * answers, acknowledges, renews and hands back nothing, and its close leaves the broker as it
+   * is (a process that died sends no goodbye). Every request it hands out while alive is checked.
+   */
+  private mortal(life: { dead: boolean }): BatchTransport {
+    const base = this.transport;
+    return {
+      kind: base.kind,
+      openProducer: (subject, onReplies, onEvent) => base.openProducer(subject, onReplies, onEvent),
+      backlog: (subject) => base.backlog(subject),
+      openWorker: async (subject, options) => {
+        const link = await base.openWorker(subject, options);
+        const alive = <A extends unknown[]>(f: (...a: A) => Promise<void>) => (...a: A): Promise<void> => (life.dead ? Promise.resolve() : f(...a));
+        const handOut = (got: Delivery[]): Delivery[] => {
+          if (life.dead) return []; // died while the broker delivered: the deliveries went nowhere
+          this.handedOut(got);
+          return got;
+        };
+        return {
+          async pull(max, wait, signal) {
+            if (!life.dead) return handOut(await link.pull(max, wait, signal));
+            if (wait && signal !== undefined && !signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+            return [];
+          },
+          pullFresh: async (max, signal) => (life.dead ? [] : handOut(await link.pullFresh!(max, signal))),
+          reply: alive((frames) => link.reply(frames)),
+          finish: alive((frames, deliveries) => link.finish!(frames, deliveries)),
+          ack: alive((deliveries) => link.ack(deliveries)),
+          touch: alive((deliveries) => link.touch(deliveries)),
+          release: alive((deliveries) => link.release(deliveries)),
+          close: alive(() => link.close()),
+        };
+      },
+    };
+  }
+
+  /** A worker link handed these out: each must be a request a call made, carried intact, charged only what it may have been. */
+  private handedOut(deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) {
+      this.handed.requests++;
+      if (d.deliveries > 1) this.handed.redeliveries++;
+      const x: unknown = v8Codec.decode(d.body);
+      const call = typeof x === 'number' ? this.calls[x] : undefined;
+      if (call === undefined) {
+        this.problems.push(`a worker was handed ${d.id} with an input no call made: ${String(x)}`);
+        continue;
+      }
+      if ((d.deadline ?? Infinity) !== call.deadline) this.problems.push(`call ${call.x} reached a worker with deadline ${d.deadline}, the model says ${call.deadline}`);
+      if (!Number.isInteger(d.deliveries) || d.deliveries < 1) this.problems.push(`call ${call.x} reached a worker on delivery ${d.deliveries}`);
+      else if (d.deliveries > 1 && !this.seen.redelivery) {
+        this.problems.push(`call ${call.x} reached a worker on delivery ${d.deliveries}, though nothing could have charged it one (no crash, no plain stop, no worker holding past a claim)`);
+      }
+    }
+  }
+
+  /** A worker process dies: nothing it holds is answered or handed back; it waits in the broker for its claim to expire. */
+  crashWorker(pick: number): void {
+    const live = this.workers.filter((w) => !w.stopping);
+    if (live.length === 0) return;
+    const w = live[pick % live.length];
+    w.life.dead = true;
+    this.seen.redelivery = true;
+    // Stops the worker object (its batches' signals abort); nothing of it reaches the broker.
+    w.stopping = true;
+    const record = { what: `worker-${w.id} crash`, resolved: false };
+    this.stops.push(record);
+    void w.worker.stop().then(() => (record.resolved = true));
   }
 
   stopWorker(pick: number, drain: boolean): void {
@@ -189,7 +281,9 @@ class World {
 
   private stopLive(w: LiveWorker, drain: boolean): void {
     w.stopping = true;
-    this.seen.redelivery = true; // handed back requests are delivered again
+    // A plain stop hands back what it holds unanswered: delivered again. A draining one answers
+    // everything it was handed, and what its link read beyond that goes back uncharged.
+    if (!drain) this.seen.redelivery = true;
     const record = { what: `worker-${w.id} stop(${drain ? 'drain' : ''})`, resolved: false };
     this.stops.push(record);
     void w.worker.stop({ drain }).then(() => (record.resolved = true));
@@ -329,12 +423,23 @@ class World {
     if (open.length > 0) {
       throw new Error(`calls ${open.map((c) => c.x).join(', ')} never settled with a healthy worker running (t=${this.now})`);
     }
+    // What callers gave up on is still run (or dropped as expired) and acknowledged; what crashed
+    // workers held is taken over once its claim expires: the broker empties.
+    const empty = async (): Promise<boolean> => {
+      const b = await this.transport.backlog('model');
+      return b.waiting === 0 && b.pending === 0;
+    };
+    for (let waited = 0; waited < horizon && !(await empty()); waited += 50) await this.advance(50);
+    if (!(await empty())) throw new Error(`the broker still holds ${JSON.stringify(await this.transport.backlog('model'))} (t=${this.now})`);
     this.stopProducer(true);
     for (const w of this.workers) if (!w.stopping) this.stopLive(w, true);
     for (let i = 0; i < 100 && this.stops.some((s) => !s.resolved); i++) await this.advance(50);
     const pending = this.stops.filter((s) => !s.resolved).map((s) => s.what);
     if (pending.length > 0) throw new Error(`never resolved: ${pending.join(', ')}`);
     await this.check();
+    // Stopping left nothing behind either (a draining stop hands back what its link read ahead).
+    const left = await this.transport.backlog('model');
+    if (left.waiting !== 0 || left.pending !== 0) throw new Error(`after every stop the broker holds ${JSON.stringify(left)}`);
     for (const call of this.calls) {
       if (call.onStream !== 1 || call.delivered !== 1) throw new Error(`call ${call.x} settled ${call.onStream} times, delivered ${call.delivered}`);
     }
@@ -366,6 +471,16 @@ class StopWorker extends Step {
   act(w: World): void { w.stopWorker(this.pick, this.drain); }
   toString(): string { return `stopWorker(${this.pick}${this.drain ? ', drain' : ''})`; }
 }
+class RunMany extends Step {
+  constructor(readonly n: number, readonly timeoutMs: number | undefined, readonly withSignal: boolean) { super(); }
+  act(w: World): void { w.runMany(this.n, this.timeoutMs, this.withSignal); }
+  toString(): string { return `runMany(${this.n}, ${this.timeoutMs ?? '-'}${this.withSignal ? ', signal' : ''})`; }
+}
+class CrashWorker extends Step {
+  constructor(readonly pick: number) { super(); }
+  act(w: World): void { w.crashWorker(this.pick); }
+  toString(): string { return `crashWorker(${this.pick})`; }
+}
 class StopProducer extends Step {
   constructor(readonly drain: boolean) { super(); }
   act(w: World): void { w.stopProducer(this.drain); }
@@ -373,6 +488,9 @@ class StopProducer extends Step {
 }
 
 const run = fc.tuple(fc.option(fc.integer({ min: 1, max: 150 }), { nil: undefined, freq: 2 }), fc.boolean()).map(([t, s]) => new Run(t, s));
+/** Several calls in one turn: one send, one broker entry, often more than a worker's batch. */
+const runMany = fc.tuple(fc.integer({ min: 2, max: 12 }), fc.option(fc.integer({ min: 1, max: 150 }), { nil: undefined, freq: 2 }), fc.boolean())
+  .map(([n, t, s]) => new RunMany(n, t, s));
 const advance = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 80 })).map((ms) => new Advance(ms));
 const workerSpec: fc.Arbitrary<WorkerSpec> = fc.record({
   behaviour: fc.constantFrom<Behaviour>('healthy', 'healthy', 'slow', 'throws', 'errorSlots', 'hangs'),
@@ -391,6 +509,8 @@ const commands = [
   workerSpec.map((spec) => new StartWorker(spec)),
   workerSpec.map((spec) => new StartWorker(spec)),
   fc.tuple(fc.nat(5), fc.boolean()).map(([p, d]) => new StopWorker(p, d)),
+  runMany, runMany,
+  fc.nat(5).map((p) => new CrashWorker(p)),
   stopProducer,
 ];
 
@@ -408,6 +528,18 @@ const NUM_RUNS = Number(process.env.REMOTE_MODEL_RUNS ?? 200);
 const SEED_OPTION = process.env.REMOTE_MODEL_SEED ?? '20251';
 const SEED = SEED_OPTION === 'random' ? undefined : Number(SEED_OPTION);
 
+/**
+ * Runs found by random seeds, run every time. A draining stop of a worker whose link held part
+ * of an entry (read beyond its room, never handed out) handed that part back charged a
+ * delivery: with maxDeliveries 1 the next worker answered DeliveriesExhausted without a run.
+ */
+const drainOnce: Config = { timeoutMs: undefined, maxQueueSize: undefined, claimIdleMs: 30, touchEveryMs: undefined, maxDeliveries: 1, expiredGraceMs: 0 };
+const oneAtATime = (behaviour: Behaviour, maxBatchSize = 1): WorkerSpec => ({ behaviour, maxBatchSize, maxDelayMs: 0, maxConcurrentBatches: 1, latencyMs: 1 });
+const found: [Config, Iterable<fc.AsyncCommand<object, World>>][] = [
+  [drainOnce, [new RunMany(3, undefined, false), new StartWorker(oneAtATime('slow')), new Advance(0), new StopWorker(0, true), new Advance(2), new StartWorker(oneAtATime('healthy'))]],
+  [drainOnce, [new RunMany(2, 1, false), new RunMany(2, undefined, false), new Advance(2), new StartWorker(oneAtATime('healthy', 3)), new StopWorker(0, true), new Run(undefined, false)]],
+];
+
 describe('model-based: remote producer and workers over memoryTransport, on one virtual clock', () => {
   it('settles every call exactly once with the model\'s value or a documented error, keeps stats adding up, and leaves nothing hanging', async () => {
     await fc.assert(
@@ -416,7 +548,7 @@ describe('model-based: remote producer and workers over memoryTransport, on one 
         await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
         await world.windDown();
       }),
-      { numRuns: NUM_RUNS, seed: SEED },
+      { numRuns: NUM_RUNS, seed: SEED, examples: found },
     );
   }, 120_000);
 });

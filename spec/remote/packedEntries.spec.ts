@@ -129,6 +129,29 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     const held = entries.drain();
     expect(ids(held)).toEqual(['b.0', 'b.1']);
     expect(entries.heldCount).toBe(0);
-    expect(entries.settle(held, 'released').handBack).toEqual(['b']);
+    // Never handed out: moved uncharged (a hand-back would count a delivery nobody ran), the entry acknowledged.
+    const work = entries.settle(held, 'released');
+    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['b.0', 0], ['b.1', 0]]);
+    expect(work).toMatchObject({ acknowledge: ['b'], handBack: [] });
+  });
+
+  it('a closing link hands back what it held of a part-answered entry uncharged, and what it ran charged', () => {
+    const entries = new PackedEntries<string>();
+    const [done, released] = entries.take(2, [entry('a', 5)]).deliveries;
+    expect(entries.settle([done], 'done').acknowledge).toEqual([]);
+    const handedBack = entries.settle([released], 'released'); // a plain stop: it was handed out, so charged
+    expect(handedBack.again.map((r) => [r.id, r.earlier])).toEqual([['a.1', 1]]);
+    const closing = entries.settle(entries.drain(), 'released'); // never handed out: as they were before this delivery
+    expect(closing.again.map((r) => [r.id, r.earlier])).toEqual([['a.2', 0], ['a.3', 0], ['a.4', 0]]);
+    expect(closing.acknowledge).toEqual(['a']);
+  });
+
+  it('an entry released whole goes back whole only if every request of it was handed out', () => {
+    const entries = new PackedEntries<string>();
+    const out = entries.take(1, [entry('a', 3)]).deliveries;
+    const work = entries.settle([...out, ...entries.drain()], 'released');
+    expect(work.handBack).toEqual([]);
+    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['a.0', 1], ['a.1', 0], ['a.2', 0]]);
+    expect(work.acknowledge).toEqual(['a']);
   });
 });
