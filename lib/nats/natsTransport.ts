@@ -35,7 +35,7 @@ export interface NatsTransportOptions {
   readonly storage?: 'file' | 'memory';
   /** Requests delivered and not acknowledged, group-wide; the server stops delivering beyond it. @default 10000 */
   readonly maxAckPending?: number;
-  /** Wait for JetStream's PubAck on each request (a full stream then rejects the call). @default true */
+  /** Wait for JetStream's PubAck on each message (one per producer tick; a full stream then rejects its calls). @default true */
   readonly pubAck?: boolean;
   /** The longest a waiting pull waits on the server for the first request. @default 1000 */
   readonly pollMs?: number;
@@ -68,7 +68,15 @@ function deliveriesOf(ackSubject: string | undefined): number {
  * and `@nats-io/jetstream` 3.x clients. One WorkQueue stream per subject holds the requests;
  * workers share one durable pull consumer. Redelivery is a server timer (`ack_wait` =
  * `claimIdleMs`), `+WPI` renews a running batch's claim, `max_deliver` caps deliveries, and
- * `Nats-Msg-Id` makes a re-sent request idempotent. Replies travel over core NATS.
+ * `Nats-Msg-Id` makes a re-sent message idempotent. Replies travel over core NATS.
+ *
+ * A producer's `send` (every request of one event-loop turn) is one JetStream message, a
+ * request packet (a few when over the server's `max_payload`): JetStream's work is per
+ * message. A worker takes messages whole and hands their requests out one by one
+ * ({@link PackedEntries}): a message is acknowledged once all its requests are answered, and
+ * what a pull had no room for waits in the worker (renewed) for its next pull. Workers also
+ * read the per-request header messages of earlier producers (upgrade workers first);
+ * `backlog()` counts messages, not requests.
  *
  * Workers speak the raw pull protocol: a pull that may wait asks for its first message in one
  * waiting request (`expires` = `pollMs`; the server answers at once when one is there), the
@@ -77,7 +85,8 @@ function deliveriesOf(ackSubject: string | undefined): number {
  * messages it cannot run yet, and very short server-side expiries can go unanswered. A pull
  * asks for one message first, and for more only after one on its first delivery: JetStream
  * tells a delivery count only by delivering, so after a crash a worker takes no more
- * redelivered requests than one batch of them may hold (`redeliveryCap`).
+ * redelivered requests than one batch of them may hold (`redeliveryCap`; a bigger redelivered
+ * message is split into messages that fit).
  *
  * Install `@nats-io/transport-node` and `@nats-io/jetstream` yourself: they are optional
  * peer dependencies of rx-batcher.
@@ -537,6 +546,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       };
     },
 
+    /**
+     * In messages, not requests: the consumer's `num_pending` and `num_ack_pending` (a message
+     * holds one producer tick's requests; counting those would mean reading every message).
+     */
     async backlog(subject: string): Promise<Backlog> {
       const { jsm } = await open();
       try {
