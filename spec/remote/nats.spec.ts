@@ -234,6 +234,35 @@ describe('NATS JetStream specifics', () => {
       }
     });
 
+    it('a tick over the server\'s max_payload goes as a few messages, each within it', async () => {
+      const small = await startNats('max_payload: 16384\n');
+      const subject = `big-tick-${process.pid}`;
+      const producer = remoteBatcher<Uint8Array, number>(natsTransport({ servers: small.url }), subject, { timeoutMs: 20_000 });
+      try {
+        const calls = Array.from({ length: 40 }, (_, i) => producer.run(new Uint8Array(1000).fill(i)));
+        const admin = await connect({ servers: small.url });
+        try {
+          const jsm = await jetstreamManager(admin);
+          // 40 kB of requests, at most 16 kB a message (less room for headers): four messages.
+          const stored = (): Promise<number> => jsm.streams.info(streamOf(subject)).then((info) => info.state.messages, () => 0); // 0 until the producer made the stream
+          await waitFor(async () => (await stored()) >= 4, 'the tick to be in the stream');
+          expect(await stored()).toBe(4);
+          expect((await jsm.streams.info(streamOf(subject))).state.bytes).toBeGreaterThan(40_000);
+        } finally {
+          await admin.close();
+        }
+        const worker = await serveBatches<Uint8Array, number>(natsTransport({ servers: small.url }), subject, (xs) => xs.map((x) => x[0] + x.length), { maxBatchSize: 64 });
+        try {
+          await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+        } finally {
+          await worker.stop();
+        }
+      } finally {
+        await producer.stop();
+        await small.stop();
+      }
+    });
+
     it('a worker that dies holding part of a message: every call is still answered exactly once, each input run once', async () => {
       const subject = `dies-holding-${process.pid}`;
       const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { timeoutMs: 20_000 });
