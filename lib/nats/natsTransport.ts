@@ -72,11 +72,11 @@ function deliveriesOf(ackSubject: string | undefined): number {
  *
  * A producer's `send` (every request of one event-loop turn) is one JetStream message, a
  * request packet (a few when over the server's `max_payload`): JetStream's work is per
- * message. A worker takes messages whole and hands their requests out one by one
- * ({@link PackedEntries}): a message is acknowledged once all its requests are answered, and
- * what a pull had no room for waits in the worker (renewed) for its next pull. Workers also
- * read the per-request header messages of earlier producers (upgrade workers first);
- * `backlog()` counts messages, not requests.
+ * message. A worker takes messages whole and hands their requests out one by one: a message
+ * is acknowledged once all its requests are answered, and what a pull had no room for waits
+ * in the worker (renewed) for its next pull. Workers also read the per-request header
+ * messages of earlier producers (upgrade workers first); `backlog()` counts messages, not
+ * requests.
  *
  * Workers speak the raw pull protocol: a pull that may wait asks for its first message in one
  * waiting request (`expires` = `pollMs`; the server answers at once when one is there), the
