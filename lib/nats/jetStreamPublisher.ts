@@ -38,7 +38,7 @@ export interface JetStreamPublisherOptions {
   readonly inboxPrefix?: string;
 }
 
-/** One message to publish: `key` identifies it to `onStored`. */
+/** One message to publish (the NATS producer's: a packet of requests): `key` identifies it to `onStored`. */
 export interface Publication<K> {
   readonly key: K;
   readonly body: Uint8Array;
@@ -82,8 +82,8 @@ interface Pending<K> {
  *
  * @example
  * ```ts
- * const publisher = new JetStreamPublisher(nc, 'rxb.scorer', (message, seq) => console.log(message.id, 'stored at', seq));
- * await publisher.publish([{ key: message, body: message.body, headers: requestHeaders(message, message.id) }]);
+ * const publisher = new JetStreamPublisher(nc, 'rxb.scorer', (packet: RequestMessage[], seq) => console.log(packet.length, 'requests stored at', seq));
+ * await publisher.publish([{ key: messages, body: encodeRequestPacket(messages), headers: packetHeaders(`${messages[0].id}/${messages.length}`) }]);
  * publisher.close();
  * ```
  */

@@ -1,8 +1,11 @@
 import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
+import { randomUUID } from 'node:crypto';
+import { PackedEntries, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
+import { decodeRequestPacket, encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
 import { JetStreamPublisher } from './jetStreamPublisher.js';
-import { requestFields, requestHeaders } from './requestHeaders.js';
+import { packetHeaders, requestFields } from './requestHeaders.js';
 import { isTransient } from './transientError.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
 
@@ -32,7 +35,7 @@ export interface NatsTransportOptions {
   readonly storage?: 'file' | 'memory';
   /** Requests delivered and not acknowledged, group-wide; the server stops delivering beyond it. @default 10000 */
   readonly maxAckPending?: number;
-  /** Wait for JetStream's PubAck on each request (a full stream then rejects the call). @default true */
+  /** Wait for JetStream's PubAck on each message (one per producer tick; a full stream then rejects its calls). @default true */
   readonly pubAck?: boolean;
   /** The longest a waiting pull waits on the server for the first request. @default 1000 */
   readonly pollMs?: number;
@@ -65,7 +68,15 @@ function deliveriesOf(ackSubject: string | undefined): number {
  * and `@nats-io/jetstream` 3.x clients. One WorkQueue stream per subject holds the requests;
  * workers share one durable pull consumer. Redelivery is a server timer (`ack_wait` =
  * `claimIdleMs`), `+WPI` renews a running batch's claim, `max_deliver` caps deliveries, and
- * `Nats-Msg-Id` makes a re-sent request idempotent. Replies travel over core NATS.
+ * `Nats-Msg-Id` makes a re-sent message idempotent. Replies travel over core NATS.
+ *
+ * A producer's `send` (every request of one event-loop turn) is one JetStream message, a
+ * request packet (a few when over the server's `max_payload`): JetStream's work is per
+ * message. A worker takes messages whole and hands their requests out one by one: a message
+ * is acknowledged once all its requests are answered, and what a pull had no room for waits
+ * in the worker (renewed) for its next pull. Workers also read the per-request header
+ * messages of earlier producers (upgrade workers first); `backlog()` counts messages, not
+ * requests.
  *
  * Workers speak the raw pull protocol: a pull that may wait asks for its first message in one
  * waiting request (`expires` = `pollMs`; the server answers at once when one is there), the
@@ -74,7 +85,8 @@ function deliveriesOf(ackSubject: string | undefined): number {
  * messages it cannot run yet, and very short server-side expiries can go unanswered. A pull
  * asks for one message first, and for more only after one on its first delivery: JetStream
  * tells a delivery count only by delivering, so after a crash a worker takes no more
- * redelivered requests than one batch of them may hold (`redeliveryCap`).
+ * redelivered requests than one batch of them may hold (`redeliveryCap`; a bigger redelivered
+ * message is split into messages that fit).
  *
  * Install `@nats-io/transport-node` and `@nats-io/jetstream` yourself: they are optional
  * peer dependencies of rx-batcher.
@@ -177,15 +189,19 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const replyTo = createInbox(`_INBOX_${prefix}`);
       const subscription = nc.subscribe(replyTo, { callback: (error, msg) => void (error ?? onReplies(msg.data)) });
       /**
-       * Where each request went in the stream: 0 while its publish is under way (or when
-       * published without waiting for its PubAck), then its stream sequence, kept on the message
-       * itself (a WeakMap entry per request cost more CPU than its header block). After a
-       * resubscribe, a request after the consumer's last delivered sequence need not be sent again.
+       * Where each request went in the stream: 0 while its packet's publish is under way (or
+       * when published without waiting for its PubAck), then its packet's stream sequence, kept
+       * on the message itself (a WeakMap entry per request cost more CPU than its header block).
+       * After a resubscribe, a request after the consumer's last delivered sequence need not be
+       * sent again.
        */
       const place = (m: RequestMessage, seq: number): void => {
         if (Object.isExtensible(m)) (m as Placed)[POSITION] = seq;
       };
-      const publisher = pubAck ? new JetStreamPublisher<RequestMessage>(nc, target, place, { inboxPrefix: `_INBOX_${prefix}` }) : undefined;
+      const placeAll = (packet: readonly RequestMessage[], seq: number): void => {
+        for (const m of packet) place(m, seq);
+      };
+      const publisher = pubAck ? new JetStreamPublisher<readonly RequestMessage[]>(nc, target, placeAll, { inboxPrefix: `_INBOX_${prefix}` }) : undefined;
       // Replies are core NATS messages: those published while the connection was down are
       // lost. The client re-subscribes on reconnect; once the server has it (a flush), report
       // 'resubscribed', and the producer re-sends what may have been answered (resend below).
@@ -203,12 +219,21 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         }
       })().catch(() => undefined);
       let resends = 0;
-      /** Publishes `messages` with these Nats-Msg-Ids (the request's id, or a new one to send it again). */
-      const publish = (messages: readonly RequestMessage[], msgID: (m: RequestMessage) => string): Promise<void> => {
+      /**
+       * Publishes `messages` as packets, one JetStream message each (as many as the server's
+       * max_payload needs), with the Nats-Msg-Id `<first id>/<count>` and `suffix` (a resend's).
+       */
+      const publish = (messages: readonly RequestMessage[], suffix: string): Promise<void> => {
+        if (messages.length === 0) return Promise.resolve();
         for (const m of messages) place(m, 0);
-        if (publisher !== undefined) return publisher.publish(messages.map((m) => ({ key: m, body: m.body, headers: requestHeaders(m, msgID(m)) })));
+        const packets = packetsOf(messages, packetLimit(nc));
+        if (publisher !== undefined) {
+          return publisher.publish(packets.map((packet) => ({
+            key: packet, body: encodeRequestPacket(packet), headers: packetHeaders(`${packet[0].id}/${packet.length}${suffix}`),
+          })));
+        }
         try {
-          for (const m of messages) nc.publish(target, m.body, { headers: requestHeaders(m, msgID(m)) });
+          for (const packet of packets) nc.publish(target, encodeRequestPacket(packet), { headers: packetHeaders(`${packet[0].id}/${packet.length}${suffix}`) });
         } catch (error) {
           return Promise.reject(error); // a closed or draining connection
         }
@@ -217,8 +242,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       return {
         replyTo,
         send(messages: readonly RequestMessage[]): Promise<void> {
-          // Published together; each is acknowledged by JetStream on its own.
-          return publish(messages, (m) => m.id);
+          // One JetStream message for the tick (a few for a tick over max_payload): JetStream's
+          // work is per message, so this is most of what a request costs the server.
+          return publish(messages, '');
         },
         async resend(messages: readonly RequestMessage[]): Promise<number> {
           let delivered: number | undefined;
@@ -234,8 +260,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             return delivered === undefined || at === 0 || at <= delivered;
           });
           // A new Nats-Msg-Id: within the duplicate window JetStream would drop the same one.
-          const attempt = ++resends;
-          await publish(again, (m) => `${m.id}~${attempt}`);
+          await publish(again, `~${++resends}`);
           return again.length;
         },
         async close(): Promise<void> {
@@ -275,22 +300,15 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
 
       const nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${n.stream}.${group}`;
       const inbox = createInbox(`_INBOX_${prefix}`);
-      /** Messages of pull requests we already gave up on: still ours, served first. */
-      const stash: Delivery[] = [];
+      /** Messages of pull requests we already gave up on (or beyond a pull's count): still ours, taken first. */
+      const stash: PackedEntry<string>[] = [];
+      /** The requests of the messages taken: handed out one by one; what a pull leaves is held or moved here. */
+      const entries = new PackedEntries<string>(linkOptions.redeliveryCap);
+      /** Requests per message lately: how many messages a pull may ask for to fill its room, not far beyond it. */
+      let perMessage = 1;
       let sequence = 0;
-      let current: { seq: number; max: number; got: Delivery[]; finish(): void } | undefined;
+      let current: { seq: number; max: number; got: PackedEntry<string>[]; finish(): void } | undefined;
 
-      const toDelivery = (msg: Msg): Delivery => {
-        const deliveries = deliveriesOf(msg.reply);
-        const { id, replyTo, deadline, context, priority, mac } = requestFields(msg);
-        // Built by assignment: conditional spreads cost a temporary object and a copy each.
-        const d: { -readonly [K in keyof Delivery]: Delivery[K] } = { id, replyTo, body: msg.data, deliveries, reclaimed: deliveries > 1, handle: msg.reply };
-        if (mac) d.mac = Buffer.from(mac, 'base64');
-        if (priority) d.priority = Number(priority);
-        if (deadline) d.deadline = Number(deadline);
-        if (context) d.context = Buffer.from(context, 'base64');
-        return d;
-      };
       const subscription = nc.subscribe(`${inbox}.*`, {
         callback: (error, msg) => {
           if (error) return;
@@ -302,12 +320,12 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           }
           // Messages keep their stream subject, so they cannot be told apart by pull: any
           // message is ours, for the pull under way or, beyond it, for the next one.
-          const d = toDelivery(msg);
+          const entry = toEntry(msg);
           if (current === undefined || current.got.length >= current.max) {
-            stash.push(d);
+            stash.push(entry);
             return;
           }
-          current.got.push(d);
+          current.got.push(entry);
           if (current.got.length >= current.max) current.finish();
         },
       });
@@ -326,17 +344,18 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         }
       })().catch(() => undefined);
 
-      /** One raw pull request; resolves with what arrived when it ends (status, full, client timeout or abort). */
-      const request = (max: number, body: object, clientTimeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> =>
+      /** One raw pull request for `max` messages; resolves with what arrived when it ends (status, full, client timeout or abort). */
+      const request = (max: number, body: object, clientTimeoutMs: number, signal?: AbortSignal): Promise<PackedEntry<string>[]> =>
         new Promise((resolve) => {
           const seq = ++sequence;
-          const got: Delivery[] = [];
+          const got: PackedEntry<string>[] = [];
           let timer: ReturnType<typeof setTimeout> | undefined;
           const finish = (): void => {
             if (current?.seq !== seq) return;
             current = undefined;
             clearTimeout(timer);
             signal?.removeEventListener('abort', finish);
+            for (const entry of got) perMessage = Math.max(1, (perMessage + entry.requests.length) / 2);
             resolve(got);
           };
           current = { seq, max, got, finish };
@@ -345,76 +364,144 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           nc.publish(nextSubject, JSON.stringify(body), { reply: `${inbox}.${seq}` });
         });
 
-      const publishAll = (deliveries: readonly Delivery[], payload: Uint8Array): void => {
-        for (const d of deliveries) if (typeof d.handle === 'string') nc.publish(d.handle, payload);
+      /** Acknowledges (`+ACK`), renews (`+WPI`) or hands back (`-NAK`) messages by their ack subjects. */
+      const signal = (refs: readonly string[], payload: Uint8Array): void => {
+        for (const ref of refs) if (ref !== '') nc.publish(ref, payload);
+      };
+      /** Publishes requests moved out of messages as new messages, one per run (each request with its `earlier` deliveries). */
+      let mover: JetStreamPublisher<null> | undefined;
+      const append = (runs: readonly (readonly PackedRequest[])[]): Promise<void> => {
+        mover ??= new JetStreamPublisher<null>(nc, n.subject, () => undefined, { inboxPrefix: `_INBOX_${prefix}` });
+        const limit = packetLimit(nc);
+        return mover.publish(runs.flatMap((run) => packetsOf(run, limit)).map((packet) => ({
+          key: null,
+          body: encodeRequestPacket(packet, (i) => packet[i].earlier),
+          headers: packetHeaders(`moved-${randomUUID()}`),
+        })));
+      };
+      /**
+       * Carries out what the ledger says, in its order: moved requests are stored anew (JetStream
+       * acknowledged them) before the messages they came from are acknowledged; what is handed
+       * back whole is NAKed. A failed append leaves those messages unacknowledged: they are
+       * delivered again after claimIdleMs (at least once, never lost).
+       */
+      const carryOut = async (work: EntryWork<string>): Promise<void> => {
+        signal(work.handBack, NAK);
+        if (work.again.length > 0) await append([work.again]);
+        signal(work.acknowledge, ACK);
       };
 
       const capOf = linkOptions.redeliveryCap ?? noCap;
+      /** The fewest requests a pull holding one of `entry`'s may hold (Infinity: none is redelivered). */
+      const capOfEntry = (entry: PackedEntry<string>): number => {
+        let c = Infinity;
+        for (const r of entry.requests) c = Math.min(c, capOf(r.earlier + entry.deliveries));
+        return c;
+      };
       /**
-       * A pull takes messages in the order the server hands them out and ends before the first
-       * that would make it hold more than `redeliveryCap` allows one of them; that one waits in
-       * the stash, first in line for the next pull. JetStream tells a message's delivery count
-       * only by delivering it, and a delivery counts even if the worker never runs the message
-       * (a NAK hands it back for another delivery that counts too): a worker that crashed holding
-       * messages beyond its batch would charge each of them a delivery it was never run in. So
-       * the link asks for more than one message only right after one on its first delivery: the
-       * server hands out redeliveries before new messages, so none was waiting then. After a
-       * redelivery (or with nothing fetched yet) it asks for one at a time.
+       * Splits a message of redelivered requests too big for a pull into messages that fit one
+       * (not charged this delivery: none of them ran in it), then acknowledges it. A message
+       * with redelivered requests is handed out whole or not at all: one handed out in part
+       * and delivered again after a crash would bring the requests moved out of it a second
+       * time, charged a delivery each. Not split (the append failed): it comes back after
+       * claimIdleMs.
        */
-      const gather = async (max: number, signal?: AbortSignal, fetched?: Delivery[]): Promise<Delivery[]> => {
-        const out: Delivery[] = [];
-        let limit = max;
-        let got = fetched;
-        /** How many `got` asked the server for, and whether it came from the server just now (not from the stash). */
-        let asked = 1;
-        let fresh = fetched !== undefined;
-        for (;;) {
-          if (got === undefined) {
-            if (out.length >= limit || signal?.aborted) break;
-            if (stash.length > 0) {
-              got = [stash.shift()!];
-              asked = 1;
-              fresh = false;
-            } else {
-              const last = out.length === 0 ? undefined : out[out.length - 1];
-              asked = fresh && last !== undefined && last.deliveries === 1 ? limit - out.length : 1;
-              got = await request(asked, { batch: asked, no_wait: true }, 5000, signal);
-              if (got.length === 0) break;
-              fresh = true;
-            }
-          }
-          for (let i = 0; i < got.length; i++) {
-            const d = got[i];
-            const c = capOf(d.deliveries);
-            if (out.length >= limit || (out.length > 0 && out.length >= c)) {
-              stash.unshift(...got.slice(i));
-              return out;
-            }
-            out.push(d);
-            limit = Math.min(limit, c);
-          }
-          if (fresh && got.length < asked) break; // answered short: nothing more was waiting
-          got = undefined;
+      const split = async (entry: PackedEntry<string>, size: number): Promise<void> => {
+        const runs: PackedRequest[][] = [];
+        for (let i = 0; i < entry.requests.length; i += size) {
+          runs.push(entry.requests.slice(i, i + size).map((r) => ({ ...r, earlier: r.earlier + entry.deliveries - 1 })));
         }
-        return out;
+        try {
+          await append(runs);
+        } catch {
+          return;
+        }
+        signal([entry.ref], ACK);
+      };
+
+      /**
+       * A pull takes messages in the order the server hands them out, and their requests in
+       * order through the ledger ({@link PackedEntries.take}); what is left of a message on its
+       * first delivery is held for the next pull. JetStream tells a message's delivery count
+       * only by delivering it, and a delivery counts even if the worker never runs the message
+       * (a NAK hands it back for another delivery that counts too): a worker that crashed
+       * holding messages beyond its batch would charge each of their requests a delivery it was
+       * never run in. So a pull holds no more of any request than `redeliveryCap` allows for
+       * it: a message with redelivered requests is taken whole when it fits the pull, waits
+       * for the next pull when other requests came first, and is split when it is bigger than
+       * a pull may hold. The link asks for more than one message only right after one on its
+       * first delivery (the server hands out redeliveries before new messages, so none was
+       * waiting then), and then for as many as fit the room at the requests per message seen
+       * lately. After a redelivery (or with nothing fetched yet) it asks for one.
+       */
+      const gather = async (max: number, abort?: AbortSignal, first: PackedEntry<string>[] = []): Promise<Delivery[]> => {
+        const fetched: PackedEntry<string>[] = [];
+        // What the ledger will hand out (take's rule, counted ahead): fetch until it is full.
+        let count = entries.heldCount;
+        let limit = max;
+        /** Whether the last message taken was on its first delivery (so more may be asked for). */
+        let firstDelivery = false;
+        let stop = false;
+        /** Takes `got` in order; what cannot be taken in this pull waits in the stash, first in line. */
+        const consider = async (got: PackedEntry<string>[]): Promise<void> => {
+          for (let i = 0; i < got.length; i++) {
+            const entry = got[i];
+            const c = capOfEntry(entry);
+            const size = entry.requests.length;
+            if (c !== Infinity && size > Math.min(limit, c) - count) {
+              if (count > 0) {
+                stash.unshift(...got.slice(i));
+                stop = true;
+                return;
+              }
+              await split(entry, Math.max(1, Math.min(c, max)));
+              firstDelivery = false;
+              continue;
+            }
+            fetched.push(entry);
+            firstDelivery = entry.deliveries === 1;
+            for (let k = 0; k < size && count < limit; k++) {
+              count++;
+              if (c !== Infinity) limit = Math.min(limit, c);
+            }
+          }
+        };
+        await consider(first);
+        let fromServer = first.length > 0;
+        while (!stop && count < limit && !abort?.aborted) {
+          if (stash.length > 0) {
+            fromServer = false;
+            await consider([stash.shift()!]);
+            continue;
+          }
+          const asked = fromServer && firstDelivery ? Math.max(1, Math.floor((limit - count) / perMessage)) : 1;
+          const got = await request(asked, { batch: asked, no_wait: true }, 5000, abort);
+          fromServer = true;
+          await consider(got);
+          if (got.length < asked) break; // answered short: nothing more was waiting
+        }
+        const { deliveries, work } = entries.take(max, fetched);
+        if (work.again.length > 0 || work.acknowledge.length > 0) await carryOut(work).catch(() => undefined);
+        return deliveries;
       };
 
       return {
-        async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
-          if (!wait || stash.length > 0) {
-            const got = await gather(max, signal);
-            if (got.length > 0 || !wait || signal?.aborted) return got;
+        async pull(max: number, wait: boolean, abort?: AbortSignal): Promise<Delivery[]> {
+          if (!wait || stash.length > 0 || entries.heldCount > 0) {
+            const got = await gather(max, abort);
+            if (got.length > 0 || !wait || abort?.aborted) return got;
           }
-          if (signal?.aborted) return [];
-          // Wait on the server for the first request (it answers at once when one is there: no
+          if (abort?.aborted) return [];
+          // Wait on the server for the first message (it answers at once when one is there: no
           // probe first, whose round trip would delay a request arriving meanwhile), then gather
           // what fits with it.
-          const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, signal);
-          if (first.length === 0 || max === 1 || signal?.aborted) return first;
-          return gather(max, signal, first);
+          const first = await request(1, { batch: 1, expires: nanos(pollMs) }, pollMs + 2000, abort);
+          if (first.length === 0) return [];
+          return gather(max, abort, first);
         },
         async reply(frames: readonly ReplyFrame[]): Promise<void> {
-          for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
+          // A request read from a message that is not one has no reply address: nobody to answer.
+          for (const { replyTo, frame } of frames) if (replyTo !== '') nc.publish(replyTo, frame);
           // While the connection is down the client keeps what was published and sends it, in
           // order, once it is back (the acknowledgements after the replies): not an error.
           // A reply its producer missed meanwhile is sent again by the producer's resend.
@@ -425,29 +512,33 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
           // One connection keeps order: the server has every reply before the first +ACK. A reply
           // the client refuses (it throws) leaves the requests unacknowledged, to be run again.
-          for (const { replyTo, frame } of frames) nc.publish(replyTo, frame);
-          publishAll(deliveries, ACK);
+          for (const { replyTo, frame } of frames) if (replyTo !== '') nc.publish(replyTo, frame);
+          // A message is acknowledged once every request of it is answered (or moved).
+          await carryOut(entries.settle(deliveries, 'done'));
           // One flush for both; a connection that is down sends them, in order, once it is back.
           await nc.flush().catch((error: unknown) => {
             if (!isTransient(error)) throw error;
           });
         },
         async ack(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, ACK); // WorkQueue retention: an acknowledged request leaves the stream
+          await carryOut(entries.settle(deliveries, 'done')); // WorkQueue retention: an acknowledged message leaves the stream
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, WPI);
-          // The stash is held too: unrenewed, the server would hand it to another worker meanwhile.
-          publishAll(stash, WPI);
+          // The held requests' messages and the stash are ours too: unrenewed, the server would
+          // hand them to another worker meanwhile.
+          signal(entries.entriesOf(deliveries), WPI);
+          signal(stash.map((entry) => entry.ref), WPI);
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
-          publishAll(deliveries, NAK);
+          await carryOut(entries.settle(deliveries, 'released'));
         },
         async close(): Promise<void> {
           closed = true;
           (statuses as { stop?: () => void }).stop?.(); // the client's iterator ends here; the type does not say so
           current?.finish();
-          publishAll(stash.splice(0), NAK);
+          await carryOut(entries.settle(entries.drain(), 'released')).catch(() => undefined);
+          signal(stash.splice(0).map((entry) => entry.ref), NAK);
+          mover?.close();
           subscription.unsubscribe();
           await nc.flush().catch(() => undefined);
           await release();
@@ -455,6 +546,10 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       };
     },
 
+    /**
+     * In messages, not requests: the consumer's `num_pending` and `num_ack_pending` (a message
+     * holds one producer tick's requests; counting those would mean reading every message).
+     */
     async backlog(subject: string): Promise<Backlog> {
       const { jsm } = await open();
       try {
@@ -489,6 +584,94 @@ const HANDSHAKE_TIMEOUT_MS = 5000;
 /** Where the producer link keeps a request's stream sequence (0: under way) on the message. */
 const POSITION = Symbol('rx-batcher.nats.position');
 type Placed = RequestMessage & { [POSITION]?: number };
+
+/**
+ * A delivered message as a ledger entry: its ack subject, delivery count and requests.
+ *
+ * @example
+ * ```ts
+ * const entry = toEntry(msg); // { ref: msg.reply, deliveries: 1, reclaimed: false, requests: [...] }
+ * ```
+ */
+export function toEntry(msg: Msg): PackedEntry<string> {
+  const deliveries = deliveriesOf(msg.reply);
+  return { ref: msg.reply ?? '', deliveries, reclaimed: deliveries > 1, requests: requestsOf(msg) };
+}
+
+/**
+ * The requests of a JetStream message: a packet ({@link encodeRequestPacket}), or one request
+ * in the headers (`Rxb-Id`, …) of a message published by a producer of an earlier version (a
+ * rolling upgrade). A message that is neither (a client that is not a producer wrote it) is
+ * handed out as one request as it is, without a reply address: a signing worker drops it as
+ * forged, one that does not answers nobody; both acknowledge it.
+ *
+ * @example
+ * ```ts
+ * const requests = requestsOf(msg);
+ * ```
+ */
+export function requestsOf(msg: Msg): PackedRequest[] {
+  const fields = requestFields(msg);
+  if (fields.id === '') {
+    const packet = decodeRequestPacket(msg.data);
+    if (packet !== undefined) return packet;
+  }
+  // Built by assignment: conditional spreads cost a temporary object and a copy each.
+  const r: { -readonly [K in keyof PackedRequest]: PackedRequest[K] } = { id: fields.id, replyTo: fields.replyTo, body: msg.data, earlier: 0 };
+  if (fields.mac) r.mac = Buffer.from(fields.mac, 'base64');
+  if (fields.priority) r.priority = Number(fields.priority);
+  if (fields.deadline) r.deadline = Number(fields.deadline);
+  if (fields.context) r.context = Buffer.from(fields.context, 'base64');
+  return [r];
+}
+
+/**
+ * The most bytes of requests one packet may carry on this connection: the server's
+ * `max_payload` less room for the header block and the packet's framing.
+ */
+function packetLimit(nc: NatsConnection): number {
+  const max = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  return Math.max(1024, max - PACKET_HEADROOM);
+}
+
+/**
+ * `messages` cut into runs whose packets fit `limit` bytes (a request bigger than that alone:
+ * the server refuses it, and its call fails as before). Sizes are counted from above (every
+ * request with its own reply address).
+ */
+function packetsOf<M extends RequestMessage>(messages: readonly M[], limit: number): M[][] {
+  let total = 0;
+  const sizes = new Array<number>(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    sizes[i] = sizeOf(messages[i]);
+    total += sizes[i];
+  }
+  if (total <= limit) return [messages as M[]];
+  const out: M[][] = [];
+  let run: M[] = [];
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    if (run.length > 0 && bytes + sizes[i] > limit) {
+      out.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(messages[i]);
+    bytes += sizes[i];
+  }
+  if (run.length > 0) out.push(run);
+  return out;
+}
+
+/** An upper bound of a request's bytes in a packet (ids and addresses are ASCII or counted at 3 bytes a character). */
+function sizeOf(m: RequestMessage): number {
+  return 40 + 3 * (m.id.length + m.replyTo.length) + m.body.byteLength + (m.context?.byteLength ?? 0) + (m.mac?.byteLength ?? 0);
+}
+
+/** The server's default max_payload (1 MiB), when the connection has not said. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Room left in a message for its header block and the packet's own header. */
+const PACKET_HEADROOM = 4096;
 
 /** Without `redeliveryCap`: no limit. */
 function noCap(): number {

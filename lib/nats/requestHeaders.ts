@@ -14,7 +14,7 @@ export const MAC_HEADER = 'Rxb-Mac';
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 
 /**
- * A request's NATS header block, written once as bytes. Publishing calls nothing on headers
+ * A NATS header block, written once as bytes. Publishing calls nothing on headers
  * but `encode()`; the client's own `headers()` object validates and canonicalises each key on
  * every `set` and writes the block anew on every publish, which cost more CPU per request than
  * anything else on the producer. A retry publishes the same block again.
@@ -28,7 +28,9 @@ class EncodedHeaders {
 }
 
 /**
- * The headers a request travels with: its id, reply address and, when given, deadline,
+ * The headers a request travelled with, one JetStream message per request, before producers
+ * packed a tick of requests into one message ({@link packetHeaders}); workers still read such
+ * messages (a rolling upgrade), and tests write them. The headers: its id, reply address and, when given, deadline,
  * context, priority and signature; and `Nats-Msg-Id` when `msgID` is given. Every value is
  * ASCII (ids, inbox names, numbers, base64), so no value can break the block.
  *
@@ -46,6 +48,19 @@ export function requestHeaders(message: RequestMessage, msgID: string | undefine
   if (msgID !== undefined) s += `${MSG_ID_HEADER}: ${msgID}\r\n`;
   // The client calls only encode() on the headers of a message it publishes.
   return new EncodedHeaders(Buffer.from(`${s}\r\n`)) as unknown as MsgHdrs;
+}
+
+/**
+ * The header block of a packet of requests ({@link encodeRequestPacket}): only `Nats-Msg-Id`
+ * (everything else travels in the body). A retry publishes the same block again.
+ *
+ * @example
+ * ```ts
+ * nc.publish(subject, encodeRequestPacket(messages), { headers: packetHeaders(`${messages[0].id}/${messages.length}`) });
+ * ```
+ */
+export function packetHeaders(msgID: string): MsgHdrs {
+  return new EncodedHeaders(Buffer.from(`NATS/1.0\r\n${MSG_ID_HEADER}: ${msgID}\r\n\r\n`)) as unknown as MsgHdrs;
 }
 
 function base64(bytes: Uint8Array): string {

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
+import { connect, type MsgHdrs } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { natsTransport } from '../../lib/nats';
 import { redeliveryCap } from '../../lib/core/redelivery';
-import { remoteBatcher, serveBatches, v8Codec, type Delivery, type WorkerLink } from '../../lib/remote';
+import { DroppedMessageError, remoteBatcher, serveBatches, v8Codec, type Delivery, type WorkerLink } from '../../lib/remote';
+import { encodeRequestPacket } from '../../lib/remote/requestPacket';
+import { decodeReplies } from '../../lib/remote/wire';
+import { requestHeaders } from '../../lib/nats/requestHeaders';
 import { startNats, waitFor, type TestBroker } from './brokers';
 import { describeTransportContract } from './contract';
 import { startProxy } from './support/tcpProxy';
@@ -114,7 +117,8 @@ describe('NATS JetStream specifics', () => {
       admin.subscribe(`rxb.${subject}`, { callback: () => void (++attempts >= 2 * n && retried()) });
       await admin.flush();
       let settled = false;
-      const sending = link.send(Array.from({ length: n }, (_, i) => ({ id: `r${i}`, replyTo: link.replyTo, body: v8Codec.encode(i) })));
+      // n sends, so n messages (one send is one message).
+      const sending = Promise.all(Array.from({ length: n }, (_, i) => link.send([{ id: `r${i}`, replyTo: link.replyTo, body: v8Codec.encode(i) }])));
       sending.then(() => undefined, () => undefined).finally(() => void (settled = true));
       await everyOneRetried; // each was published, refused, waited and published again
       await link.close();
@@ -143,37 +147,244 @@ describe('NATS JetStream specifics', () => {
       links.push(link);
       return link;
     };
-    /** Pulls (waiting on the server for redeliveries) until `n` requests came. */
+    /** Pulls (waiting on the server for redeliveries) until `n` requests came, renewing what it holds as a running worker would. */
     const collect = async (link: WorkerLink, n: number): Promise<Delivery[]> => {
       const got: Delivery[] = [];
-      for (let attempt = 0; got.length < n && attempt < 20; attempt++) got.push(...(await link.pull(n - got.length, true)));
+      for (let attempt = 0; got.length < n && attempt < 20; attempt++) {
+        await link.touch(got);
+        got.push(...(await link.pull(n - got.length, true)));
+      }
       return got;
     };
     try {
+      // One message of ten requests. A worker takes all ten and "crashes": it never answers,
+      // renews or hands back anything.
       await producer.send(Array.from({ length: 10 }, (_, i) => ({ id: `r${i}`, replyTo: producer.replyTo, body: v8Codec.encode(i) })));
-      // A worker takes all ten and "crashes": it never answers, renews or hands back anything.
       expect((await collect(await join(), 10)).map((d) => d.deliveries)).toEqual(Array(10).fill(1));
-      // Another answers the first redelivery: the other nine are due for redelivery now.
+      // Another's pull has room for one: it splits the redelivered message into messages it
+      // may take (not charged this delivery), takes one request and answers it.
       const survivor = await join();
       const [answered] = await collect(survivor, 1);
       expect(answered.deliveries).toBe(2);
       await survivor.ack([answered]);
-      // A worker that starts now takes four (redeliveryCap(2) = 8 / 2), then crashes too. It
-      // waits on the server for the first: the nine came to the first worker in one pull after
-      // the one the survivor answered, so they fall due a little later than it did.
+      // A worker that starts now takes four of the nine (redeliveryCap(2) = 8 / 2), then
+      // crashes too.
       const held = await (await join()).pull(10, true);
       expect(held.map((d) => d.deliveries)).toEqual([2, 2, 2, 2]);
-      // Only those four were delivered to it: the other five come on their second delivery.
-      const rest = await collect(await join(), 9);
+      // Only those four were charged its delivery: the other five come on their second.
+      const last = await join();
+      const fewest = new Map<string, number>();
+      for (let attempt = 0; attempt < 40; attempt++) {
+        const got = await last.pull(9, true);
+        for (const d of got) fewest.set(d.id, Math.min(d.deliveries, fewest.get(d.id) ?? Infinity));
+        await last.ack(got);
+        if (got.length === 0 && fewest.size === 9) break;
+      }
       const heldIds = new Set(held.map((d) => d.id));
-      expect(rest.filter((d) => heldIds.has(d.id)).map((d) => d.deliveries)).toEqual([3, 3, 3, 3]);
-      expect(rest.filter((d) => !heldIds.has(d.id)).map((d) => d.deliveries)).toEqual([2, 2, 2, 2, 2]);
-      await links[3].ack(rest);
+      expect([...fewest].filter(([id]) => heldIds.has(id)).map(([, d]) => d)).toEqual([3, 3, 3, 3]);
+      expect([...fewest].filter(([id]) => !heldIds.has(id)).map(([, d]) => d)).toEqual([2, 2, 2, 2, 2]);
     } finally {
       for (const link of links) await link.close();
       await producer.close();
     }
     await expect(natsTransport({ servers: broker.url }).backlog(subject)).resolves.toEqual({ waiting: 0, pending: 0 });
+  });
+
+  describe('one message per producer tick (request packets)', () => {
+    const streamOf = (subject: string): string => `rxb_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const messagesIn = async (subject: string): Promise<number> => {
+      const admin = await connect({ servers: broker.url });
+      try {
+        return (await (await jetstreamManager(admin)).streams.info(streamOf(subject))).state.messages;
+      } finally {
+        await admin.close();
+      }
+    };
+    const drained = (subject: string): Promise<void> =>
+      waitFor(async () => {
+        const b = await natsTransport({ servers: broker.url }).backlog(subject);
+        return b.waiting === 0 && b.pending === 0;
+      }, 'the stream to be empty with nothing pending');
+    /** Publishes raw bytes (and headers) to the subject's stream, as a client that is not a producer could. */
+    const publishRaw = async (subject: string, body: Uint8Array, options: { headers?: MsgHdrs } = {}): Promise<void> => {
+      const raw = await connect({ servers: broker.url });
+      try {
+        await raw.request(`rxb.${subject}`, body, { ...options, timeout: 5000 }); // the PubAck: stored
+      } finally {
+        await raw.close();
+      }
+    };
+
+    it('a tick of 64 calls is one JetStream message, answered call by call', async () => {
+      const subject = `tick-${process.pid}`;
+      const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { timeoutMs: 20_000 });
+      try {
+        const calls = Array.from({ length: 64 }, (_, i) => producer.run(i));
+        await waitFor(async () => (await natsTransport({ servers: broker.url }).backlog(subject)).waiting > 0, 'the tick to be in the stream');
+        expect(await messagesIn(subject)).toBe(1);
+        const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => xs.map((x) => x + 1), { maxBatchSize: 64, claimIdleMs: 2000 });
+        try {
+          await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+        } finally {
+          await worker.stop();
+        }
+        await drained(subject);
+      } finally {
+        await producer.stop();
+      }
+    });
+
+    it('a tick over the server\'s max_payload goes as a few messages, each within it', async () => {
+      const small = await startNats('max_payload: 16384\n');
+      const subject = `big-tick-${process.pid}`;
+      const producer = remoteBatcher<Uint8Array, number>(natsTransport({ servers: small.url }), subject, { timeoutMs: 20_000 });
+      try {
+        const calls = Array.from({ length: 40 }, (_, i) => producer.run(new Uint8Array(1000).fill(i)));
+        const admin = await connect({ servers: small.url });
+        try {
+          const jsm = await jetstreamManager(admin);
+          // 40 kB of requests, at most 16 kB a message (less room for headers): four messages.
+          const stored = (): Promise<number> => jsm.streams.info(streamOf(subject)).then((info) => info.state.messages, () => 0); // 0 until the producer made the stream
+          await waitFor(async () => (await stored()) >= 4, 'the tick to be in the stream');
+          expect(await stored()).toBe(4);
+          expect((await jsm.streams.info(streamOf(subject))).state.bytes).toBeGreaterThan(40_000);
+        } finally {
+          await admin.close();
+        }
+        const worker = await serveBatches<Uint8Array, number>(natsTransport({ servers: small.url }), subject, (xs) => xs.map((x) => x[0] + x.length), { maxBatchSize: 64 });
+        try {
+          await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+        } finally {
+          await worker.stop();
+        }
+      } finally {
+        await producer.stop();
+        await small.stop();
+      }
+    });
+
+    it('a worker that dies holding part of a message: every call is still answered exactly once, each input run once', async () => {
+      const subject = `dies-holding-${process.pid}`;
+      const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { timeoutMs: 20_000 });
+      const dead = await natsTransport({ servers: broker.url }).openWorker(subject, { claimIdleMs: 300, maxDeliveries: 5 });
+      try {
+        const calls = Array.from({ length: 40 }, (_, i) => producer.run(i));
+        // It takes ten of the forty (the other thirty wait in it for its next pull), then "dies":
+        // it never answers, renews or hands back anything.
+        let taken: Delivery[] = [];
+        for (let attempt = 0; taken.length === 0 && attempt < 10; attempt++) taken = await dead.pull(10, true);
+        expect(taken).toHaveLength(10);
+        const ran: number[] = [];
+        const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => (ran.push(...xs), xs.map((x) => 2 * x)), {
+          maxBatchSize: 16, claimIdleMs: 300,
+        });
+        try {
+          await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 40 }, (_, i) => 2 * i));
+          expect(ran.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+          expect(producer.stats()).toMatchObject({ succeeded: 40, duplicatesDropped: 0 });
+        } finally {
+          await worker.stop();
+        }
+        await drained(subject);
+      } finally {
+        await dead.close();
+        await producer.stop();
+      }
+    });
+
+    it('a redelivered message bigger than the cap is split: no batch runs more than the cap, the rest is answered later, none charged a delivery it did not run in', async () => {
+      const subject = `over-cap-${process.pid}`;
+      const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { timeoutMs: 20_000 });
+      const dead = await natsTransport({ servers: broker.url }).openWorker(subject, { claimIdleMs: 300, maxDeliveries: 5 });
+      try {
+        const calls = Array.from({ length: 20 }, (_, i) => producer.run(i));
+        let taken: Delivery[] = [];
+        for (let attempt = 0; taken.length === 0 && attempt < 10; attempt++) taken = await dead.pull(20, true);
+        expect(taken).toHaveLength(20); // all of it, then "dies"
+        const batches: { inputs: number[] }[] = [];
+        // maxBatchSize 8, maxDeliveries 5: a request on its second delivery runs in batches of at most 4.
+        const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => {
+          batches.push({ inputs: [...xs] });
+          return xs.map((x) => 2 * x);
+        }, { maxBatchSize: 8, maxDeliveries: 5, claimIdleMs: 300 });
+        try {
+          await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 20 }, (_, i) => 2 * i));
+          expect(batches.every((b) => b.inputs.length <= 4)).toBe(true);
+          expect(batches.flatMap((b) => b.inputs).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+          // Each moved request was charged only the delivery it ran in: none was refused.
+          expect(worker.stats()).toMatchObject({ exhausted: 0, redeliveries: 20 });
+        } finally {
+          await worker.stop();
+        }
+        await drained(subject);
+      } finally {
+        await dead.close();
+        await producer.stop();
+      }
+    });
+
+    it('a message in the per-request header format of earlier producers is served (a rolling upgrade)', async () => {
+      const subject = `old-format-${process.pid}`;
+      const ran: number[] = [];
+      const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs, ctx) => (ran.push(...xs, ctx.priorities[0]), xs.map((x) => x + 1)), {
+        maxBatchSize: 8, claimIdleMs: 2000,
+      });
+      const frames: Uint8Array[] = [];
+      const link = await natsTransport({ servers: broker.url }).openProducer(subject, (frame) => frames.push(frame));
+      try {
+        const message = { id: 'old-1', replyTo: link.replyTo, body: v8Codec.encode(41), priority: 3, deadline: Date.now() + 60_000 };
+        await publishRaw(subject, message.body, { headers: requestHeaders(message, message.id) });
+        await waitFor(() => frames.length === 1, 'the reply');
+        expect(decodeReplies(frames[0])).toEqual([['old-1', 'ok', v8Codec.encode(42)]]);
+        expect(ran).toEqual([41, 3]);
+        await drained(subject);
+      } finally {
+        await link.close();
+        await worker.stop();
+      }
+    });
+
+    it('a message that is neither a packet nor a request is acknowledged, never run twice nor left in the stream; a signing worker counts it forged', async () => {
+      const subject = `garbage-${process.pid}`;
+      const auth = { keys: [randomBytes(32)] };
+      const errors: Error[] = [];
+      const ran: number[] = [];
+      const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => (ran.push(...xs), xs.map((x) => x + 1)), {
+        maxBatchSize: 8, claimIdleMs: 300, auth, onError: (e) => errors.push(e),
+      });
+      const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { auth, timeoutMs: 10_000 });
+      try {
+        const packet = encodeRequestPacket([{ id: 'x', replyTo: 'y', body: v8Codec.encode(1) }]);
+        await publishRaw(subject, randomBytes(40));
+        await publishRaw(subject, packet.subarray(0, packet.length - 2)); // a packet cut short
+        await waitFor(() => worker.stats().forged === 2, 'both to be dropped as forged');
+        expect(errors.map((e) => (e as DroppedMessageError).reason)).toEqual(['forged', 'forged']);
+        await expect(producer.run(1)).resolves.toBe(2);
+        expect(ran).toEqual([1]);
+        await drained(subject);
+      } finally {
+        await producer.stop();
+        await worker.stop();
+      }
+    });
+
+    it('without signing, such a message is answered to nobody and acknowledged', async () => {
+      const subject = `garbage-unsigned-${process.pid}`;
+      const worker = await serveBatches<number, number>(natsTransport({ servers: broker.url }), subject, (xs) => xs.map((x) => x + 1), {
+        maxBatchSize: 8, claimIdleMs: 300, onError: () => undefined,
+      });
+      const producer = remoteBatcher<number, number>(natsTransport({ servers: broker.url }), subject, { timeoutMs: 10_000 });
+      try {
+        await publishRaw(subject, new TextEncoder().encode('not a request'));
+        await waitFor(() => worker.stats().pulled === 1, 'the message to be read');
+        await drained(subject);
+        await expect(producer.run(1)).resolves.toBe(2);
+        expect(worker.stats()).toMatchObject({ brokerErrors: 0, redeliveries: 0 });
+      } finally {
+        await producer.stop();
+        await worker.stop();
+      }
+    });
   });
 
   describe('users confined by permissions', () => {
