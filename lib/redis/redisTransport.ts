@@ -41,13 +41,22 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
- * requests; a producer appends each tick's requests with one call of a Lua script (or, for a
- * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group
- * (`XREADGROUP`), reclaim requests of dead workers after `claimIdleMs` (`XPENDING … IDLE` then
- * `XCLAIM`, no more than one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM`
- * without), renew their claims with `XCLAIM … JUSTID`, and acknowledge with `XACK` + `XDEL`
- * after replying over pub/sub (one script call, or MULTI/EXEC for a user that may not run
- * scripts). The stream is never trimmed with `MAXLEN` (that would drop requests nobody has run).
+ * requests, one entry per producer tick: a producer appends each turn of the event loop's
+ * requests as one request packet with one `XADD … * q <packet>` (at most 64 requests an entry:
+ * a bigger tick is several, pipelined in order). Workers share the stream through a consumer
+ * group (`XREADGROUP`, about as many entries as their room holds) and hand the requests of an
+ * entry out one by one (holding what a pull has no room for, and renewing its claim); an entry
+ * is acknowledged (`XACK` + `XDEL`) once every request of it is answered, after replying over
+ * pub/sub, in one script call (or MULTI/EXEC for a user that may not run scripts). Workers
+ * reclaim entries of dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, about as
+ * many entries as one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM` without),
+ * run no more of a redelivered entry than the cap allows and append the rest again as a new
+ * entry (uncharged), and renew their claims with `XCLAIM … JUSTID`. Entries of the earlier
+ * format (one request per entry, from producers before this version) are read too: upgrade
+ * workers first. The stream is never trimmed with `MAXLEN` (that would drop requests nobody
+ * has run). `backlog()` counts requests, reading the stream's entries (`XRANGE`, a thousand at a
+ * time): a call costs in proportion to the backlog, and a partly answered entry counts whole
+ * as pending.
  *
  * Each producer or worker uses two connections (one blocks or subscribes). Install `ioredis`
  * yourself: it is an optional peer dependency of rx-batcher.
