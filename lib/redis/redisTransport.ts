@@ -50,8 +50,9 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
  * pub/sub, in one script call (or MULTI/EXEC for a user that may not run scripts). Workers
  * reclaim entries of dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, about as
  * many entries as one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM` without),
- * run no more of a redelivered entry than the cap allows and append the rest again as a new
- * entry (uncharged), and renew their claims with `XCLAIM … JUSTID`. Entries of the earlier
+ * split a reclaimed entry that one batch may not run whole under the cap into entries that it
+ * may (appended again uncharged, the old one acknowledged in the same step), and renew their
+ * claims with `XCLAIM … JUSTID`. Entries of the earlier
  * format (one request per entry, from producers before this version) are read too: upgrade
  * workers first. The stream is never trimmed with `MAXLEN` (that would drop requests nobody
  * has run). `backlog()` counts requests, reading the stream's entries (`XRANGE`, a thousand at a
@@ -311,8 +312,34 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         }
         if (rows.length >= wanted && counts.size === rows.length) nextReclaimAt = 0; // more may be idle: look again on the next pull
         if (counts.size === 0) return [];
-        const entries = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
-        return toEntries(entries.filter((e): e is RawEntry => e !== null), true, counts);
+        const claimed = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
+        const entries = toEntries(claimed.filter((e): e is RawEntry => e !== null), true, counts);
+        // An entry this pull could not run whole is split, not partly run: were part of it run
+        // and the rest moved, a crash before it is acknowledged would deliver it whole again,
+        // the moved requests a second time, and charge them a delivery they never ran.
+        const whole = entries.filter((e) => splitSizes(e, max, cap) === undefined);
+        if (whole.length < entries.length) await split(entries.filter((e) => !whole.includes(e)), max, cap);
+        return whole;
+      };
+
+      /**
+       * Appends the requests of `entries` again as entries that one batch each may run whole
+       * (at most `max` requests, and at most `cap(d)` of requests on their `d`-th delivery),
+       * each request uncharged for this delivery (it was not run in it), and acknowledges
+       * `entries`, atomically: a worker then takes them as they come, with the same counts.
+       */
+      const split = async (entries: readonly PackedEntry<string>[], max: number, cap: (deliveries: number) => number): Promise<void> => {
+        const packets: Uint8Array[] = [];
+        for (const entry of entries) {
+          const sizes = splitSizes(entry, max, cap) ?? [entry.requests.length];
+          let at = 0;
+          for (const size of sizes) {
+            const chunk = entry.requests.slice(at, at + size);
+            at += size;
+            packets.push(encodeRequestPacket(chunk, (i) => chunk[i].earlier + entry.deliveries - 1));
+          }
+        }
+        await carryOut([], { again: [], acknowledge: entries.map((e) => e.ref), handBack: [] }, packets);
       };
 
       /** Takes over entries idle for claimIdleMs (their worker died or hung), with their delivery counts. */
@@ -376,10 +403,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
        * or an append the broker refuses aborts the acknowledgement with it. A user without
        * MULTI/EXEC either (an ACL written for earlier versions) gets the steps one after another.
        */
-      const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>): Promise<void> => {
+      const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>, packets = againPackets(work.again)): Promise<void> => {
         const sent = addressed(frames);
         const acknowledge = tainted.size === 0 ? work.acknowledge : work.acknowledge.filter((id) => !tainted.delete(id));
-        const packets = againPackets(work.again);
         const back = work.handBack;
         if (scripts) {
           await Promise.all([
@@ -548,6 +574,29 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       }
     },
   };
+}
+
+/**
+ * How to cut a redelivered entry so that one batch runs each part whole: consecutive parts of
+ * at most `max` requests, each holding no more than `cap(d)` of any request on its `d`-th
+ * delivery (its earlier deliveries plus the entry's). `undefined` when the entry fits whole.
+ */
+function splitSizes(entry: PackedEntry<string>, max: number, cap: (deliveries: number) => number): number[] | undefined {
+  const sizes: number[] = [];
+  let size = 0;
+  let limit = max;
+  for (const request of entry.requests) {
+    const c = cap(request.earlier + entry.deliveries);
+    if (size > 0 && (size >= Math.min(limit, c))) {
+      sizes.push(size);
+      size = 0;
+      limit = max;
+    }
+    size++;
+    limit = Math.min(limit, c);
+  }
+  if (size > 0) sizes.push(size);
+  return sizes.length <= 1 ? undefined : sizes;
 }
 
 /** How many entries `backlog` reads at a time. */
