@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
-import { appendByScript, mayAppendByScript } from './appendScript.js';
-import { entryFields, toBuffer } from './entryFields.js';
+import { PackedEntries, entryOf, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
+import { encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
+import { PACKET_FIELD, entryRequestCount, entryRequests, toBuffer } from './entryFields.js';
 import { finishByScript, mayFinishByScript } from './finishScript.js';
 
 /**
@@ -40,13 +41,23 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
 
 /**
  * A transport on Redis Streams (Redis ≥ 6.2), with ioredis. One stream per subject holds the
- * requests; a producer appends each tick's requests with one call of a Lua script (or, for a
- * user that may not run scripts, in MULTI/EXEC); workers share it through a consumer group
- * (`XREADGROUP`), reclaim requests of dead workers after `claimIdleMs` (`XPENDING … IDLE` then
- * `XCLAIM`, no more than one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM`
- * without), renew their claims with `XCLAIM … JUSTID`, and acknowledge with `XACK` + `XDEL`
- * after replying over pub/sub (one script call, or MULTI/EXEC for a user that may not run
- * scripts). The stream is never trimmed with `MAXLEN` (that would drop requests nobody has run).
+ * requests, one entry per producer tick: a producer appends each turn of the event loop's
+ * requests as one request packet with one `XADD … * q <packet>` (at most 64 requests an entry:
+ * a bigger tick is several, pipelined in order). Workers share the stream through a consumer
+ * group (`XREADGROUP`, about as many entries as their room holds) and hand the requests of an
+ * entry out one by one (holding what a pull has no room for, and renewing its claim); an entry
+ * is acknowledged (`XACK` + `XDEL`) once every request of it is answered, after replying over
+ * pub/sub, in one script call (or MULTI/EXEC for a user that may not run scripts). Workers
+ * reclaim entries of dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, about as
+ * many entries as one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM` without),
+ * split a reclaimed entry that one batch may not run whole under the cap into entries that it
+ * may (appended again uncharged, the old one acknowledged in the same step), and renew their
+ * claims with `XCLAIM … JUSTID`. Entries of the earlier
+ * format (one request per entry, from producers before this version) are read too: upgrade
+ * workers first. The stream is never trimmed with `MAXLEN` (that would drop requests nobody
+ * has run). `backlog()` counts requests, reading the stream's entries (`XRANGE`, a thousand at a
+ * time): a call costs in proportion to the backlog, and a partly answered entry counts whole
+ * as pending.
  *
  * Each producer or worker uses two connections (one blocks or subscribes). Install `ioredis`
  * yourself: it is an optional peer dependency of rx-batcher.
@@ -137,11 +148,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         dropped = false;
         onEvent?.({ type: 'resubscribed', connection: 'replies' });
       }, () => undefined));
-      let transactions: boolean;
-      /** Whether this user may run the append script (one EVALSHA per tick instead of an XADD per request). */
-      let scripts: boolean;
       try {
-        [transactions, scripts] = await Promise.all([mayTransact(commands), mayAppendByScript(commands, key), subscriber.subscribe(replyTo)]);
+        await subscriber.subscribe(replyTo);
       } catch (error) {
         quit(commands);
         quit(subscriber);
@@ -156,27 +164,25 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       const place = (m: RequestMessage, at: string): void => {
         if (Object.isExtensible(m)) (m as Placed)[ENTRY] = at;
       };
+      /**
+       * One entry per tick: `XADD key * q <packet>`, the tick's requests in one packet. Redis
+       * then stores, hands out and acknowledges one entry instead of one per request, and a
+       * worker blocked in XREADGROUP gets the whole tick at once. A very large tick goes out
+       * in several entries (at most MAX_ENTRY_REQUESTS requests or about MAX_ENTRY_BYTES each),
+       * pipelined in order.
+       */
       const append = async (messages: readonly RequestMessage[]): Promise<void> => {
         for (const m of messages) place(m, WRITTEN);
-        if (messages.length === 1) {
-          place(messages[0], await commands.xadd(key, '*', ...entryFields(messages[0])) as string);
+        const chunks = entryChunks(messages);
+        if (chunks.length === 1) {
+          const id = (await commands.xadd(key, '*', PACKET_FIELD, toBuffer(encodeRequestPacket(messages)))) as string;
+          for (const m of messages) place(m, id);
           return;
         }
-        // One round trip for the whole tick's requests, handed to a worker blocked in XREADGROUP
-        // all at once (Redis serves it after each command: a plain pipeline hands it the first
-        // request alone, a batch of one, then one of the rest). Best, one script call that
-        // XADDs them all: ioredis costs far less client CPU per argument than per command.
-        if (scripts) {
-          const ids = await appendByScript(commands, key, messages);
-          for (let i = 0; i < messages.length; i++) place(messages[i], ids[i]);
-          return;
-        }
-        // A user without the right to run scripts: MULTI/EXEC. (Without MULTI/EXEC either, an
-        // ACL written for earlier versions: a plain pipeline.)
-        const pipeline = transactions ? commands.multi() : commands.pipeline();
-        for (const m of messages) pipeline.xadd(key, '*', ...entryFields(m));
+        const pipeline = commands.pipeline();
+        for (const chunk of chunks) pipeline.xadd(key, '*', PACKET_FIELD, toBuffer(encodeRequestPacket(chunk)));
         const ids = await execOrThrow(pipeline);
-        for (let i = 0; i < messages.length; i++) place(messages[i], ids[i] as string);
+        for (let c = 0; c < chunks.length; c++) for (const m of chunks[c]) place(m, ids[c] as string);
       };
       return {
         replyTo,
@@ -248,70 +254,100 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         throw error;
       }
 
-      const toDeliveries = (entries: RawEntry[], reclaimed: boolean, counts?: Map<string, number>): Delivery[] => {
-        const out: Delivery[] = [];
-        for (const [rawId, fields] of entries) {
-          if (fields === null) continue; // deleted meanwhile
-          const handle = rawId.toString();
-          let id = '';
-          let replyTo = '';
-          let body: Uint8Array = EMPTY;
-          let deadline: number | undefined;
-          let context: Uint8Array | undefined;
-          let priority: number | undefined;
-          let mac: Uint8Array | undefined;
-          for (let i = 0; i + 1 < fields.length; i += 2) {
-            // Field names are one letter: compare the byte, not a decoded string.
-            const name = fields[i];
-            const f = name.length === 1 ? name[0] : 0;
-            if (f === FIELD_I) id = fields[i + 1].toString();
-            else if (f === FIELD_R) replyTo = fields[i + 1].toString();
-            else if (f === FIELD_B) body = fields[i + 1];
-            else if (f === FIELD_D) deadline = Number(fields[i + 1].toString());
-            else if (f === FIELD_C) context = fields[i + 1];
-            else if (f === FIELD_P) priority = Number(fields[i + 1].toString());
-            else if (f === FIELD_M) mac = fields[i + 1];
-          }
-          const delivery: Mutable<Delivery> = { id, replyTo, body, deliveries: counts?.get(handle) ?? 1, reclaimed, handle };
-          if (deadline !== undefined) delivery.deadline = deadline;
-          if (context !== undefined) delivery.context = context;
-          if (priority !== undefined) delivery.priority = priority;
-          if (mac !== undefined) delivery.mac = mac;
-          out.push(delivery);
+      const capOf = linkOptions.redeliveryCap;
+      /** The link's ledger: single requests handed out of entries that each hold a producer's tick. */
+      const ledger = new PackedEntries<string>(capOf);
+      /** A running mean of requests per entry read (0: none read yet), so a pull reads about as many entries as it has room for. */
+      let perEntry = 0;
+      const entriesFor = (room: number): number => (perEntry === 0 ? 1 : Math.max(1, Math.min(room, Math.round(room / perEntry))));
+      /**
+       * Entries whose requests this link must not acknowledge: a step on the broker failed after
+       * the ledger counted some of their requests finished or moved (their replies or their
+       * appending may not have happened). They stay pending, and go to a worker again whole
+       * after claimIdleMs once nothing of theirs is renewed: duplicates, never a loss.
+       */
+      const tainted = new Set<string>();
+      const taint = (deliveries: readonly Delivery[], work: EntryWork<string>): void => {
+        const settled = new Set([...work.acknowledge, ...work.handBack]);
+        for (const d of deliveries) {
+          const ref = entryOf<string>(d);
+          if (!settled.has(ref)) tainted.add(ref);
         }
+      };
+
+      const toEntries = (raw: RawEntry[], reclaimed: boolean, counts?: Map<string, number>): PackedEntry<string>[] => {
+        const out: PackedEntry<string>[] = [];
+        let requests = 0;
+        for (const [rawId, fields] of raw) {
+          if (fields === null) continue; // deleted meanwhile
+          const ref = rawId.toString();
+          const entry: PackedEntry<string> = { ref, deliveries: counts?.get(ref) ?? 1, reclaimed, requests: entryRequests(fields) };
+          requests += entry.requests.length;
+          out.push(entry);
+        }
+        if (out.length > 0) perEntry = perEntry === 0 ? requests / out.length : (perEntry + requests / out.length) / 2;
         return out;
       };
 
-      const capOf = linkOptions.redeliveryCap;
       /**
        * With `redeliveryCap`: reads the idle entries' delivery counts first (XPENDING IDLE, which
-       * claims nothing), then claims only as many as one batch of them may hold (XCLAIM, which
-       * counts the delivery; an entry another worker took meanwhile is no longer idle and is skipped).
+       * claims nothing), then claims only as many entries as one batch of them may hold, by the
+       * mean size of an entry (XCLAIM, which counts the delivery; an entry another worker took
+       * meanwhile is no longer idle and is skipped). The ledger applies the cap to the requests.
        */
-      const reclaimCapped = async (max: number, cap: (deliveries: number) => number): Promise<Delivery[]> => {
+      const reclaimCapped = async (max: number, cap: (deliveries: number) => number): Promise<PackedEntry<string>[]> => {
         nextReclaimAt = Date.now() + reclaimEveryMs;
-        const rows = (await commands.call('XPENDING', key, group, 'IDLE', String(claimIdleMs), '-', '+', String(max))) as RawPendingRow[];
+        const wanted = entriesFor(max);
+        const rows = (await commands.call('XPENDING', key, group, 'IDLE', String(claimIdleMs), '-', '+', String(wanted))) as RawPendingRow[];
         const counts = new Map<string, number>();
+        const size = Math.max(1, perEntry);
         let limit = max;
         for (const row of rows) {
           const deliveries = Number(row[3]) + 1;
           const c = cap(deliveries);
-          if (counts.size >= limit || counts.size >= c) break;
+          const held = counts.size * size;
+          if (counts.size > 0 && (held >= limit || held >= c)) break;
           limit = Math.min(limit, c);
           counts.set(String(row[0]), deliveries);
         }
-        if (rows.length >= max && counts.size === rows.length) nextReclaimAt = 0; // more may be idle: look again on the next pull
+        if (rows.length >= wanted && counts.size === rows.length) nextReclaimAt = 0; // more may be idle: look again on the next pull
         if (counts.size === 0) return [];
-        const entries = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
-        return toDeliveries(entries.filter((e): e is RawEntry => e !== null), true, counts);
+        const claimed = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
+        const entries = toEntries(claimed.filter((e): e is RawEntry => e !== null), true, counts);
+        // An entry this pull could not run whole is split, not partly run: were part of it run
+        // and the rest moved, a crash before it is acknowledged would deliver it whole again,
+        // the moved requests a second time, and charge them a delivery they never ran.
+        const whole = entries.filter((e) => splitSizes(e, max, cap) === undefined);
+        if (whole.length < entries.length) await split(entries.filter((e) => !whole.includes(e)), max, cap);
+        return whole;
       };
 
-      /** Takes over requests idle for claimIdleMs (their worker died or hung), with their delivery counts. */
-      const reclaim = async (max: number): Promise<Delivery[]> => {
+      /**
+       * Appends the requests of `entries` again as entries that one batch each may run whole
+       * (at most `max` requests, and at most `cap(d)` of requests on their `d`-th delivery),
+       * each request uncharged for this delivery (it was not run in it), and acknowledges
+       * `entries`, atomically: a worker then takes them as they come, with the same counts.
+       */
+      const split = async (entries: readonly PackedEntry<string>[], max: number, cap: (deliveries: number) => number): Promise<void> => {
+        const packets: Uint8Array[] = [];
+        for (const entry of entries) {
+          const sizes = splitSizes(entry, max, cap) ?? [entry.requests.length];
+          let at = 0;
+          for (const size of sizes) {
+            const chunk = entry.requests.slice(at, at + size);
+            at += size;
+            packets.push(encodeRequestPacket(chunk, (i) => chunk[i].earlier + entry.deliveries - 1));
+          }
+        }
+        await carryOut([], { again: [], acknowledge: entries.map((e) => e.ref), handBack: [] }, packets);
+      };
+
+      /** Takes over entries idle for claimIdleMs (their worker died or hung), with their delivery counts. */
+      const reclaim = async (max: number): Promise<PackedEntry<string>[]> => {
         if (capOf !== undefined) return reclaimCapped(max, capOf);
         nextReclaimAt = Date.now() + reclaimEveryMs;
         const [next, entries] = (await commands.callBuffer(
-          'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(max),
+          'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(entriesFor(max)),
         )) as RawAutoClaim;
         cursor = next.toString();
         if (cursor !== '0-0') nextReclaimAt = 0; // more to scan: look again on the next pull
@@ -325,16 +361,16 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           const row = !error && Array.isArray(result) ? (result as RawPendingRow[])[0] : undefined;
           if (row !== undefined) counts.set(String(row[0]), Number(row[3]));
         }
-        return toDeliveries(live, true, counts);
+        return toEntries(live, true, counts);
       };
 
-      const read = async (max: number, blockMs: number): Promise<Delivery[]> => {
-        const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', max];
+      const read = async (room: number, blockMs: number): Promise<PackedEntry<string>[]> => {
+        const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', entriesFor(room)];
         if (blockMs > 0) args.push('BLOCK', blockMs);
         args.push('STREAMS', key, '>');
         const connection = blockMs > 0 ? blocking : commands;
         const reply = (await connection.callBuffer('XREADGROUP', ...args)) as RawRead;
-        return reply === null || reply.length === 0 ? [] : toDeliveries(reply[0][1], false);
+        return reply === null || reply.length === 0 ? [] : toEntries(reply[0][1], false);
       };
 
       const withGroup = async <T>(operation: () => Promise<T>): Promise<T> => {
@@ -348,22 +384,96 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         }
       };
 
-      // XACK then XDEL: the entry leaves the group's pending list and the stream. Never MAXLEN.
-      const acknowledge = async (ids: string[]): Promise<void> => void (await execOrThrow(commands.pipeline().xack(key, group, ...ids).xdel(key, ...ids)));
+      /** Replies to an empty address go nowhere: a request of a garbage entry has none (and an ACL may refuse the channel). */
+      const addressed = (frames: readonly ReplyFrame[]): readonly ReplyFrame[] => (frames.some((f) => f.replyTo === '') ? frames.filter((f) => f.replyTo !== '') : frames);
       const publish = async (frames: readonly ReplyFrame[]): Promise<void> => {
-        if (frames.length === 0) return;
+        const sent = addressed(frames);
+        if (sent.length === 0) return;
         const pipeline = commands.pipeline();
-        for (const { replyTo, frame } of frames) pipeline.publish(replyTo, toBuffer(frame));
+        for (const { replyTo, frame } of sent) pipeline.publish(replyTo, toBuffer(frame));
         await execOrThrow(pipeline);
+      };
+      /** Makes the broker hand entries back: they look idle for long, so the next reclaim by any worker takes them. */
+      const handBack = (ids: readonly string[]): Promise<unknown> => commands.xclaim(key, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, 'JUSTID');
+
+      /**
+       * Does on the broker what the ledger says, after publishing `frames`: appends the moved
+       * requests again, then acknowledges (XACK + XDEL, never MAXLEN) and hands back entries.
+       * In one script call (or MULTI/EXEC, for a user that may not run scripts), so that a reply
+       * or an append the broker refuses aborts the acknowledgement with it. A user without
+       * MULTI/EXEC either (an ACL written for earlier versions) gets the steps one after another.
+       */
+      const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>, packets = againPackets(work.again)): Promise<void> => {
+        const sent = addressed(frames);
+        const acknowledge = tainted.size === 0 ? work.acknowledge : work.acknowledge.filter((id) => !tainted.delete(id));
+        const back = work.handBack;
+        if (scripts) {
+          await Promise.all([
+            sent.length + packets.length + acknowledge.length > 0 ? finishByScript(commands, key, group, sent, packets, acknowledge) : undefined,
+            back.length > 0 ? handBack(back) : undefined,
+          ]);
+          return;
+        }
+        if (transactions) {
+          if (sent.length + packets.length + acknowledge.length + back.length === 0) return;
+          const transaction = commands.multi();
+          for (const { replyTo, frame } of sent) transaction.publish(replyTo, toBuffer(frame));
+          for (const packet of packets) transaction.xadd(key, '*', PACKET_FIELD, toBuffer(packet));
+          if (acknowledge.length > 0) transaction.xack(key, group, ...acknowledge).xdel(key, ...acknowledge);
+          if (back.length > 0) transaction.xclaim(key, group, consumer, 0, ...back, 'IDLE', claimIdleMs, 'JUSTID');
+          await execOrThrow(transaction);
+          return;
+        }
+        await publish(sent);
+        if (packets.length > 0) {
+          const pipeline = commands.pipeline();
+          for (const packet of packets) pipeline.xadd(key, '*', PACKET_FIELD, toBuffer(packet));
+          await execOrThrow(pipeline);
+        }
+        await Promise.all([
+          acknowledge.length > 0 ? execOrThrow(commands.pipeline().xack(key, group, ...acknowledge).xdel(key, ...acknowledge)) : undefined,
+          back.length > 0 ? handBack(back) : undefined,
+        ]);
+      };
+
+      /** Hands out up to `max` requests (held ones first, then those of `entries`), moving what a redelivered entry holds beyond its cap. */
+      const handOut = async (max: number, entries: readonly PackedEntry<string>[]): Promise<Delivery[]> => {
+        const { deliveries, work } = ledger.take(max, entries);
+        if (work.again.length > 0 || work.acknowledge.length > 0) {
+          try {
+            await carryOut([], work);
+          } catch (error) {
+            // Nothing of these entries may be acknowledged now: they go to a worker again whole.
+            for (const entry of entries) tainted.add(entry.ref);
+            throw error;
+          }
+        }
+        return deliveries;
+      };
+      /** Settles `deliveries` in the ledger and does what that takes on the broker. */
+      const settle = async (frames: readonly ReplyFrame[], deliveries: readonly Delivery[], how: 'done' | 'released'): Promise<void> => {
+        const work = ledger.settle(deliveries, how);
+        try {
+          await carryOut(frames, work);
+        } catch (error) {
+          taint(deliveries, work);
+          throw error;
+        }
       };
 
       return {
         async pull(max: number, wait: boolean, signal?: AbortSignal): Promise<Delivery[]> {
-          if (Date.now() >= nextReclaimAt) {
+          if (ledger.heldCount >= max) return handOut(max, []);
+          // Redelivered requests only with nothing held: a pull may hold fewer of them than the held first deliveries.
+          if (ledger.heldCount === 0 && Date.now() >= nextReclaimAt) {
             const reclaimed = await withGroup(() => reclaim(max));
-            if (reclaimed.length > 0) return reclaimed;
+            if (reclaimed.length > 0) {
+              const out = await handOut(max, reclaimed);
+              if (out.length > 0) return out;
+            }
           }
-          if (!wait || signal?.aborted) return withGroup(() => read(max, 0));
+          const room = max - ledger.heldCount;
+          if (ledger.heldCount > 0 || !wait || signal?.aborted) return handOut(max, await withGroup(() => read(room, 0)));
           const blockMs = Math.max(1, Math.min(pollMs, nextReclaimAt - Date.now()));
           // Aborting a blocked XREADGROUP means dropping its connection; a new one serves the next pull.
           const onAbort = (): void => {
@@ -373,67 +483,60 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
             quit(dropped);
           };
           signal?.addEventListener('abort', onAbort, { once: true });
+          let entries: PackedEntry<string>[];
           try {
-            return await withGroup(() => read(max, blockMs));
+            entries = await withGroup(() => read(room, blockMs));
           } catch (error) {
             if (signal?.aborted) return [];
             throw error;
           } finally {
             signal?.removeEventListener('abort', onAbort);
           }
+          return handOut(max, entries);
         },
         async pullFresh(max: number, signal?: AbortSignal): Promise<Delivery[]> {
-          // '>' hands out only entries never delivered to this group: no redelivery, no reclaim.
+          // '>' hands out only entries never delivered to this group: no reclaim. (An entry a
+          // worker appended again holds requests delivered before, with their counts.)
           if (signal?.aborted) return [];
-          return withGroup(() => read(max, 0));
+          if (ledger.heldCount >= max) return handOut(max, []);
+          return handOut(max, await withGroup(() => read(max - ledger.heldCount, 0)));
         },
         async finish(frames: readonly ReplyFrame[], deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return publish(frames);
-          const ids = deliveries.map((d) => d.handle as string);
-          // One command: PUBLISH every frame, then XACK + XDEL, in a script that stops at a
-          // refused reply before the acknowledgement. ioredis costs CPU per command.
-          if (scripts) return finishByScript(commands, key, group, frames, ids);
-          if (transactions) {
-            // One round trip: PUBLISH every frame, then XACK + XDEL. MULTI/EXEC, so that a reply the
-            // broker refuses (an ACL, say) aborts the acknowledgement with it: never acknowledged unanswered.
-            const transaction = commands.multi();
-            for (const { replyTo, frame } of frames) transaction.publish(replyTo, toBuffer(frame));
-            transaction.xack(key, group, ...ids).xdel(key, ...ids);
-            await execOrThrow(transaction);
-            return;
-          }
-          // A user without MULTI/EXEC (an ACL written for earlier versions): two round trips.
-          await publish(frames);
-          await acknowledge(ids);
+          // One command: PUBLISH every frame, then XACK + XDEL the entries all of whose requests
+          // are done, in a script that stops at a refused reply before the acknowledgement.
+          await settle(frames, deliveries, 'done');
         },
         reply: publish,
         async ack(deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return;
-          await acknowledge(deliveries.map((d) => d.handle as string));
+          await settle([], deliveries, 'done');
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          if (deliveries.length === 0) return;
-          const ids = deliveries.map((d) => d.handle as string);
-          // Resets the idle time without counting a delivery.
+          // Every entry they came from, and those of the requests held here. Resets the idle time without counting a delivery.
+          const ids = ledger.entriesOf(deliveries);
+          if (ids.length === 0) return;
           await commands.xclaim(key, group, consumer, 0, ...ids, 'JUSTID');
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return;
-          // Make them look idle for long, so the next XAUTOCLAIM by any worker takes them.
-          const ids = deliveries.map((d) => d.handle as string);
-          await commands.xclaim(key, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, 'JUSTID');
+          // An entry handed back whole goes back (looking idle for long); requests handed back alone are appended again.
+          await settle([], deliveries, 'released');
         },
         async close(): Promise<void> {
           closed = true;
           quit(blocking);
           try {
-            // Leave the group only with nothing pending: DELCONSUMER would drop pending entries.
             await withDeadline(async () => {
+              // Requests read beyond a pull's room and never handed out go back to the group.
+              const held = ledger.drain();
+              if (held.length > 0) await settle([], held, 'released');
+              // Leave the group only with nothing pending: DELCONSUMER would drop pending entries.
               const mine = (await commands.xpending(key, group, '-', '+', 1, consumer)) as unknown[];
               if (mine.length === 0) await commands.xgroup('DELCONSUMER', key, group, consumer);
             }, 1000);
           } catch {
-            // the broker is away: a stale consumer name is harmless
+            // the broker is away: held entries are reclaimed after claimIdleMs; a stale consumer name is harmless
           }
           quit(commands);
         },
@@ -444,15 +547,28 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       const connection = connect(`rxb-backlog:${subject}`, 'backlog');
       try {
         const key = streamKey(subject);
-        const length = await connection.xlen(key);
-        let pending = 0;
+        // Entries up to the last one pending are delivered (those acknowledged are deleted); after it, waiting.
+        let lastPending: string | undefined;
         try {
-          const summary = (await connection.xpending(key, group)) as [number, ...unknown[]];
-          pending = Number(summary[0]);
+          const summary = (await connection.xpending(key, group)) as [number, string | null, string | null, unknown];
+          if (Number(summary[0]) > 0 && summary[2] !== null) lastPending = String(summary[2]);
         } catch (error) {
           if (!String((error as Error).message).includes('NOGROUP')) throw error;
         }
-        return { waiting: length - pending, pending };
+        // Requests, not entries: an entry holds a producer's tick. Counted from each packet's header, a page at a time.
+        let waiting = 0;
+        let pending = 0;
+        for (let from = '-'; ;) {
+          const page = (await connection.callBuffer('XRANGE', key, from, '+', 'COUNT', String(BACKLOG_PAGE))) as RawEntry[];
+          for (const [rawId, fields] of page) {
+            const n = entryRequestCount(fields ?? []);
+            if (lastPending !== undefined && !entryAfter(rawId.toString(), lastPending)) pending += n;
+            else waiting += n;
+          }
+          if (page.length < BACKLOG_PAGE) break;
+          from = `(${page[page.length - 1][0].toString()}`;
+        }
+        return { waiting, pending };
       } finally {
         quit(connection);
       }
@@ -460,9 +576,37 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
   };
 }
 
-const EMPTY = new Uint8Array(0);
-const [FIELD_I, FIELD_R, FIELD_B, FIELD_D, FIELD_C, FIELD_P, FIELD_M] = Array.from('irbdcpm', (c) => c.charCodeAt(0));
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/**
+ * How to cut a redelivered entry so that one batch runs each part whole: consecutive parts of
+ * at most `max` requests, each holding no more than `cap(d)` of any request on its `d`-th
+ * delivery (its earlier deliveries plus the entry's). `undefined` when the entry fits whole.
+ */
+function splitSizes(entry: PackedEntry<string>, max: number, cap: (deliveries: number) => number): number[] | undefined {
+  const sizes: number[] = [];
+  let size = 0;
+  let limit = max;
+  for (const request of entry.requests) {
+    const c = cap(request.earlier + entry.deliveries);
+    if (size > 0 && (size >= Math.min(limit, c))) {
+      sizes.push(size);
+      size = 0;
+      limit = max;
+    }
+    size++;
+    limit = Math.min(limit, c);
+  }
+  if (size > 0) sizes.push(size);
+  return sizes.length <= 1 ? undefined : sizes;
+}
+
+/** How many entries `backlog` reads at a time. */
+const BACKLOG_PAGE = 1000;
+
+/** `again` (requests moved out of entries) as request packets, one per stream entry, each request with its earlier deliveries. */
+function againPackets(again: readonly PackedRequest[]): Uint8Array[] {
+  if (again.length === 0) return [];
+  return entryChunks(again).map((chunk) => encodeRequestPacket(chunk, (i) => chunk[i].earlier));
+}
 
 /** Runs `operation`, giving up after `ms` (the broker may be away, and commands wait for it). */
 async function withDeadline(operation: () => Promise<void>, ms: number): Promise<void> {
@@ -510,4 +654,42 @@ function entryAfter(a: string, b: string): boolean {
   if (am.length !== bm.length) return am.length > bm.length;
   if (am !== bm) return am > bm;
   return Number(as) > Number(bs);
+}
+
+/**
+ * The most requests a producer puts in one stream entry; a bigger tick goes out in several.
+ * An entry goes to one worker whole (what it cannot run yet it holds), so this is also how
+ * finely a burst spreads over workers: about a batch.
+ */
+const MAX_ENTRY_REQUESTS = 64;
+/** About the most bytes of requests a producer puts in one stream entry (one request may be bigger: it goes alone). */
+const MAX_ENTRY_BYTES = 4 << 20;
+
+/** `messages` cut, in order, into the requests of one stream entry each. */
+function entryChunks<M extends RequestMessage>(messages: readonly M[]): (readonly M[])[] {
+  if (messages.length <= MAX_ENTRY_REQUESTS) {
+    let bytes = 0;
+    for (const m of messages) bytes += requestBytes(m);
+    if (bytes <= MAX_ENTRY_BYTES) return [messages];
+  }
+  const chunks: M[][] = [];
+  let chunk: M[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = requestBytes(m);
+    if (chunk.length > 0 && (chunk.length >= MAX_ENTRY_REQUESTS || bytes + size > MAX_ENTRY_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** Roughly what a request takes in a packet (its variable parts; ids and addresses are short). */
+function requestBytes(m: RequestMessage): number {
+  return 64 + m.id.length + m.replyTo.length + m.body.byteLength + (m.context === undefined ? 0 : m.context.byteLength);
 }

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
  *
  * @example
  * ```ts
- * const scripts = await mayRunScript(connection, 'rxbAppendRequests', APPEND_SCRIPT, 'rxb:double', []);
+ * const scripts = await mayRunScript(connection, 'rxbFinishBatch', FINISH_SCRIPT, 'rxb:double', ['', '0', '0']);
  * ```
  */
 export async function mayRunScript(connection: Redis, name: string, lua: string, key: string, probe: readonly string[]): Promise<boolean> {

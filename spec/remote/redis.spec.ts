@@ -3,8 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redisTransport } from '../../lib/redis';
-import { remoteBatcher, serveBatches } from '../../lib/remote';
+import { remoteBatcher, serveBatches, v8Codec, type ServeBatchesOptions } from '../../lib/remote';
+import { encodeRequestPacket } from '../../lib/remote/requestPacket';
+import { decodeReplies } from '../../lib/remote/wire';
 import { startRedis, waitFor, type TestBroker } from './brokers';
+import { startChildWorker } from './childWorkers';
 import { describeTransportContract } from './contract';
 
 // Redis Streams, against a private redis-server started from the binary for this file
@@ -85,13 +88,13 @@ describe('Redis Streams specifics', () => {
   type Rights = (key: string) => string[];
   /** The recipe's worker, without script rights, on any stream. */
   const workerRights: Rights = (key) => [`~${key}`, '+xgroup|create', '+xgroup|delconsumer', '+xreadgroup', '+xautoclaim', '+xclaim', '+xpending',
-    '+xack', '+xdel', '+xlen', '+publish'];
+    '+xack', '+xdel', '+xadd', '+xrange', '+publish'];
   /**
    * A producer and a worker as users `<name>producer` and `<name>worker` (made with `rights`):
    * one request, then a tick of eight. Returns the batches the worker ran and how many EVALSHA
-   * the broker ran for the tick (sending it, and finishing its batch).
+   * and XADD the broker ran for the tick (sending it, and finishing its batch).
    */
-  const tickAs = async (name: string, rights: { producer: Rights; worker?: Rights }) => {
+  const tickAs = async (name: string, rights: { producer?: Rights; worker?: Rights }) => {
     const subject = `${name}-${process.pid}`;
     const admin = new Redis(broker.url);
     const user = async (username: string, extra: string[]): Promise<RedisOptions> => {
@@ -99,7 +102,7 @@ describe('Redis Streams specifics', () => {
         '-@all', '+ping', '+info', '+client|setname', '+multi', '+exec', ...extra);
       return { username, password: `${username}-password` };
     };
-    const producerUser = await user(`${name}producer`, ['+xadd', '+subscribe', ...rights.producer(`rxb:${subject}`)]);
+    const producerUser = await user(`${name}producer`, ['+xadd', '+subscribe', ...(rights.producer ?? ((key: string) => [`%W~${key}`]))(`rxb:${subject}`)]);
     const workerUser = await user(`${name}worker`, (rights.worker ?? workerRights)(`rxb:${subject}`));
     const errors: string[] = [];
     const batches: number[][] = [];
@@ -108,14 +111,15 @@ describe('Redis Streams specifics', () => {
     const producer = remoteBatcher<number, number>(redisTransport({ url: broker.url, redis: producerUser }), subject, { timeoutMs: 10_000 });
     try {
       await expect(producer.run(0)).resolves.toBe(0); // the links are open (and the rights checked)
-      const before = await callsOf(admin, 'evalsha');
+      const before = await Promise.all([callsOf(admin, 'evalsha'), callsOf(admin, 'xadd')]);
       const tick = Array.from({ length: 8 }, (_, i) => i + 1);
       await expect(Promise.all(tick.map((x) => producer.run(x)))).resolves.toEqual(tick.map((x) => 2 * x));
-      const evalsha = (await callsOf(admin, 'evalsha')) - before;
+      const evalsha = (await callsOf(admin, 'evalsha')) - before[0];
+      const xadd = (await callsOf(admin, 'xadd')) - before[1];
       await waitFor(async () => JSON.stringify(await redisTransport({ url: broker.url }).backlog(subject)) === '{"waiting":0,"pending":0}', 'the worker to acknowledge');
       expect(errors).toEqual([]);
       expect(producer.stats().duplicatesDropped).toBe(0);
-      return { batches, evalsha, subject };
+      return { batches, evalsha, xadd, subject };
     } finally {
       await producer.stop();
       await worker.stop();
@@ -124,36 +128,15 @@ describe('Redis Streams specifics', () => {
     }
   };
 
-  it('a producer user that may run scripts (+eval +evalsha, ~ on its stream): a tick goes out in one EVALSHA and reaches the worker in order, in one batch; scripts cannot read the stream either', async () => {
-    const { batches, evalsha, subject } = await tickAs('script', { producer: (key) => [`~${key}`, '+eval', '+evalsha'] });
-    expect(evalsha).toBe(1);
-    expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
-    // The same rights, as an attacker holding the producer's password would use them.
-    const admin = new Redis(broker.url);
-    await admin.call('ACL', 'SETUSER', 'scriptsnoop', 'on', '>pw', 'resetkeys', `~rxb:${subject}`, '-@all', '+ping', '+info', '+xadd', '+eval', '+evalsha');
-    const snoop = new Redis(broker.url, { username: 'scriptsnoop', password: 'pw' });
-    try {
-      await expect(snoop.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, `rxb:${subject}`)).rejects.toThrow(/can't run this command/);
-      await expect(snoop.eval("return redis.call('XADD', KEYS[1], '*', 'b', 'x')", 1, 'rxb:other-model')).rejects.toThrow(/NOPERM/);
-    } finally {
-      snoop.disconnect();
-      await admin.call('ACL', 'DELUSER', 'scriptsnoop');
-      admin.disconnect();
-    }
-  });
-
-  it.each([
-    ['without +eval +evalsha', ((key) => [`~${key}`]) as Rights],
-    ['with them but only write access to the stream (%W~)', ((key) => [`%W~${key}`, '+eval', '+evalsha']) as Rights],
-  ])('a producer user that may not run scripts (%s) is found out once and keeps MULTI/EXEC: the tick reaches the worker in order, in one batch', async (_, producer) => {
-    const { batches, evalsha } = await tickAs('noscript', { producer });
-    expect(evalsha).toBe(0);
+  it('a producer user needs only +xadd on its stream (write only, %W~) and +subscribe: a tick goes out in one XADD and reaches the worker in order, in one batch', async () => {
+    const { batches, evalsha, xadd } = await tickAs('plain', {});
+    expect([evalsha, xadd]).toEqual([0, 1]);
     expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
   });
 
-  it('a worker user that may run scripts replies to and acknowledges a batch in one EVALSHA (its producer, without, uses MULTI/EXEC)', async () => {
-    const { batches, evalsha } = await tickAs('finish', { producer: (key) => [`%W~${key}`], worker: (key) => [...workerRights(key), '+eval', '+evalsha'] });
-    expect(evalsha).toBe(1);
+  it('a worker user that may run scripts replies to and acknowledges a batch in one EVALSHA', async () => {
+    const { batches, evalsha, xadd } = await tickAs('finish', { worker: (key) => [...workerRights(key), '+eval', '+evalsha'] });
+    expect([evalsha, xadd]).toEqual([1, 1]);
     expect(batches).toEqual([[0], [1, 2, 3, 4, 5, 6, 7, 8]]);
   });
 
@@ -183,5 +166,127 @@ describe('Redis Streams specifics', () => {
       await worker.stop();
       admin.disconnect();
     }
+  });
+});
+
+describe('Redis Streams: one entry per producer tick', () => {
+  const admin = (): Redis => {
+    const connection = new Redis(broker.url);
+    opened.push(connection);
+    return connection;
+  };
+  const opened: Redis[] = [];
+  const stoppers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const stop of stoppers.splice(0).reverse()) await stop();
+    for (const c of opened.splice(0)) c.disconnect();
+  });
+  let subjects = 0;
+  const freshSubject = (): string => `packed-${process.pid}-${++subjects}`;
+  const produce = (subject: string, options: Parameters<typeof remoteBatcher>[2] = {}) => {
+    const p = remoteBatcher<number, number>(redisTransport({ url: broker.url, pollMs: 100 }), subject, { timeoutMs: 30_000, ...options });
+    stoppers.push(() => p.stop());
+    return p;
+  };
+  const serve = async (subject: string, run: (xs: readonly number[]) => number[], options: Partial<ServeBatchesOptions<number>> = {}) => {
+    const w = await serveBatches<number, number>(redisTransport({ url: broker.url, pollMs: 100 }), subject, run, { maxBatchSize: 16, claimIdleMs: 1000, onError: () => undefined, ...options });
+    stoppers.push(() => w.stop());
+    return w;
+  };
+  const child = async (subject: string, env: Record<string, string>) => {
+    const c = await startChildWorker('redis', broker.url, subject, env);
+    stoppers.push(() => c.kill());
+    return c;
+  };
+  const drained = (subject: string): Promise<void> =>
+    waitFor(async () => JSON.stringify(await redisTransport({ url: broker.url }).backlog(subject)) === '{"waiting":0,"pending":0}', 'the stream to be empty with nothing pending');
+  const key = (subject: string): string => `rxb:${subject}`;
+  const inputs = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+  it('a tick of 64 requests is one stream entry, counted as 64 requests by backlog(), and a worker serves all 64 in one batch', async () => {
+    const subject = freshSubject();
+    const setup = await redisTransport({ url: broker.url }).openWorker(subject, { claimIdleMs: 1000, maxDeliveries: 5 });
+    await setup.close(); // the group exists; nobody reads yet
+    const p = produce(subject);
+    const calls = inputs(64).map((x) => p.run(x));
+    const a = admin();
+    await waitFor(async () => (await a.xlen(key(subject))) > 0, 'the tick to be in the stream');
+    expect(await a.xlen(key(subject))).toBe(1);
+    expect(await redisTransport({ url: broker.url }).backlog(subject)).toEqual({ waiting: 64, pending: 0 });
+    const batches: number[][] = [];
+    await serve(subject, (xs) => (batches.push([...xs]), xs.map((x) => 2 * x)), { maxBatchSize: 64 });
+    await expect(Promise.all(calls)).resolves.toEqual(inputs(64).map((x) => 2 * x));
+    expect(batches).toEqual([inputs(64)]);
+    await drained(subject);
+  });
+
+  it('a worker killed holding part of an entry (some answered, some running, some held): every caller is answered once, correctly; none is lost', async () => {
+    const subject = freshSubject();
+    const doomed = await child(subject, { RXB_MODE: 'hang-after-first', RXB_MAX_BATCH: '16', RXB_CLAIM_IDLE_MS: '1000' });
+    const p = produce(subject);
+    const settled: number[] = [];
+    const calls = inputs(64).map((x) => p.run(x).then((y) => (settled.push(x), y)));
+    await waitFor(() => doomed.batches.length >= 2 && settled.length === 16, 'the doomed worker to answer one batch and start another');
+    expect(doomed.batches[0]).toEqual(inputs(16)); // one entry, handed out 16 at a time
+    await doomed.kill();
+    const rerun: number[] = [];
+    const survivor = await serve(subject, (xs) => (rerun.push(...xs), xs.map((x) => 2 * x + 1)), { maxBatchSize: 64 });
+    await expect(Promise.all(calls)).resolves.toEqual(inputs(64).map((x) => 2 * x + 1));
+    // The whole entry went to the survivor again: the 16 answered before are answered again, and dropped by id.
+    await waitFor(() => p.stats().duplicatesDropped === 16, 'the answers of the re-run first batch to be dropped');
+    expect(rerun.sort((a, b) => a - b)).toEqual(inputs(64));
+    expect(p.stats()).toMatchObject({ succeeded: 64, failed: 0, timedOut: 0 });
+    expect(survivor.stats().redeliveries).toBe(64);
+    await drained(subject);
+  }, 30_000);
+
+  it('a redelivered entry bigger than its redelivery cap is split into entries of the cap, appended again uncharged: no batch runs more than the cap, each request is charged once', async () => {
+    const subject = freshSubject();
+    const doomed = await child(subject, { RXB_MODE: 'hang', RXB_MAX_BATCH: '64', RXB_CLAIM_IDLE_MS: '1000' });
+    const p = produce(subject);
+    const calls = inputs(64).map((x) => p.run(x));
+    await waitFor(() => doomed.batches.length === 1, 'the doomed worker to start its batch');
+    expect(doomed.batches[0]).toEqual(inputs(64));
+    await doomed.kill();
+    const batches: number[][] = [];
+    // maxDeliveries 3: a second delivery may run in a batch of 32 at most.
+    const survivor = await serve(subject, (xs) => (batches.push([...xs]), xs.map((x) => 2 * x + 1)), { maxBatchSize: 64, maxDeliveries: 3 });
+    await expect(Promise.all(calls)).resolves.toEqual(inputs(64).map((x) => 2 * x + 1));
+    expect(batches.every((b) => b.length <= 32)).toBe(true);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual(inputs(64));
+    // Taken over from the dead worker and split in the same step: read again as two new entries, on their second delivery (not charged a third).
+    expect(survivor.stats()).toMatchObject({ redeliveries: 64, exhausted: 0 });
+    expect(await admin().xlen(key(subject))).toBe(0);
+    expect(p.stats()).toMatchObject({ succeeded: 64, duplicatesDropped: 0 });
+    await drained(subject);
+  }, 30_000);
+
+  it('serves an entry of the earlier format (one request per entry, as producers before packets wrote it): a rolling upgrade', async () => {
+    const subject = freshSubject();
+    await serve(subject, (xs) => xs.map((x) => 2 * x));
+    const frames: Uint8Array[] = [];
+    const link = await redisTransport({ url: broker.url }).openProducer(subject, (frame) => frames.push(frame));
+    stoppers.push(() => link.close());
+    await admin().xadd(key(subject), '*', 'i', 'old-1', 'r', link.replyTo, 'p', '2', 'b', Buffer.from(v8Codec.encode(21)));
+    await waitFor(() => frames.length === 1, 'the old entry to be answered');
+    const [[id, status, body]] = decodeReplies(frames[0])!;
+    expect([id, status, v8Codec.decode(body as Uint8Array)]).toEqual(['old-1', 'ok', 42]);
+    await drained(subject);
+  });
+
+  it.each([['without auth', false], ['with auth (counted as forged)', true]])('a garbage entry is dropped and acknowledged, never run nor stuck (%s)', async (_, signed) => {
+    const subject = freshSubject();
+    const auth = signed ? { auth: { keys: [randomBytes(32)] } } : {};
+    const ran: number[] = [];
+    const w = await serve(subject, (xs) => (ran.push(...xs), xs.map((x) => 2 * x)), auth);
+    const a = admin();
+    await a.xadd(key(subject), '*', 'q', Buffer.from('rq\u0001 not a packet'));
+    await a.xadd(key(subject), '*', 'q', Buffer.from(encodeRequestPacket([{ id: 'x', replyTo: 'rxb:reply:x', body: Buffer.from('y') }])).subarray(0, 12));
+    await drained(subject);
+    const p = produce(subject, auth);
+    await expect(p.run(5)).resolves.toBe(10);
+    expect(ran).toEqual([5]);
+    if (signed) expect(w.stats().forged).toBe(2);
+    await drained(subject);
   });
 });

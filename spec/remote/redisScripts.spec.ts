@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
-import { appendByScript, mayAppendByScript } from '../../lib/redis/appendScript';
-import { entryFields } from '../../lib/redis/entryFields';
+import { entryRequests } from '../../lib/redis/entryFields';
 import { finishByScript, mayFinishByScript } from '../../lib/redis/finishScript';
+import { encodeRequestPacket } from '../../lib/remote/requestPacket';
 import type { RequestMessage } from '../../lib/remote/transport';
 import { startRedis, type TestBroker } from './brokers';
 
-// The producer's append script (one EVALSHA per tick) and the worker's finish script (reply and
-// acknowledge in one EVALSHA), against a private redis-server started from the binary for this file. A missing binary fails these tests; it never skips them.
+// The worker's finish script (reply, append moved requests again and acknowledge in one
+// EVALSHA), against a private redis-server started from the binary for this file. A missing binary fails these tests; it never skips them.
 let broker: TestBroker;
 let admin: Redis;
 beforeAll(async () => {
@@ -34,91 +34,10 @@ afterEach(() => {
 });
 
 const message = (id: string, extra: Partial<RequestMessage> = {}): RequestMessage => ({ id, replyTo: 'rxb:reply:ab', body: Buffer.from(`body of ${id}`), ...extra });
-/** An entry as XRANGE gives it (strings: every test value is UTF-8). */
-const asEntry = (m: RequestMessage): string[] => entryFields(m).map(String);
 /** What INFO says about the broker since it started: `calls` of a command, or how often an error prefix was answered. */
 const info = async (): Promise<string> => admin.info('all');
 const calls = (text: string, command: string): number => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
 const errors = (text: string, prefix: string): number => Number(new RegExp(`^errorstat_${prefix}:count=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
-
-describe('Redis append script', () => {
-  it('appends a tick of requests in order, each with its own fields, and resolves with their entry ids in that order', async () => {
-    const key = freshKey();
-    const connection = connect();
-    expect(await mayAppendByScript(connection, key)).toBe(true);
-    expect(await admin.exists(key)).toBe(0); // the check appends nothing
-    const messages = [
-      message('p1-1'),
-      message('p1-2', { deadline: 1_900_000_000_000, priority: 3 }),
-      message('p1-3', { context: Buffer.from('ctx'), mac: Buffer.from('mac-bytes') }),
-      message('p1-4', { body: Buffer.alloc(0) }),
-    ];
-    const ids = await appendByScript(connection, key, messages);
-    const entries = await admin.xrange(key, '-', '+');
-    expect(entries).toEqual(messages.map((m, i) => [ids[i], asEntry(m)]));
-  });
-
-  it('a script cache emptied under a live connection (SCRIPT FLUSH): calls under way load it again and keep their order', async () => {
-    const key = freshKey();
-    const connection = connect();
-    expect(await mayAppendByScript(connection, key)).toBe(true);
-    await admin.script('FLUSH');
-    const before = errors(await info(), 'NOSCRIPT');
-    const first = appendByScript(connection, key, [message('a-1'), message('a-2')]);
-    const second = appendByScript(connection, key, [message('b-1'), message('b-2')]);
-    const ids = [...(await first), ...(await second)];
-    expect(errors(await info(), 'NOSCRIPT')).toBeGreaterThan(before); // it did meet an empty cache
-    expect((await admin.xrange(key, '-', '+')).map(([id, fields]) => [id, fields[1]])).toEqual(
-      [['a-1', 0], ['a-2', 1], ['b-1', 2], ['b-2', 3]].map(([name, i]) => [ids[i as number], name]),
-    );
-  });
-
-  it('after a broker restart the first call on the new connection brings the script along: no call meets NOSCRIPT', async () => {
-    const key = freshKey();
-    const connection = connect();
-    expect(await mayAppendByScript(connection, key)).toBe(true);
-    await appendByScript(connection, key, [message('before-1'), message('before-2')]);
-    await broker.restart(); // the script cache is empty, INFO counts from zero
-    const ids = await appendByScript(connection, key, [message('after-1'), message('after-2')]);
-    const stats = await info();
-    expect(errors(stats, 'NOSCRIPT')).toBe(0);
-    expect(calls(stats, 'eval')).toBe(1);
-    expect((await admin.xrange(key, '-', '+')).map(([id, fields]) => [id, fields[1]]).slice(2)).toEqual([[ids[0], 'after-1'], [ids[1], 'after-2']]);
-  });
-
-  it.each([
-    ['without +eval', '~rxb:*', '+evalsha'],
-    ['without +evalsha', '~rxb:*', '+eval'],
-    ['who may write the stream but not read it (%W~)', '%W~rxb:*', '+eval +evalsha'],
-  ])('a user %s may not run it: told once, at the check, which appends nothing', async (_, keys, scripting) => {
-    const key = freshKey();
-    const username = `noscripts-${streams}`;
-    await admin.call('ACL', 'SETUSER', username, 'on', '>pw', 'resetkeys', keys, '-@all', '+ping', '+info', '+xadd', ...scripting.split(' '));
-    try {
-      const connection = connect({ username, password: 'pw' });
-      await expect(mayAppendByScript(connection, key)).resolves.toBe(false);
-      await expect(connection.xadd(key, '*', 'i', 'plain')).resolves.toMatch(/^\d+-\d+$/); // the user itself works
-      expect(await admin.xlen(key)).toBe(1);
-    } finally {
-      await admin.call('ACL', 'DELUSER', username);
-    }
-  });
-
-  it('a user with +eval +evalsha and the stream readable (~) may run it', async () => {
-    const key = freshKey();
-    await admin.call('ACL', 'SETUSER', 'scripts', 'on', '>pw', 'resetkeys', '~rxb:*', '-@all', '+ping', '+info', '+xadd', '+eval', '+evalsha');
-    try {
-      const connection = connect({ username: 'scripts', password: 'pw' });
-      await expect(mayAppendByScript(connection, key)).resolves.toBe(true);
-      expect(await appendByScript(connection, key, [message('s-1'), message('s-2')])).toHaveLength(2);
-      // Scripts run with the user's rights: no command it lacks, and no key outside its pattern.
-      await expect(connection.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, key)).rejects.toThrow(/can't run this command/);
-      await expect(appendByScript(connection, 'other:stream', [message('s-3'), message('s-4')])).rejects.toThrow(/NOPERM/);
-    } finally {
-      await admin.call('ACL', 'DELUSER', 'scripts');
-    }
-  });
-});
 
 describe('Redis finish script', () => {
   /** A stream with `count` entries read by one consumer of the group 'workers': their ids. */
@@ -147,7 +66,7 @@ describe('Redis finish script', () => {
       { replyTo: 'rxb:reply:b', frame: Buffer.from('second') },
       { replyTo: 'rxb:reply:a', frame: Buffer.from('third') },
     ];
-    await finishByScript(connection, key, 'workers', frames, ids);
+    await finishByScript(connection, key, 'workers', frames, [], ids);
     expect(await pending(key)).toBe(0);
     expect(await admin.xlen(key)).toBe(0);
     await listener.ping(); // published before the script returned: heard before this answer
@@ -163,7 +82,7 @@ describe('Redis finish script', () => {
       const connection = connect({ username: 'finisher', password: 'pw' });
       expect(await mayFinishByScript(connection, key)).toBe(true);
       const frames = [{ replyTo: 'rxb:reply:allowed', frame: Buffer.from('x') }, { replyTo: 'rxb:reply:other', frame: Buffer.from('y') }];
-      await expect(finishByScript(connection, key, 'workers', frames, ids)).rejects.toThrow(/can't publish to the channel|NOPERM|permissions/i);
+      await expect(finishByScript(connection, key, 'workers', frames, [], ids)).rejects.toThrow(/can't publish to the channel|NOPERM|permissions/i);
       expect(await pending(key)).toBe(3);
       expect(await admin.xlen(key)).toBe(3);
     } finally {
@@ -186,5 +105,81 @@ describe('Redis finish script', () => {
     } finally {
       await admin.call('ACL', 'DELUSER', username);
     }
+  });
+});
+
+describe('Redis finish script: requests moved out of entries', () => {
+  const message = (id: string, extra: Partial<RequestMessage> = {}): RequestMessage => ({ id, replyTo: 'rxb:reply:ab', body: Buffer.from(`body of ${id}`), ...extra });
+  /** A stream with one entry per packet, read by one consumer of the group 'workers': their ids. */
+  const deliveredPackets = async (key: string, packets: Uint8Array[]): Promise<string[]> => {
+    await admin.xgroup('CREATE', key, 'workers', '0', 'MKSTREAM');
+    for (const packet of packets) await admin.xadd(key, '*', 'q', Buffer.from(packet));
+    const read = (await admin.xreadgroup('GROUP', 'workers', 'w1', 'COUNT', packets.length, 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    return read[0][1].map(([id]) => id);
+  };
+  const entries = async (key: string): Promise<[string, Buffer[]][]> => (await admin.xrangeBuffer(key, '-', '+')).map(([id, fields]) => [id.toString(), fields]);
+
+  it('appends each packet as a new entry, with every request and its earlier deliveries, then acknowledges the old ones', async () => {
+    const key = freshKey();
+    const [old] = await deliveredPackets(key, [encodeRequestPacket([message('a'), message('b'), message('c')])]);
+    const connection = connect();
+    expect(await mayFinishByScript(connection, key)).toBe(true);
+    const moved = [message('b', { deadline: 1_900_000_000_000 }), message('c', { priority: 2 })];
+    await finishByScript(connection, key, 'workers', [], [encodeRequestPacket(moved, (i) => i + 1)], [old]);
+    const left = await entries(key);
+    expect(left).toHaveLength(1);
+    expect(left[0][0]).not.toBe(old);
+    expect(entryRequests(left[0][1]).map((r) => [r.id, r.earlier, r.deadline, r.priority, r.body.toString()])).toEqual([
+      ['b', 1, 1_900_000_000_000, undefined, 'body of b'],
+      ['c', 2, undefined, 2, 'body of c'],
+    ]);
+    expect(Number(((await admin.xpending(key, 'workers')) as [number])[0])).toBe(0);
+  });
+
+  it('a user who may not append (no +xadd) acknowledges nothing: the requests moved out stay in their entry', async () => {
+    const key = freshKey();
+    const ids = await deliveredPackets(key, [encodeRequestPacket([message('a'), message('b')])]);
+    await admin.call('ACL', 'SETUSER', 'noappend', 'on', '>pw', 'resetkeys', 'resetchannels', '~rxb:*', '-@all', '+ping', '+info', '+xack', '+xdel', '+eval', '+evalsha');
+    try {
+      const connection = connect({ username: 'noappend', password: 'pw' });
+      expect(await mayFinishByScript(connection, key)).toBe(true);
+      await expect(finishByScript(connection, key, 'workers', [], [encodeRequestPacket([message('b')], () => 1)], ids)).rejects.toThrow(/NOPERM|permissions|can't run/i);
+      expect((await entries(key)).map(([id]) => id)).toEqual(ids);
+      expect(Number(((await admin.xpending(key, 'workers')) as [number])[0])).toBe(1);
+    } finally {
+      await admin.call('ACL', 'DELUSER', 'noappend');
+    }
+  });
+
+  it('after a broker restart the first call on the new connection brings the script along: no call meets NOSCRIPT', async () => {
+    const key = freshKey();
+    const connection = connect();
+    expect(await mayFinishByScript(connection, key)).toBe(true);
+    await broker.restart(); // the script cache is empty, INFO counts from zero
+    const ids = await deliveredPackets(key, [encodeRequestPacket([message('after')])]);
+    await finishByScript(connection, key, 'workers', [], [], ids);
+    const stats = await info();
+    expect(errors(stats, 'NOSCRIPT')).toBe(0);
+    expect(calls(stats, 'eval')).toBe(1);
+    expect(await admin.xlen(key)).toBe(0);
+  });
+});
+
+describe('Redis stream entries as a worker reads them', () => {
+  const fields = (...pairs: (string | Buffer)[]): Buffer[] => pairs.map((p) => Buffer.from(p));
+
+  it('reads a packet entry as its requests, an entry of the earlier format (one request per entry) as one request', () => {
+    const packet = Buffer.from(encodeRequestPacket([{ id: 'p-1', replyTo: 'rxb:reply:a', body: Buffer.from('x') }, { id: 'p-2', replyTo: 'rxb:reply:a', body: Buffer.from('y') }]));
+    expect(entryRequests(fields('q', packet)).map((r) => [r.id, r.replyTo, r.body.toString(), r.earlier])).toEqual([['p-1', 'rxb:reply:a', 'x', 0], ['p-2', 'rxb:reply:a', 'y', 0]]);
+    const [old] = entryRequests(fields('i', 'o-1', 'r', 'rxb:reply:b', 'd', '1900000000000', 'c', 'ctx', 'p', '3', 'm', 'mac', 'b', 'body'));
+    expect({ ...old, body: old.body.toString(), context: old.context?.toString(), mac: old.mac?.toString() }).toEqual({
+      id: 'o-1', replyTo: 'rxb:reply:b', deadline: 1_900_000_000_000, context: 'ctx', priority: 3, mac: 'mac', body: 'body', earlier: 0,
+    });
+  });
+
+  it('reads a packet that does not decode, or fields of no known kind, as one request with no id nor reply address', () => {
+    const [garbage] = entryRequests(fields('q', Buffer.from('rq\u0001garbage')));
+    expect([garbage.id, garbage.replyTo, garbage.body.toString()]).toEqual(['', '', 'rq\u0001garbage']);
+    expect(entryRequests(fields('x', 'y')).map((r) => [r.id, r.replyTo, r.body.length])).toEqual([['', '', 0]]);
   });
 });
