@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
-import { PackedEntries, entryOf, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
+import { PackedEntries, entryOf, splitForCap, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
 import { encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
 import { PACKET_FIELD, entryRequestCount, entryRequests, toBuffer } from './entryFields.js';
 import { finishByScript, mayFinishByScript } from './finishScript.js';
@@ -317,29 +317,20 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         // An entry this pull could not run whole is split, not partly run: were part of it run
         // and the rest moved, a crash before it is acknowledged would deliver it whole again,
         // the moved requests a second time, and charge them a delivery they never ran.
-        const whole = entries.filter((e) => splitSizes(e, max, cap) === undefined);
-        if (whole.length < entries.length) await split(entries.filter((e) => !whole.includes(e)), max, cap);
-        return whole;
-      };
-
-      /**
-       * Appends the requests of `entries` again as entries that one batch each may run whole
-       * (at most `max` requests, and at most `cap(d)` of requests on their `d`-th delivery),
-       * each request uncharged for this delivery (it was not run in it), and acknowledges
-       * `entries`, atomically: a worker then takes them as they come, with the same counts.
-       */
-      const split = async (entries: readonly PackedEntry<string>[], max: number, cap: (deliveries: number) => number): Promise<void> => {
+        const whole: PackedEntry<string>[] = [];
+        const cut: PackedEntry<string>[] = [];
         const packets: Uint8Array[] = [];
         for (const entry of entries) {
-          const sizes = splitSizes(entry, max, cap) ?? [entry.requests.length];
-          let at = 0;
-          for (const size of sizes) {
-            const chunk = entry.requests.slice(at, at + size);
-            at += size;
-            packets.push(encodeRequestPacket(chunk, (i) => chunk[i].earlier + entry.deliveries - 1));
+          const parts = splitForCap(entry, max, cap);
+          if (parts === undefined) whole.push(entry);
+          else {
+            cut.push(entry);
+            for (const part of parts) packets.push(encodeRequestPacket(part, (i) => part[i].earlier));
           }
         }
-        await carryOut([], { again: [], acknowledge: entries.map((e) => e.ref), handBack: [] }, packets);
+        // The parts appended again and the entries they came from acknowledged, atomically.
+        if (cut.length > 0) await carryOut([], { again: [], acknowledge: cut.map((e) => e.ref), handBack: [] }, packets);
+        return whole;
       };
 
       /** Takes over entries idle for claimIdleMs (their worker died or hung), with their delivery counts. */
@@ -574,29 +565,6 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       }
     },
   };
-}
-
-/**
- * How to cut a redelivered entry so that one batch runs each part whole: consecutive parts of
- * at most `max` requests, each holding no more than `cap(d)` of any request on its `d`-th
- * delivery (its earlier deliveries plus the entry's). `undefined` when the entry fits whole.
- */
-function splitSizes(entry: PackedEntry<string>, max: number, cap: (deliveries: number) => number): number[] | undefined {
-  const sizes: number[] = [];
-  let size = 0;
-  let limit = max;
-  for (const request of entry.requests) {
-    const c = cap(request.earlier + entry.deliveries);
-    if (size > 0 && (size >= Math.min(limit, c))) {
-      sizes.push(size);
-      size = 0;
-      limit = max;
-    }
-    size++;
-    limit = Math.min(limit, c);
-  }
-  if (size > 0) sizes.push(size);
-  return sizes.length <= 1 ? undefined : sizes;
 }
 
 /** How many entries `backlog` reads at a time. */

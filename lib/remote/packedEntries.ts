@@ -254,3 +254,39 @@ function toDelivery<E>(request: PackedRequest, entry: PackedEntry<E>, record: En
   if (request.mac !== undefined) d.mac = request.mac;
   return d;
 }
+
+/**
+ * Cuts a redelivered entry that one batch may not run whole into parts that one batch each
+ * may: consecutive runs of at most `max` requests, each holding no more than `cap(d)` of any
+ * request on its `d`-th delivery (its earlier deliveries plus the entry's). Each request is
+ * given back the delivery it was not run in (`earlier` = its deliveries less one), so that the
+ * parts, appended again as entries of their own, come back with the same counts. `undefined`
+ * when the entry fits whole.
+ *
+ * A transport appends the parts and acknowledges the entry in one step, rather than running
+ * part of it and moving the rest ({@link PackedEntries.take}): were the entry delivered again
+ * after a crash, the moved requests would come a second time, charged a delivery they never ran.
+ *
+ * @example
+ * ```ts
+ * const parts = splitForCap(entry, 64, linkOptions.redeliveryCap);
+ * if (parts !== undefined) await appendAndAcknowledge(parts.map((p) => encodeRequestPacket(p, (i) => p[i].earlier)), entry.ref);
+ * ```
+ */
+export function splitForCap<E>(entry: PackedEntry<E>, max: number, cap: (deliveries: number) => number = () => Infinity): PackedRequest[][] | undefined {
+  const parts: PackedRequest[][] = [];
+  let part: PackedRequest[] = [];
+  let limit = max;
+  for (const request of entry.requests) {
+    const c = cap(request.earlier + entry.deliveries);
+    if (part.length > 0 && part.length >= Math.min(limit, c)) {
+      parts.push(part);
+      part = [];
+      limit = max;
+    }
+    part.push({ ...request, earlier: request.earlier + entry.deliveries - 1 });
+    limit = Math.min(limit, c);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts.length <= 1 ? undefined : parts;
+}

@@ -1,4 +1,4 @@
-import { PackedEntries, entryOf, type PackedEntry } from '../../lib/remote/packedEntries';
+import { PackedEntries, entryOf, splitForCap, type PackedEntry } from '../../lib/remote/packedEntries';
 import { decodeRequestPacket, encodeRequestPacket, isRequestPacket, type PackedRequest } from '../../lib/remote/requestPacket';
 import type { RequestMessage } from '../../lib/remote/transport';
 
@@ -153,5 +153,16 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     expect(work.handBack).toEqual([]);
     expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['a.0', 1], ['a.1', 0], ['a.2', 0]]);
     expect(work.acknowledge).toEqual(['a']);
+  });
+
+  it('splitForCap cuts a redelivered entry into parts one batch each may run, each request given back the delivery it was not run in', () => {
+    // cap(3) = 2, cap(2) = 4: a request that came once before this entry (earlier 1) is on delivery 3.
+    const mixed: PackedEntry<string> = { ...entry('m', 7, 2), requests: entry('m', 7, 2).requests.map((r, i) => ({ ...r, earlier: i === 4 ? 1 : 0 })) };
+    const parts = splitForCap(mixed, 64, halving)!;
+    expect(parts.map((p) => p.map((r) => r.id))).toEqual([['m.0', 'm.1', 'm.2', 'm.3'], ['m.4', 'm.5'], ['m.6']]);
+    expect(parts.flat().map((r) => r.earlier)).toEqual([1, 1, 1, 1, 2, 1, 1]);
+    expect(splitForCap(entry('s', 3, 5), 64, halving)!.map((p) => p.length)).toEqual([1, 1, 1]); // cap(5) = 1
+    expect(splitForCap(entry('r', 10, 1), 4)!.map((p) => p.length)).toEqual([4, 4, 2]); // room alone
+    expect(splitForCap(entry('w', 4, 2), 64, halving)).toBeUndefined(); // fits whole
   });
 });
