@@ -98,6 +98,21 @@ describe('NATS JetStream specifics', () => {
     }
   }, 30_000);
 
+  it('links opened all at once on a new subject share its stream; a stream of another name holding the subject is an error', async () => {
+    const subject = `opened-at-once-${process.pid}`;
+    const transports = Array.from({ length: 6 }, () => natsTransport({ servers: broker.url }));
+    const links = await Promise.all(transports.map((t, i) => (i % 2 === 0 ? t.openWorker(subject, { claimIdleMs: 1000, maxDeliveries: 3 }) : t.openProducer(subject, () => undefined))));
+    await Promise.all(links.map((l) => l.close()));
+    const admin = await connect({ servers: broker.url });
+    try {
+      const taken = `taken-${process.pid}`;
+      await (await jetstreamManager(admin)).streams.add({ name: `squatter_${process.pid}`, subjects: [`rxb.${taken}`] });
+      await expect(natsTransport({ servers: broker.url }).openWorker(taken, { claimIdleMs: 1000, maxDeliveries: 3 })).rejects.toThrow(/subjects overlap/);
+    } finally {
+      await admin.close();
+    }
+  });
+
   it('publishes waiting to be retried add no listener each, and a link closed meanwhile gives up at once: nothing is retried on the connection it gave up', async () => {
     const subject = `closing-${process.pid}`;
     const transport = natsTransport({ servers: broker.url });
