@@ -313,8 +313,6 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const stash: PackedEntry<string>[] = [];
       /** The requests of the messages taken: handed out one by one; what a pull leaves is held or moved here. */
       const entries = new PackedEntries<string>(linkOptions.redeliveryCap);
-      /** Requests per message lately: how many messages a pull may ask for to fill its room, not far beyond it. */
-      let perMessage = 1;
       let sequence = 0;
       let current: { seq: number; max: number; got: PackedEntry<string>[]; finish(): void } | undefined;
 
@@ -364,7 +362,6 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             current = undefined;
             clearTimeout(timer);
             signal?.removeEventListener('abort', finish);
-            for (const entry of got) perMessage = Math.max(1, (perMessage + entry.requests.length) / 2);
             resolve(got);
           };
           current = { seq, max, got, finish };
@@ -480,7 +477,9 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
             await consider([stash.shift()!]);
             continue;
           }
-          const asked = fromServer && firstDelivery ? Math.max(1, Math.floor((limit - count) / perMessage)) : 1;
+          // Not beyond the room (rounded down): JetStream sends redeliveries first, and a message
+          // fetched is charged a delivery whether or not this pull runs it.
+          const asked = fromServer && firstDelivery ? Math.max(1, Math.floor((limit - count) / Math.max(1, entries.meanEntrySize))) : 1;
           const got = await request(asked, { batch: asked, no_wait: true }, 5000, abort);
           fromServer = true;
           await consider(got);

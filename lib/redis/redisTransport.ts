@@ -257,9 +257,6 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       const capOf = linkOptions.redeliveryCap;
       /** The link's ledger: single requests handed out of entries that each hold a producer's tick. */
       const ledger = new PackedEntries<string>(capOf);
-      /** A running mean of requests per entry read (0: none read yet), so a pull reads about as many entries as it has room for. */
-      let perEntry = 0;
-      const entriesFor = (room: number): number => (perEntry === 0 ? 1 : Math.max(1, Math.min(room, Math.round(room / perEntry))));
       /**
        * Entries whose requests this link must not acknowledge: a step on the broker failed after
        * the ledger counted some of their requests finished or moved (their replies or their
@@ -277,15 +274,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
 
       const toEntries = (raw: RawEntry[], reclaimed: boolean, counts?: Map<string, number>): PackedEntry<string>[] => {
         const out: PackedEntry<string>[] = [];
-        let requests = 0;
         for (const [rawId, fields] of raw) {
           if (fields === null) continue; // deleted meanwhile
           const ref = rawId.toString();
-          const entry: PackedEntry<string> = { ref, deliveries: counts?.get(ref) ?? 1, reclaimed, requests: entryRequests(fields) };
-          requests += entry.requests.length;
-          out.push(entry);
+          out.push({ ref, deliveries: counts?.get(ref) ?? 1, reclaimed, requests: entryRequests(fields) });
         }
-        if (out.length > 0) perEntry = perEntry === 0 ? requests / out.length : (perEntry + requests / out.length) / 2;
         return out;
       };
 
@@ -297,10 +290,10 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
        */
       const reclaimCapped = async (max: number, cap: (deliveries: number) => number): Promise<PackedEntry<string>[]> => {
         nextReclaimAt = Date.now() + reclaimEveryMs;
-        const wanted = entriesFor(max);
+        const wanted = ledger.entriesFor(max);
         const rows = (await commands.call('XPENDING', key, group, 'IDLE', String(claimIdleMs), '-', '+', String(wanted))) as RawPendingRow[];
         const counts = new Map<string, number>();
-        const size = Math.max(1, perEntry);
+        const size = Math.max(1, ledger.meanEntrySize);
         let limit = max;
         for (const row of rows) {
           const deliveries = Number(row[3]) + 1;
@@ -338,7 +331,7 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         if (capOf !== undefined) return reclaimCapped(max, capOf);
         nextReclaimAt = Date.now() + reclaimEveryMs;
         const [next, entries] = (await commands.callBuffer(
-          'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(entriesFor(max)),
+          'XAUTOCLAIM', key, group, consumer, String(claimIdleMs), cursor, 'COUNT', String(ledger.entriesFor(max)),
         )) as RawAutoClaim;
         cursor = next.toString();
         if (cursor !== '0-0') nextReclaimAt = 0; // more to scan: look again on the next pull
@@ -355,13 +348,28 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         return toEntries(live, true, counts);
       };
 
+      /**
+       * Reads new entries for `room` requests (as many entries as the ledger expects to fill it),
+       * and reads again without blocking while they fall short of it and each read came back
+       * full (more may be waiting): a worker with a backlog starts full batches.
+       */
       const read = async (room: number, blockMs: number): Promise<PackedEntry<string>[]> => {
-        const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', entriesFor(room)];
-        if (blockMs > 0) args.push('BLOCK', blockMs);
-        args.push('STREAMS', key, '>');
-        const connection = blockMs > 0 ? blocking : commands;
-        const reply = (await connection.callBuffer('XREADGROUP', ...args)) as RawRead;
-        return reply === null || reply.length === 0 ? [] : toEntries(reply[0][1], false);
+        const out: PackedEntry<string>[] = [];
+        for (let wait = blockMs, got = 0; got < room; wait = 0) {
+          const count = ledger.entriesFor(room - got);
+          const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', count];
+          if (wait > 0) args.push('BLOCK', wait);
+          args.push('STREAMS', key, '>');
+          const connection = wait > 0 ? blocking : commands;
+          const reply = (await connection.callBuffer('XREADGROUP', ...args)) as RawRead;
+          const raw = reply === null || reply.length === 0 ? [] : reply[0][1];
+          for (const entry of toEntries(raw, false)) {
+            out.push(entry);
+            got += entry.requests.length;
+          }
+          if (raw.length < count || closed) break; // all that was waiting
+        }
+        return out;
       };
 
       const withGroup = async <T>(operation: () => Promise<T>): Promise<T> => {

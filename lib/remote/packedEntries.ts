@@ -83,12 +83,36 @@ export class PackedEntries<E> {
   private held: Delivery[] = [];
   /** Held requests taken back by {@link drain}: never handed out, so never charged when released. */
   private readonly drained = new WeakSet<Delivery>();
+  /** A running mean of requests per entry taken (0: none taken yet). */
+  private perEntry = 0;
 
   constructor(private readonly redeliveryCap?: (deliveries: number) => number) {}
 
   /** How many requests are held for the next pull. */
   get heldCount(): number {
     return this.held.length;
+  }
+
+  /** Requests per entry taken lately (a running mean; 0 before any was taken). */
+  get meanEntrySize(): number {
+    return this.perEntry;
+  }
+
+  /**
+   * How many entries a read should ask the broker for to fill `room` requests, by the mean
+   * size of the entries taken so far: enough to fill it (what the last one holds beyond the
+   * room is held for the next pull), 1 before any was taken. A transport that reads fewer
+   * than it asked for has read all that was waiting; one that read as many should read again
+   * while its pull has room.
+   *
+   * @example
+   * ```ts
+   * const entries = await readEntries(ledger.entriesFor(max - ledger.heldCount));
+   * ```
+   */
+  entriesFor(room: number): number {
+    if (room <= 0) return 0;
+    return this.perEntry === 0 ? 1 : Math.max(1, Math.ceil(room / this.perEntry));
   }
 
   /**
@@ -113,6 +137,12 @@ export class PackedEntries<E> {
       limit = Math.min(limit, this.capOf(d.deliveries));
     }
     this.held = h === this.held.length ? [] : this.held.slice(h);
+    if (entries.length > 0) {
+      let requests = 0;
+      for (const entry of entries) requests += entry.requests.length;
+      const mean = requests / entries.length;
+      this.perEntry = this.perEntry === 0 ? mean : (this.perEntry + mean) / 2;
+    }
     for (const entry of entries) {
       const record: EntryRecord<E> = { entry, open: entry.requests.length, whole: true };
       for (const request of entry.requests) {

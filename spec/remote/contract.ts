@@ -114,6 +114,29 @@ export function describeTransportContract(name: string, target: () => ContractTa
       await expectDrained(f32Subject);
     });
 
+    it('one pull fills its room from a backlog of entries smaller than it (a backlog starts full batches)', async () => {
+      const subject = freshSubject();
+      const p = produce(subject);
+      const calls: Promise<number>[] = [];
+      // Three producer ticks of 30 requests: three broker entries, none as big as a pull's room.
+      for (let tick = 0; tick < 3; tick++) {
+        const before = (await transport.backlog(subject)).waiting;
+        for (let i = 0; i < 30; i++) calls.push(p.run(tick * 30 + i));
+        await waitFor(async () => (await transport.backlog(subject)).waiting > before, 'the tick to reach the broker');
+      }
+      const link = await target().transport().openWorker(subject, { claimIdleMs: 10_000 });
+      const got = await link.pull(64, true);
+      expect(got.map((d) => v8Codec.decode(d.body))).toEqual(Array.from({ length: 64 }, (_, i) => i));
+      // What it read beyond its room comes next, before anything else.
+      const next = await link.pull(64, false);
+      expect(next.map((d) => v8Codec.decode(d.body))).toEqual(Array.from({ length: 26 }, (_, i) => 64 + i));
+      await link.release([...got, ...next]);
+      await link.close();
+      await serve(subject, double, { maxBatchSize: 64 });
+      await expect(Promise.all(calls)).resolves.toEqual(Array.from({ length: 90 }, (_, i) => 2 * i + 1));
+      await expectDrained(subject);
+    });
+
     it('sends worker errors across: a throwing batch fails its callers, an Error slot one caller', async () => {
       const subject = freshSubject();
       await serve(subject, (xs) => {

@@ -75,6 +75,20 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     expect(entryOf(second.deliveries[0])).toBe('a');
   });
 
+  it('asks a read for enough entries to fill the room by the mean entry size, rounded up (1 before any was taken)', () => {
+    const entries = new PackedEntries<string>();
+    expect(entries.entriesFor(64)).toBe(1);
+    expect(entries.entriesFor(0)).toBe(0);
+    entries.take(64, [entry('a', 50)]);
+    expect(entries.meanEntrySize).toBe(50);
+    // 64 ÷ 50 rounded down would start a batch of 50 with a backlog waiting; up fills it (14 held).
+    expect(entries.entriesFor(64)).toBe(2);
+    entries.take(64, [entry('b', 10), entry('c', 30)]);
+    expect(entries.meanEntrySize).toBe(35);
+    expect(entries.entriesFor(64)).toBe(2);
+    expect(entries.entriesFor(1)).toBe(1);
+  });
+
   it('acknowledges an entry only when its last request is done', () => {
     const entries = new PackedEntries<string>();
     const a = entries.take(2, [entry('a', 3)]).deliveries;
