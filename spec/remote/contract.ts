@@ -124,7 +124,7 @@ export function describeTransportContract(name: string, target: () => ContractTa
         for (let i = 0; i < 30; i++) calls.push(p.run(tick * 30 + i));
         await waitFor(async () => (await transport.backlog(subject)).waiting > before, 'the tick to reach the broker');
       }
-      const link = await target().transport().openWorker(subject, { claimIdleMs: 10_000 });
+      const link = await target().transport().openWorker(subject, { claimIdleMs: 10_000, maxDeliveries: 5 });
       const got = await link.pull(64, true);
       expect(got.map((d) => v8Codec.decode(d.body))).toEqual(Array.from({ length: 64 }, (_, i) => i));
       // What it read beyond its room comes next, before anything else.
