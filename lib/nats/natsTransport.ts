@@ -2,7 +2,7 @@ import { AckPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStre
 import { connect, createInbox, nanos, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import { randomUUID } from 'node:crypto';
-import { PackedEntries, splitForCap, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
+import { PackedEntries, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
 import { decodeRequestPacket, encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
 import { JetStreamPublisher } from './jetStreamPublisher.js';
 import { packetHeaders, requestFields } from './requestHeaders.js';
@@ -393,7 +393,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
        */
       const carryOut = async (work: EntryWork<string>): Promise<void> => {
         signal(work.handBack, NAK);
-        if (work.again.length > 0) await append([work.again]);
+        if (work.again.length > 0) await append(work.again);
         signal(work.acknowledge, ACK);
       };
 
@@ -404,24 +404,6 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         for (const r of entry.requests) c = Math.min(c, capOf(r.earlier + entry.deliveries));
         return c;
       };
-      /**
-       * Splits a message of redelivered requests too big for a pull into messages that fit one
-       * (not charged this delivery: none of them ran in it), then acknowledges it. A message
-       * with redelivered requests is handed out whole or not at all: one handed out in part
-       * and delivered again after a crash would bring the requests moved out of it a second
-       * time, charged a delivery each. Not split (the append failed): it comes back after
-       * claimIdleMs.
-       */
-      const split = async (entry: PackedEntry<string>, max: number): Promise<void> => {
-        const runs = splitForCap(entry, max, capOf) ?? [entry.requests.map((r) => ({ ...r, earlier: r.earlier + entry.deliveries - 1 }))];
-        try {
-          await append(runs);
-        } catch {
-          return;
-        }
-        signal([entry.ref], ACK);
-      };
-
       /**
        * A pull takes messages in the order the server hands them out, and their requests in
        * order through the ledger ({@link PackedEntries.take}); what is left of a message on its
@@ -457,7 +439,8 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
                 stop = true;
                 return;
               }
-              await split(entry, Math.max(1, max));
+              // Too big for any pull: the ledger cuts it (take), and nothing of it is handed out.
+              fetched.push(entry);
               firstDelivery = false;
               continue;
             }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { reconnectDelays, type LinkEvent } from '../remote/brokerEvents.js';
 import type { Backlog, BatchTransport, Delivery, ProducerLink, ReplyFrame, RequestMessage, WorkerLink, WorkerLinkOptions } from '../remote/transport.js';
-import { PackedEntries, entryOf, splitForCap, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
+import { PackedEntries, entryOf, type EntryWork, type PackedEntry } from '../remote/packedEntries.js';
 import { encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
 import { PACKET_FIELD, entryRequestCount, entryRequests, toBuffer } from './entryFields.js';
 import { finishByScript, mayFinishByScript } from './finishScript.js';
@@ -50,8 +50,9 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
  * pub/sub, in one script call (or MULTI/EXEC for a user that may not run scripts). Workers
  * reclaim entries of dead workers after `claimIdleMs` (`XPENDING … IDLE` then `XCLAIM`, about as
  * many entries as one batch of them may hold, under `redeliveryCap`; `XAUTOCLAIM` without),
- * split a reclaimed entry that one batch may not run whole under the cap into entries that it
- * may (appended again uncharged, the old one acknowledged in the same step), and renew their
+ * split a redelivered entry (reclaimed, or appended again by a worker) that a pull may not run
+ * whole under the cap into entries that it may (appended again uncharged, the old one
+ * acknowledged in the same step), and renew their
  * claims with `XCLAIM … JUSTID`. Entries of the earlier
  * format (one request per entry, from producers before this version) are read too: upgrade
  * workers first. The stream is never trimmed with `MAXLEN` (that would drop requests nobody
@@ -286,7 +287,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
        * With `redeliveryCap`: reads the idle entries' delivery counts first (XPENDING IDLE, which
        * claims nothing), then claims only as many entries as one batch of them may hold, by the
        * mean size of an entry (XCLAIM, which counts the delivery; an entry another worker took
-       * meanwhile is no longer idle and is skipped). The ledger applies the cap to the requests.
+       * meanwhile is no longer idle and is skipped). The ledger applies the cap to the requests,
+       * and cuts an entry the pull may not run whole.
        */
       const reclaimCapped = async (max: number, cap: (deliveries: number) => number): Promise<PackedEntry<string>[]> => {
         nextReclaimAt = Date.now() + reclaimEveryMs;
@@ -306,24 +308,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         if (rows.length >= wanted && counts.size === rows.length) nextReclaimAt = 0; // more may be idle: look again on the next pull
         if (counts.size === 0) return [];
         const claimed = (await commands.callBuffer('XCLAIM', key, group, consumer, String(claimIdleMs), ...counts.keys())) as (RawEntry | null)[];
-        const entries = toEntries(claimed.filter((e): e is RawEntry => e !== null), true, counts);
-        // An entry this pull could not run whole is split, not partly run: were part of it run
-        // and the rest moved, a crash before it is acknowledged would deliver it whole again,
-        // the moved requests a second time, and charge them a delivery they never ran.
-        const whole: PackedEntry<string>[] = [];
-        const cut: PackedEntry<string>[] = [];
-        const packets: Uint8Array[] = [];
-        for (const entry of entries) {
-          const parts = splitForCap(entry, max, cap);
-          if (parts === undefined) whole.push(entry);
-          else {
-            cut.push(entry);
-            for (const part of parts) packets.push(encodeRequestPacket(part, (i) => part[i].earlier));
-          }
-        }
-        // The parts appended again and the entries they came from acknowledged, atomically.
-        if (cut.length > 0) await carryOut([], { again: [], acknowledge: cut.map((e) => e.ref), handBack: [] }, packets);
-        return whole;
+        // The ledger cuts an entry this pull cannot run whole (see handOut).
+        return toEntries(claimed.filter((e): e is RawEntry => e !== null), true, counts);
       };
 
       /** Takes over entries idle for claimIdleMs (their worker died or hung), with their delivery counts. */
@@ -402,7 +388,8 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
        * or an append the broker refuses aborts the acknowledgement with it. A user without
        * MULTI/EXEC either (an ACL written for earlier versions) gets the steps one after another.
        */
-      const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>, packets = againPackets(work.again)): Promise<void> => {
+      const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>): Promise<void> => {
+        const packets = againPackets(work.again);
         const sent = addressed(frames);
         const acknowledge = tainted.size === 0 ? work.acknowledge : work.acknowledge.filter((id) => !tainted.delete(id));
         const back = work.handBack;
@@ -435,7 +422,11 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         ]);
       };
 
-      /** Hands out up to `max` requests (held ones first, then those of `entries`), moving what a redelivered entry holds beyond its cap. */
+      /**
+       * Hands out up to `max` requests (held ones first, then those of `entries`). A redelivered
+       * entry the pull cannot run whole is cut by the ledger: its parts appended and it
+       * acknowledged in one step (carryOut) before anything is handed out.
+       */
       const handOut = async (max: number, entries: readonly PackedEntry<string>[]): Promise<Delivery[]> => {
         const { deliveries, work } = ledger.take(max, entries);
         if (work.again.length > 0 || work.acknowledge.length > 0) {
@@ -578,10 +569,9 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
 /** How many entries `backlog` reads at a time. */
 const BACKLOG_PAGE = 1000;
 
-/** `again` (requests moved out of entries) as request packets, one per stream entry, each request with its earlier deliveries. */
-function againPackets(again: readonly PackedRequest[]): Uint8Array[] {
-  if (again.length === 0) return [];
-  return entryChunks(again).map((chunk) => encodeRequestPacket(chunk, (i) => chunk[i].earlier));
+/** `again` (requests moved out of entries, a list per new entry) as request packets, one per stream entry, each request with its earlier deliveries. */
+function againPackets(again: readonly (readonly PackedRequest[])[]): Uint8Array[] {
+  return again.flatMap((part) => entryChunks(part).map((chunk) => encodeRequestPacket(chunk, (i) => chunk[i].earlier)));
 }
 
 /** Runs `operation`, giving up after `ms` (the broker may be away, and commands wait for it). */

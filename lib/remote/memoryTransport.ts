@@ -62,8 +62,9 @@ interface Subject {
  * `encodeRequestPacket`), so delivery, delivery counts, claims, touches, hand-backs and
  * reclaims of entries idle for `claimIdleMs` are per entry; at-least-once delivery. Its worker
  * links hand out single requests through the same ledger as the broker transports'
- * (`PackedEntries`: what a pull leaves of an entry is held for the next pull or moved to a new
- * entry, and an entry is acknowledged when every request of it is finished or moved).
+ * (`PackedEntries`: what a pull leaves of an entry on its first delivery is held for the next
+ * pull, a redelivered entry it cannot hand out whole is cut into new entries, and an entry is
+ * acknowledged when every request of it is finished or moved).
  * `backlog()` counts requests. Its clock and timers are the `scheduler`'s (default
  * `asyncScheduler`), so a virtual-time scheduler, or jest fake timers, drive claims and long
  * polls. Messages do not leave the process.
@@ -132,8 +133,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
        * hand back. Work read from entries the link no longer holds is the new holder's: skipped.
        */
       const carryOut = (work: EntryWork<Claim>): void => {
-        const { again } = work;
-        append(s, again, (i) => again[i].earlier);
+        for (const part of work.again) append(s, part, (i) => part[i].earlier);
         for (const claim of work.acknowledge) {
           if (!holds(claim)) continue;
           claim.entry.state = 'gone';
@@ -196,10 +196,14 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
         }
         return out;
       };
+      /** Takes what a pull hands out; reads again when it only cut entries (their parts, appended, may be waiting to be read). */
       const take = (max: number, fresh: boolean): Delivery[] => {
-        const { deliveries, work } = entries.take(max, read(max, fresh));
-        carryOut(work);
-        return deliveries;
+        for (;;) {
+          const { deliveries, work } = entries.take(max, read(max, fresh));
+          carryOut(work);
+          // Each cut acknowledges an entry into parts a pull hands out whole: this ends.
+          if (deliveries.length > 0 || work.again.length === 0) return deliveries;
+        }
       };
 
       /** Resolves on a new entry, when the next pending one may be reclaimed, on abort or after a long poll. */

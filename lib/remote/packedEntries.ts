@@ -22,21 +22,22 @@ export interface PackedEntry<E> {
 }
 
 /**
- * What a worker link must do on the broker after {@link PackedEntries.settle}, in this order:
- * append `again` (as one new entry), then acknowledge `acknowledge` and hand back `handBack`.
- * Acknowledging an entry before the requests moved out of it are appended again could lose
- * them; do both in one atomic step where the broker allows.
+ * What a worker link must do on the broker after {@link PackedEntries.take} or
+ * {@link PackedEntries.settle}, in this order: append each list of `again` (as one new entry
+ * each), then acknowledge `acknowledge` and hand back `handBack`. Acknowledging an entry
+ * before the requests moved out of it are appended again could lose them; do both in one
+ * atomic step where the broker allows.
  *
  * @example
  * ```ts
  * const work = entries.settle(done, 'done');
- * if (work.again.length > 0) await append(encodeRequestPacket(work.again, (i) => work.again[i].earlier));
+ * for (const part of work.again) await append(encodeRequestPacket(part, (i) => part[i].earlier));
  * await acknowledge(work.acknowledge);
  * ```
  */
 export interface EntryWork<E> {
-  /** Requests to append again as a new entry, each with its `earlier` deliveries set. */
-  readonly again: PackedRequest[];
+  /** Requests to append again, each list as a new entry of its own, each request with its `earlier` deliveries set. Never an empty list. */
+  readonly again: PackedRequest[][];
   /** Entries every request of which is finished or moved: acknowledge (and delete) them. */
   readonly acknowledge: E[];
   /** Entries handed back whole: the broker delivers them again (and counts a delivery). */
@@ -61,9 +62,14 @@ interface EntryRecord<E> {
  *   hold more than `redeliveryCap(d)` of any request on its `d`-th delivery (a request's `d` is
  *   its `earlier` deliveries plus its entry's).
  * - What a pull leaves of an entry on its first delivery is held here and handed out first by
- *   the next pull, like a fetched-ahead request. What it leaves of a redelivered entry is moved
- *   (appended again, not charged the delivery it was not run in), so that a worker never holds
- *   more redelivered requests than one batch of them may hold.
+ *   the next pull, like a fetched-ahead request.
+ * - A redelivered entry (one holding a request on a delivery past its first) is handed out
+ *   whole or not at all. One the pull cannot hand out whole is cut ({@link splitForCap}) into
+ *   parts that a pull each may hand out whole, appended again (not charged the delivery they
+ *   were not run in), and acknowledged, in one step: so a worker never holds more redelivered
+ *   requests than one batch of them may hold, and never runs part of an entry whose other
+ *   requests it moved (delivered again whole after a crash, the moved ones would come twice,
+ *   charged a delivery they never ran).
  * - An entry is acknowledged when every request of it is finished or moved. A request handed
  *   back alone is moved (charged its delivery); an entry all of whose requests are handed back
  *   before any finished goes back whole. What a closing link held and never handed out
@@ -117,12 +123,14 @@ export class PackedEntries<E> {
 
   /**
    * Hands out up to `room` requests: the held ones first, then those of `entries` in order.
-   * `work.again` holds what it moved out of redelivered entries (nothing to acknowledge yet:
-   * an entry is acknowledged when its last request handed out is finished).
+   * A redelivered entry that does not fit whole is cut: `work.again` holds its parts and
+   * `work.acknowledge` the entry (append them and acknowledge it in one step before handing
+   * out what the pull returns). Nothing else is acknowledged here: an entry is acknowledged
+   * when its last request handed out is finished.
    */
   take(room: number, entries: readonly PackedEntry<E>[] = []): { deliveries: Delivery[]; work: EntryWork<E> } {
     const out: Delivery[] = [];
-    const again: PackedRequest[] = [];
+    const again: PackedRequest[][] = [];
     const acknowledge: E[] = [];
     let limit = Math.max(0, room);
     let stopped = false;
@@ -145,6 +153,20 @@ export class PackedEntries<E> {
     }
     for (const entry of entries) {
       const record: EntryRecord<E> = { entry, open: entry.requests.length, whole: true };
+      const redelivered = entry.requests.some((r) => r.earlier + entry.deliveries > 1);
+      if (redelivered) {
+        const whole = stopped ? undefined : this.wholeFit(out.length, limit, entry);
+        if (whole !== undefined) {
+          for (const request of entry.requests) out.push(toDelivery(request, entry, record));
+          limit = whole;
+          continue;
+        }
+        // Not run in this delivery: cut into parts a pull may hand out whole, each request as
+        // it was before this delivery (not charged), and acknowledged with their appending.
+        again.push(...(splitForCap(entry, Math.max(1, room), this.redeliveryCap) ?? [uncharged(entry)]));
+        acknowledge.push(entry.ref);
+        continue;
+      }
       for (const request of entry.requests) {
         const delivery = toDelivery(request, entry, record);
         if (!stopped && this.fits(out.length, limit, delivery.deliveries)) {
@@ -153,15 +175,9 @@ export class PackedEntries<E> {
           continue;
         }
         stopped = true;
-        if (delivery.deliveries <= 1) this.held.push(delivery);
-        else {
-          // Not run in this delivery: appended again as it was before it (not charged).
-          again.push({ ...request, earlier: delivery.deliveries - 1 });
-          record.open--;
-          record.whole = false;
-        }
+        this.held.push(delivery);
       }
-      if (record.open === 0) acknowledge.push(entry.ref);
+      if (record.open === 0) acknowledge.push(entry.ref); // it holds no request
     }
     return { deliveries: out, work: { again, acknowledge, handBack: [] } };
   }
@@ -172,16 +188,17 @@ export class PackedEntries<E> {
    * again), and says what to do on the broker.
    */
   settle(deliveries: readonly Delivery[], how: 'done' | 'released'): EntryWork<E> {
-    const again: PackedRequest[] = [];
+    const moved: PackedRequest[] = [];
     const acknowledge: E[] = [];
     const handBack: E[] = [];
+    const again = (): PackedRequest[][] => (moved.length === 0 ? [] : [moved]);
     if (how === 'done') {
       for (const d of deliveries) {
         const record = recordOf<E>(d);
         record.whole = false;
         if (--record.open === 0) acknowledge.push(record.entry.ref);
       }
-      return { again, acknowledge, handBack };
+      return { again: again(), acknowledge, handBack };
     }
     const released = new Map<EntryRecord<E>, Delivery[]>();
     for (const d of deliveries) {
@@ -199,12 +216,12 @@ export class PackedEntries<E> {
       }
       // Handed back alone: appended again, charged the delivery it had (as a whole entry handed
       // back would be), unless it was never handed out.
-      for (const d of list) again.push({ ...(d as PackedDelivery<E>).request, earlier: this.drained.has(d) ? d.deliveries - 1 : d.deliveries });
+      for (const d of list) moved.push({ ...(d as PackedDelivery<E>).request, earlier: this.drained.has(d) ? d.deliveries - 1 : d.deliveries });
       record.whole = false;
       record.open -= list.length;
       if (record.open === 0) acknowledge.push(record.entry.ref);
     }
-    return { again, acknowledge, handBack };
+    return { again: again(), acknowledge, handBack };
   }
 
   /**
@@ -248,6 +265,17 @@ export class PackedEntries<E> {
   private fits(taken: number, limit: number, deliveries: number): boolean {
     return taken < limit && (taken === 0 || taken < this.capOf(deliveries));
   }
+
+  /** The pull's limit once every request of `entry` is handed out after `taken`, or `undefined` if not all of them fit. */
+  private wholeFit(taken: number, limit: number, entry: PackedEntry<E>): number | undefined {
+    for (const request of entry.requests) {
+      const deliveries = request.earlier + entry.deliveries;
+      if (!this.fits(taken, limit, deliveries)) return undefined;
+      taken++;
+      limit = Math.min(limit, this.capOf(deliveries));
+    }
+    return limit;
+  }
 }
 
 /**
@@ -266,6 +294,11 @@ type PackedDelivery<E> = Delivery & { readonly handle: EntryRecord<E>; readonly 
 
 function recordOf<E>(delivery: Delivery): EntryRecord<E> {
   return (delivery as PackedDelivery<E>).handle;
+}
+
+/** Every request of `entry` as it was before this delivery (its `earlier` deliveries counting those before it). */
+function uncharged<E>(entry: PackedEntry<E>): PackedRequest[] {
+  return entry.requests.map((r) => ({ ...r, earlier: r.earlier + entry.deliveries - 1 }));
 }
 
 function toDelivery<E>(request: PackedRequest, entry: PackedEntry<E>, record: EntryRecord<E>): Delivery {
@@ -293,9 +326,10 @@ function toDelivery<E>(request: PackedRequest, entry: PackedEntry<E>, record: En
  * parts, appended again as entries of their own, come back with the same counts. `undefined`
  * when the entry fits whole.
  *
- * A transport appends the parts and acknowledges the entry in one step, rather than running
- * part of it and moving the rest ({@link PackedEntries.take}): were the entry delivered again
- * after a crash, the moved requests would come a second time, charged a delivery they never ran.
+ * {@link PackedEntries.take} cuts with it a redelivered entry a pull cannot hand out whole: the
+ * parts are appended and the entry acknowledged in one step, rather than part of it run and the
+ * rest moved (were the entry delivered again after a crash, the moved requests would come a
+ * second time, charged a delivery they never ran).
  *
  * @example
  * ```ts

@@ -61,6 +61,10 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     requests: Array.from({ length: count }, (_, i): PackedRequest => ({ ...message(i), id: `${ref}.${i}`, earlier })),
   });
   const ids = (ds: readonly { id: string }[]): string[] => ds.map((d) => d.id);
+  /** `requests` appended as a new entry `ref` and read on its first delivery, as a broker would. */
+  const encodeAndRead = (ref: string, requests: readonly PackedRequest[]): PackedEntry<string> => ({
+    ref, deliveries: 1, reclaimed: false, requests: decodeRequestPacket(encodeRequestPacket(requests, (i) => requests[i].earlier))!,
+  });
   const halving = (d: number): number => (d <= 1 ? Infinity : Math.max(1, 8 >> (d - 1)));
 
   it('hands out up to the room, holds the rest of a first delivery and hands it out first next time', () => {
@@ -104,24 +108,48 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     expect(deliveries.map((d) => [d.deliveries, d.reclaimed])).toEqual([[5, true], [5, true]]);
   });
 
-  it('takes no more redelivered requests than one batch of them may hold, and moves the rest uncharged', () => {
+  it('does not run part of a redelivered entry too big for its cap: cuts it into parts, appended uncharged, and acknowledges it', () => {
     const entries = new PackedEntries<string>(halving);
-    const { deliveries, work } = entries.take(64, [entry('a', 10, 3)]); // cap(3) = 2
-    expect(ids(deliveries)).toEqual(['a.0', 'a.1']);
+    const { deliveries, work } = entries.take(64, [entry('a', 5, 3)]); // cap(3) = 2
+    expect(deliveries).toEqual([]);
     expect(entries.heldCount).toBe(0);
-    expect(work.again.map((r) => [r.id, r.earlier])).toEqual(Array.from({ length: 8 }, (_, i) => [`a.${i + 2}`, 2]));
-    expect(work.acknowledge).toEqual([]);
-    // Moved out: the entry is acknowledged with its two requests handed out.
-    expect(entries.settle(deliveries, 'done').acknowledge).toEqual(['a']);
+    // Each part a pull may run whole; each request as before this delivery (earlier 2: delivery 3 again when read).
+    expect(work.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['a.0', 2], ['a.1', 2]], [['a.2', 2], ['a.3', 2]], [['a.4', 2]]]);
+    expect(work.acknowledge).toEqual(['a']);
+    expect(work.handBack).toEqual([]);
+    // A part read again (a new entry, earlier 2 on its first delivery) is on delivery 3, and handed out whole.
+    const part = encodeAndRead('p', work.again[0]);
+    const again = entries.take(64, [part]);
+    expect(again.deliveries.map((d) => [d.id, d.deliveries])).toEqual([['a.0', 3], ['a.1', 3]]);
+    expect(again.work).toEqual({ again: [], acknowledge: [], handBack: [] });
+    expect(entries.settle(again.deliveries, 'done').acknowledge).toEqual(['p']);
   });
 
-  it('ends a pull before a redelivered request that would make it hold more than that request\'s cap', () => {
+  it('cuts a redelivered entry that would fit a pull whole but not after what this one took (moved whole, uncharged), and goes on', () => {
+    const entries = new PackedEntries<string>(halving);
+    // cap(2) = 4: a.0 … a.2 fit; b (3 on delivery 2) does not after them; c (first delivery) is handed out.
+    const { deliveries, work } = entries.take(64, [entry('a', 3, 2), entry('b', 3, 2), entry('c', 1)]);
+    expect(ids(deliveries)).toEqual(['a.0', 'a.1', 'a.2', 'c.0']);
+    expect(work.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['b.0', 1], ['b.1', 1], ['b.2', 1]]]);
+    expect(work.acknowledge).toEqual(['b']);
+  });
+
+  it('ends a pull before a redelivered entry that would make it hold more than a request\'s cap, and cuts that entry', () => {
     const entries = new PackedEntries<string>(halving);
     entries.take(1, [entry('a', 4)]); // holds a.1 … a.3 (first deliveries)
     const { deliveries, work } = entries.take(64, [entry('b', 3, 4)]); // cap(4) = 1
     expect(ids(deliveries)).toEqual(['a.1', 'a.2', 'a.3']);
-    expect(work.again.map((r) => r.id)).toEqual(['b.0', 'b.1', 'b.2']);
-    expect(work.acknowledge).toEqual(['b']); // every request of b moved
+    expect(work.again.map((p) => p.map((r) => r.id))).toEqual([['b.0'], ['b.1'], ['b.2']]);
+    expect(work.acknowledge).toEqual(['b']); // cut: acknowledged with its parts' appending
+  });
+
+  it('hands out a redelivered entry that fits whole, and holds nothing of it', () => {
+    const entries = new PackedEntries<string>(halving);
+    const { deliveries, work } = entries.take(64, [entry('a', 4, 2), entry('b', 2)]); // cap(2) = 4
+    expect(ids(deliveries)).toEqual(['a.0', 'a.1', 'a.2', 'a.3']);
+    expect(entries.heldCount).toBe(2); // b, on its first delivery, waits for the next pull
+    expect(work).toEqual({ again: [], acknowledge: [], handBack: [] });
+    expect(entries.settle(deliveries, 'done').acknowledge).toEqual(['a']);
   });
 
   it('hands an entry back whole when all of it is released before any is done, else moves the released ones charged', () => {
@@ -131,7 +159,7 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     const b = entries.take(3).deliveries;
     entries.settle(b.slice(0, 1), 'done');
     const work = entries.settle(b.slice(1), 'released');
-    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['b.1', 1], ['b.2', 1]]);
+    expect(work.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['b.1', 1], ['b.2', 1]]]);
     expect(work.acknowledge).toEqual(['b']);
     expect(work.handBack).toEqual([]);
   });
@@ -145,7 +173,7 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     expect(entries.heldCount).toBe(0);
     // Never handed out: moved uncharged (a hand-back would count a delivery nobody ran), the entry acknowledged.
     const work = entries.settle(held, 'released');
-    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['b.0', 0], ['b.1', 0]]);
+    expect(work.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['b.0', 0], ['b.1', 0]]]);
     expect(work).toMatchObject({ acknowledge: ['b'], handBack: [] });
   });
 
@@ -154,9 +182,9 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     const [done, released] = entries.take(2, [entry('a', 5)]).deliveries;
     expect(entries.settle([done], 'done').acknowledge).toEqual([]);
     const handedBack = entries.settle([released], 'released'); // a plain stop: it was handed out, so charged
-    expect(handedBack.again.map((r) => [r.id, r.earlier])).toEqual([['a.1', 1]]);
+    expect(handedBack.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['a.1', 1]]]);
     const closing = entries.settle(entries.drain(), 'released'); // never handed out: as they were before this delivery
-    expect(closing.again.map((r) => [r.id, r.earlier])).toEqual([['a.2', 0], ['a.3', 0], ['a.4', 0]]);
+    expect(closing.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['a.2', 0], ['a.3', 0], ['a.4', 0]]]);
     expect(closing.acknowledge).toEqual(['a']);
   });
 
@@ -165,7 +193,7 @@ describe('PackedEntries (a worker link over packed entries)', () => {
     const out = entries.take(1, [entry('a', 3)]).deliveries;
     const work = entries.settle([...out, ...entries.drain()], 'released');
     expect(work.handBack).toEqual([]);
-    expect(work.again.map((r) => [r.id, r.earlier])).toEqual([['a.0', 1], ['a.1', 0], ['a.2', 0]]);
+    expect(work.again.map((p) => p.map((r) => [r.id, r.earlier]))).toEqual([[['a.0', 1], ['a.1', 0], ['a.2', 0]]]);
     expect(work.acknowledge).toEqual(['a']);
   });
 
