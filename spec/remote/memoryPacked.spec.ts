@@ -144,3 +144,27 @@ describe('memoryTransport: workers over packed entries (virtual time)', () => {
     await stopped(clock, next, true);
   });
 });
+
+describe('memoryTransport: a redelivered entry a pull may not run whole is cut, never run in part', () => {
+  it('a crash after running the first part of a cut entry brings back only that part: each request in one entry, charged only its own deliveries', async () => {
+    const { clock, transport } = await broker(3);
+    const link = () => transport.openWorker('s', { claimIdleMs: CLAIM_MS, maxDeliveries: 5, redeliveryCap: (d) => (d <= 1 ? Infinity : 2) });
+    const a = await link();
+    expect(counts(await a.pull(10, false))).toEqual([1, 1, 1]);
+    clock.advance(CLAIM_MS); // a dies
+    const b = await link();
+    const part = await b.pull(10, false);
+    // Taken over on its second delivery, the entry may not run whole (cap 2): cut into [r0, r1]
+    // and [r2], appended as they were before this delivery, the entry acknowledged; the first part read and handed out whole.
+    expect(part.map((d) => [d.id, d.deliveries])).toEqual([['r0', 2], ['r1', 2]]);
+    await expect(transport.backlog('s')).resolves.toEqual({ waiting: 1, pending: 2 });
+    clock.advance(CLAIM_MS); // b dies holding r0, r1
+    const c = await link();
+    const all = [...(await c.pull(10, false)), ...(await c.pull(10, false)), ...(await c.pull(10, false))];
+    // r2 was never run: once, on its second delivery. (Had b run part of the entry and moved r2,
+    // the entry would come back whole: r2 twice, once charged a delivery it never ran.)
+    expect(all.map((d) => [d.id, d.deliveries])).toEqual([['r0', 3], ['r1', 3], ['r2', 2]]);
+    await c.ack(all);
+    await expect(transport.backlog('s')).resolves.toEqual({ waiting: 0, pending: 0 });
+  });
+});

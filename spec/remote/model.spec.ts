@@ -7,8 +7,8 @@
  * entry included, waits there until its claim expires), a producer stop, and time passing,
  * drive a real `remoteBatcher` and real `serveBatches` workers over memoryTransport, all on one
  * virtual clock. memoryTransport stores one packed entry per send and its worker links run the
- * packed-entry ledger (PackedEntries), so takeovers of part of an entry, moves of what exceeds
- * a redelivered batch's cap, releases of part or all of an entry and deliveries past
+ * packed-entry ledger (PackedEntries), so takeovers of part of an entry, cuts of redelivered
+ * entries too big for a batch's cap (a crash after running a part included), releases of part or all of an entry and deliveries past
  * `maxDeliveries` all happen here. A small model knows each call's answer (10 × its input) and
  * what may have happened to it. After every command it checks:
  *
