@@ -7,6 +7,7 @@ import { PackedEntries, entryOf, type EntryWork, type PackedEntry } from '../rem
 import { encodeRequestPacket, type PackedRequest } from '../remote/requestPacket.js';
 import { PACKET_FIELD, entryRequestCount, entryRequests, toBuffer } from './entryFields.js';
 import { finishByScript, mayFinishByScript } from './finishScript.js';
+import { handBackByScript, handBackChecked, mayHandBackByScript } from './handBackScript.js';
 
 /**
  * Options of {@link redisTransport}.
@@ -246,9 +247,13 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
       let transactions: boolean;
       /** Whether this user may run the finish script (finish in one command). */
       let scripts: boolean;
+      /** Whether this user may run the hand-back script (check ownership and hand back in one command). */
+      let handBackScript: boolean;
       try {
         await ensureGroup();
-        [transactions, scripts] = await Promise.all([mayTransact(commands), mayFinishByScript(commands, key), blocking.ping()]);
+        [transactions, scripts, handBackScript] = await Promise.all([
+          mayTransact(commands), mayFinishByScript(commands, key), mayHandBackByScript(commands, key), blocking.ping(),
+        ]);
       } catch (error) {
         quit(commands);
         quit(blocking);
@@ -378,15 +383,22 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
         for (const { replyTo, frame } of sent) pipeline.publish(replyTo, toBuffer(frame));
         await execOrThrow(pipeline);
       };
-      /** Makes the broker hand entries back: they look idle for long, so the next reclaim by any worker takes them. */
-      const handBack = (ids: readonly string[]): Promise<unknown> => commands.xclaim(key, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, 'JUSTID');
+      /**
+       * Makes the broker hand entries back: they look idle for long, so the next reclaim by any
+       * worker takes them. Only those this consumer still owns: an entry another worker took over
+       * meanwhile is that worker's (handed back, it would look idle under its feet and go to a
+       * third worker while it runs). Atomic by script; checked first, then claimed, without one.
+       */
+      const handBack = (ids: readonly string[]): Promise<number> =>
+        (handBackScript ? handBackByScript : handBackChecked)(commands, key, group, consumer, claimIdleMs, ids);
 
       /**
        * Does on the broker what the ledger says, after publishing `frames`: appends the moved
-       * requests again, then acknowledges (XACK + XDEL, never MAXLEN) and hands back entries.
-       * In one script call (or MULTI/EXEC, for a user that may not run scripts), so that a reply
-       * or an append the broker refuses aborts the acknowledgement with it. A user without
-       * MULTI/EXEC either (an ACL written for earlier versions) gets the steps one after another.
+       * requests again, then acknowledges (XACK + XDEL, never MAXLEN), in one script call (or
+       * MULTI/EXEC, for a user that may not run scripts), so that a reply or an append the broker
+       * refuses aborts the acknowledgement with it. A user without MULTI/EXEC either (an ACL
+       * written for earlier versions) gets the steps one after another. Entries handed back
+       * (others than those acknowledged) go back alongside, by {@link handBack}.
        */
       const carryOut = async (frames: readonly ReplyFrame[], work: EntryWork<string>): Promise<void> => {
         const packets = againPackets(work.again);
@@ -401,13 +413,15 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           return;
         }
         if (transactions) {
-          if (sent.length + packets.length + acknowledge.length + back.length === 0) return;
-          const transaction = commands.multi();
-          for (const { replyTo, frame } of sent) transaction.publish(replyTo, toBuffer(frame));
-          for (const packet of packets) transaction.xadd(key, '*', PACKET_FIELD, toBuffer(packet));
-          if (acknowledge.length > 0) transaction.xack(key, group, ...acknowledge).xdel(key, ...acknowledge);
-          if (back.length > 0) transaction.xclaim(key, group, consumer, 0, ...back, 'IDLE', claimIdleMs, 'JUSTID');
-          await execOrThrow(transaction);
+          const finish = async (): Promise<void> => {
+            if (sent.length + packets.length + acknowledge.length === 0) return;
+            const transaction = commands.multi();
+            for (const { replyTo, frame } of sent) transaction.publish(replyTo, toBuffer(frame));
+            for (const packet of packets) transaction.xadd(key, '*', PACKET_FIELD, toBuffer(packet));
+            if (acknowledge.length > 0) transaction.xack(key, group, ...acknowledge).xdel(key, ...acknowledge);
+            await execOrThrow(transaction);
+          };
+          await Promise.all([finish(), back.length > 0 ? handBack(back) : undefined]);
           return;
         }
         await publish(sent);

@@ -261,6 +261,41 @@ describe('Redis Streams: one entry per producer tick', () => {
     await drained(subject);
   }, 30_000);
 
+  it('a link that lost its entry to another worker\'s reclaim releases it in vain: the new holder keeps it, its delivery count unchanged, and no third link gets it early', async () => {
+    const subject = freshSubject();
+    const transport = redisTransport({ url: broker.url, pollMs: 50 });
+    const link = async () => {
+      const l = await transport.openWorker(subject, { claimIdleMs: 60_000, maxDeliveries: 5 });
+      stoppers.push(() => l.close());
+      return l;
+    };
+    const first = await link();
+    const producer = await transport.openProducer(subject, () => undefined);
+    stoppers.push(() => producer.close());
+    await producer.send([0, 1].map((x) => ({ id: `r${x}`, replyTo: producer.replyTo, body: v8Codec.encode(x) })));
+    const mine = await first.pull(10, false);
+    expect(mine.map((d) => [d.id, d.deliveries])).toEqual([['r0', 1], ['r1', 1]]);
+    // The first link stalls past its claim (made to look idle for long, rather than waited out).
+    const a = admin();
+    const pendingRows = async () => (await a.xpending(key(subject), 'workers', '-', '+', 10)) as [string, string, number, number][];
+    const [[id, owner]] = await pendingRows();
+    await a.xclaim(key(subject), 'workers', owner, 0, id, 'IDLE', 120_000, 'JUSTID');
+    const second = await link();
+    const taken = await second.pull(10, false);
+    expect(taken.map((d) => [d.id, d.deliveries, d.reclaimed])).toEqual([['r0', 2, true], ['r1', 2, true]]);
+    const [[, holder]] = await pendingRows();
+    expect(holder).not.toBe(owner);
+    // The late holder gives up and hands the entry back whole: not its own any more, so nothing happens.
+    await first.release(mine);
+    const [[sameId, stillHolder, idle, deliveries]] = await pendingRows();
+    expect([sameId, stillHolder, Number(deliveries)]).toEqual([id, holder, 2]);
+    expect(Number(idle)).toBeLessThan(60_000); // not made to look idle: no reclaim takes it
+    const third = await link();
+    expect(await third.pull(10, false)).toEqual([]);
+    await second.ack(taken);
+    await expect(transport.backlog(subject)).resolves.toEqual({ waiting: 0, pending: 0 });
+  });
+
   it('serves an entry of the earlier format (one request per entry, as producers before packets wrote it): a rolling upgrade', async () => {
     const subject = freshSubject();
     await serve(subject, (xs) => xs.map((x) => 2 * x));

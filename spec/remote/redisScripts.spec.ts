@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { entryRequests } from '../../lib/redis/entryFields';
 import { finishByScript, mayFinishByScript } from '../../lib/redis/finishScript';
+import { handBackByScript, handBackChecked, mayHandBackByScript } from '../../lib/redis/handBackScript';
 import { encodeRequestPacket } from '../../lib/remote/requestPacket';
 import type { RequestMessage } from '../../lib/remote/transport';
 import { startRedis, type TestBroker } from './brokers';
@@ -181,5 +182,28 @@ describe('Redis stream entries as a worker reads them', () => {
     const [garbage] = entryRequests(fields('q', Buffer.from('rq\u0001garbage')));
     expect([garbage.id, garbage.replyTo, garbage.body.toString()]).toEqual(['', '', 'rq\u0001garbage']);
     expect(entryRequests(fields('x', 'y')).map((r) => [r.id, r.replyTo, r.body.length])).toEqual([['', '', 0]]);
+  });
+});
+
+describe('Redis hand-back of entries a consumer still owns', () => {
+  it.each([
+    ['by script (atomic)', async (c: Redis, key: string, ids: string[]) => {
+      expect(await mayHandBackByScript(c, key)).toBe(true);
+      return handBackByScript(c, key, 'workers', 'w1', 60_000, ids);
+    }],
+    ['checked, then claimed (a user without scripts)', (c: Redis, key: string, ids: string[]) => handBackChecked(c, key, 'workers', 'w1', 60_000, ids)],
+  ])('%s: hands back its own entries (idle for long, no delivery counted) and leaves one another consumer took over', async (_, handBack) => {
+    const key = freshKey();
+    await admin.xgroup('CREATE', key, 'workers', '0', 'MKSTREAM');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await admin.xadd(key, '*', 'i', `r${i}`)) as string);
+    await admin.xreadgroup('GROUP', 'workers', 'w1', 'COUNT', 3, 'STREAMS', key, '>');
+    await admin.xclaim(key, 'workers', 'w2', 0, ids[1]); // taken over by w2 (its second delivery)
+    const connection = connect();
+    expect(await handBack(connection, key, ids)).toBe(2);
+    const rows = (await admin.xpending(key, 'workers', '-', '+', 10)) as [string, string, number, number][];
+    expect(rows.map(([id, owner, , deliveries]) => [id, owner, Number(deliveries)])).toEqual([[ids[0], 'w1', 1], [ids[1], 'w2', 2], [ids[2], 'w1', 1]]);
+    expect(rows.map(([, , idle]) => Number(idle) >= 60_000)).toEqual([true, false, true]);
+    expect(await handBack(connection, key, [])).toBe(0);
   });
 });
