@@ -75,7 +75,9 @@ describe('redelivered requests run in smaller batches', () => {
     const cap = (d: number): number => redeliveryCap(d, 5, 8);
     const next = await transport.openWorker('s', { claimIdleMs: 100, maxDeliveries: 5, redeliveryCap: cap });
     const first = await next.pull(10, false);
-    expect(first.map((d) => [d.deliveries, d.reclaimed])).toEqual([[2, true], [2, true], [2, true], [2, true]]);
+    // Taken over, the entry of ten may not run whole (cap 4): cut into entries of 4, 4 and 2 (the
+    // entry acknowledged), read as new entries (not taken over) on their second delivery.
+    expect(first.map((d) => [d.deliveries, d.reclaimed])).toEqual([[2, false], [2, false], [2, false], [2, false]]);
     expect((await next.pull(10, false)).map((d) => d.deliveries)).toEqual([2, 2, 2, 2]);
     expect((await next.pull(10, false)).map((d) => d.deliveries)).toEqual([2, 2]);
   });
