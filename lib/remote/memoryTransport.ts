@@ -169,7 +169,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): BatchTran
        * Reads entries for a pull of up to `max` requests: entries idle for `claimIdleMs` first
        * (taken over; unless `fresh`), then new ones, oldest first. It reads no more than the pull
        * can hand out: it stops once the held requests and those read fill `max`, or reach the
-       * smallest `redeliveryCap` among them (the ledger would hold or move the rest).
+       * smallest `redeliveryCap` among them (the ledger would hold the rest, or cut an entry it cannot hand out whole).
        */
       const read = (max: number, fresh: boolean): PackedEntry<Claim>[] => {
         const at = now();
