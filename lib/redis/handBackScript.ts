@@ -9,7 +9,9 @@ import { mayRunScript } from './scriptCommand.js';
  * `JUSTID` (which counts no delivery; a thousand at a time), so that the next reclaim by any worker takes them. An
  * entry another worker took over meanwhile (or acknowledged) is left alone: a late holder's
  * hand-back must not make the new holder's entry look idle, or hand it to a third worker while
- * it runs. Returns how many it handed back.
+ * it runs. With an idle time of 0 the same script renews a claim, again only where the entry is
+ * still the consumer's (a late holder must not take an entry over from the worker running it).
+ * Returns how many it handed back (or renewed).
  *
  * @example
  * ```ts

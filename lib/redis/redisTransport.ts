@@ -54,7 +54,7 @@ type RawPendingRow = [id: string, consumer: string, idleMs: number, deliveries: 
  * split a redelivered entry (reclaimed, or appended again by a worker) that a pull may not run
  * whole under the cap into entries that it may (appended again uncharged, the old one
  * acknowledged in the same step), and renew their
- * claims with `XCLAIM … JUSTID`. Entries of the earlier
+ * claims with `XCLAIM … JUSTID` (only entries they still own). Entries of the earlier
  * format (one request per entry, from producers before this version) are read too: upgrade
  * workers first. The stream is never trimmed with `MAXLEN` (that would drop requests nobody
  * has run). `backlog()` counts requests, reading the stream's entries (`XRANGE`, a thousand at a
@@ -389,8 +389,15 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
        * meanwhile is that worker's (handed back, it would look idle under its feet and go to a
        * third worker while it runs). Atomic by script; checked first, then claimed, without one.
        */
-      const handBack = (ids: readonly string[]): Promise<number> =>
-        (handBackScript ? handBackByScript : handBackChecked)(commands, key, group, consumer, claimIdleMs, ids);
+      const handBack = (ids: readonly string[]): Promise<number> => claimOwned(ids, claimIdleMs);
+      /**
+       * Sets the idle time of the entries `ids` this consumer still owns (`XCLAIM … IDLE
+       * JUSTID`, no delivery counted): `claimIdleMs` hands them back, 0 renews them. An entry
+       * another worker took over is left alone, so a late holder neither hands it back nor,
+       * renewing, takes it over from the worker now running it.
+       */
+      const claimOwned = (ids: readonly string[], idleMs: number): Promise<number> =>
+        (handBackScript ? handBackByScript : handBackChecked)(commands, key, group, consumer, idleMs, ids);
 
       /**
        * Does on the broker what the ledger says, after publishing `frames`: appends the moved
@@ -517,10 +524,12 @@ export function redisTransport(options: RedisTransportOptions = {}): BatchTransp
           await settle([], deliveries, 'done');
         },
         async touch(deliveries: readonly Delivery[]): Promise<void> {
-          // Every entry they came from, and those of the requests held here. Resets the idle time without counting a delivery.
+          // Every entry they came from, and those of the requests held here, while still ours:
+          // resets the idle time without counting a delivery (a plain XCLAIM would take an entry
+          // over from the worker that reclaimed it while this one stalled).
           const ids = ledger.entriesOf(deliveries);
           if (ids.length === 0) return;
-          await commands.xclaim(key, group, consumer, 0, ...ids, 'JUSTID');
+          await claimOwned(ids, 0);
         },
         async release(deliveries: readonly Delivery[]): Promise<void> {
           if (deliveries.length === 0) return;

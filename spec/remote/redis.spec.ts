@@ -261,7 +261,7 @@ describe('Redis Streams: one entry per producer tick', () => {
     await drained(subject);
   }, 30_000);
 
-  it('a link that lost its entry to another worker\'s reclaim releases it in vain: the new holder keeps it, its delivery count unchanged, and no third link gets it early', async () => {
+  it('a link that lost its entry to another worker\'s reclaim releases and renews it in vain: the new holder keeps it, its delivery count unchanged, and no third link gets it early', async () => {
     const subject = freshSubject();
     const transport = redisTransport({ url: broker.url, pollMs: 50 });
     const link = async () => {
@@ -290,6 +290,10 @@ describe('Redis Streams: one entry per producer tick', () => {
     const [[sameId, stillHolder, idle, deliveries]] = await pendingRows();
     expect([sameId, stillHolder, Number(deliveries)]).toEqual([id, holder, 2]);
     expect(Number(idle)).toBeLessThan(60_000); // not made to look idle: no reclaim takes it
+    // Nor does its renewal take the entry back from the worker running it.
+    await first.touch(mine);
+    const [[, holderAfterTouch, , deliveriesAfterTouch]] = await pendingRows();
+    expect([holderAfterTouch, Number(deliveriesAfterTouch)]).toEqual([holder, 2]);
     const third = await link();
     expect(await third.pull(10, false)).toEqual([]);
     await second.ack(taken);
