@@ -315,6 +315,18 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
       const entries = new PackedEntries<string>(linkOptions.redeliveryCap);
       let sequence = 0;
       let current: { seq: number; max: number; got: PackedEntry<string>[]; finish(): void } | undefined;
+      /**
+       * When each message held here was last claimed (delivered, or renewed with `+WPI`), by its
+       * ack subject (one per delivery). JetStream acts on a `-NAK` sent for an earlier delivery
+       * as on one for the current: a worker that stalled past `ack_wait` and then handed a
+       * message back would have it delivered to a third worker while the one that took it over
+       * runs it. So a message goes back only while its claim is surely still this link's (less
+       * than three quarters of `claimIdleMs` since it was last claimed, the rest a margin for
+       * the trip to the server); one whose claim may have lapsed is left to its redelivery,
+       * made already or due within that margin.
+       */
+      const claimedAt = new Map<string, number>();
+      const claimTrustedMs = linkOptions.claimIdleMs * 0.75;
 
       const subscription = nc.subscribe(`${inbox}.*`, {
         callback: (error, msg) => {
@@ -328,6 +340,7 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           // Messages keep their stream subject, so they cannot be told apart by pull: any
           // message is ours, for the pull under way or, beyond it, for the next one.
           const entry = toEntry(msg);
+          claimedAt.set(entry.ref, performance.now());
           if (current === undefined || current.got.length >= current.max) {
             stash.push(entry);
             return;
@@ -370,9 +383,26 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
           nc.publish(nextSubject, JSON.stringify(body), { reply: `${inbox}.${seq}` });
         });
 
-      /** Acknowledges (`+ACK`), renews (`+WPI`) or hands back (`-NAK`) messages by their ack subjects. */
+      /**
+       * Acknowledges (`+ACK`), renews (`+WPI`) or hands back (`-NAK`) messages by their ack
+       * subjects; a hand-back only of those whose claim is still trusted ({@link claimedAt}).
+       */
       const signal = (refs: readonly string[], payload: Uint8Array): void => {
-        for (const ref of refs) if (ref !== '') nc.publish(ref, payload);
+        const at = performance.now();
+        for (const ref of refs) {
+          if (ref === '') continue;
+          if (payload === WPI) {
+            // A renewal keeps a trusted claim trusted; one that may have lapsed stays so (the
+            // server may have delivered it again meanwhile: the +WPI only renews it for whoever holds it).
+            const claimed = claimedAt.get(ref);
+            if (claimed !== undefined && at - claimed < claimTrustedMs) claimedAt.set(ref, at);
+          } else {
+            const claimed = claimedAt.get(ref);
+            claimedAt.delete(ref);
+            if (payload === NAK && (claimed === undefined || at - claimed >= claimTrustedMs)) continue;
+          }
+          nc.publish(ref, payload);
+        }
       };
       /** Publishes requests moved out of messages as new messages, one per run (each request with its `earlier` deliveries). */
       let mover: JetStreamPublisher<null> | undefined;

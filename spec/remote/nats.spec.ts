@@ -205,6 +205,38 @@ describe('NATS JetStream specifics', () => {
     await expect(natsTransport({ servers: broker.url }).backlog(subject)).resolves.toEqual({ waiting: 0, pending: 0 });
   });
 
+  it('a link that held a message past its claim hands it back in vain: no -NAK sends it to a third worker while the one that took it over runs it', async () => {
+    // JetStream acts on a -NAK sent for an earlier delivery of a message as on one for the
+    // current delivery: a late holder's hand-back would redeliver it under the new holder's feet.
+    const subject = `late-nak-${process.pid}`;
+    const transport = natsTransport({ servers: broker.url });
+    const options = { claimIdleMs: 500, maxDeliveries: 5 };
+    const producer = await transport.openProducer(subject, () => undefined);
+    const first = await transport.openWorker(subject, options);
+    const second = await transport.openWorker(subject, options);
+    const third = await transport.openWorker(subject, options);
+    try {
+      await producer.send([0, 1].map((x) => ({ id: `r${x}`, replyTo: producer.replyTo, body: v8Codec.encode(x) })));
+      const mine = await first.pull(10, true);
+      expect(mine.map((d) => [d.id, d.deliveries])).toEqual([['r0', 1], ['r1', 1]]);
+      // The first link stalls past its claim (no renewal): the server hands the message to the second.
+      let taken: Delivery[] = [];
+      for (let attempt = 0; taken.length === 0 && attempt < 20; attempt++) taken = await second.pull(10, true);
+      expect(taken.map((d) => [d.id, d.deliveries, d.reclaimed])).toEqual([['r0', 2, true], ['r1', 2, true]]);
+      // The late holder wakes up, renews what it holds, gives up and hands it back; closing flushes its connection, so the
+      // server has acted on all it sent before the third link asks.
+      await first.touch(mine);
+      await first.release(mine);
+      await first.close();
+      expect((await third.pull(10, false)).map((d) => [d.id, d.deliveries])).toEqual([]);
+      await second.ack(taken);
+    } finally {
+      for (const link of [first, second, third]) await link.close();
+      await producer.close();
+    }
+    await expect(natsTransport({ servers: broker.url }).backlog(subject)).resolves.toEqual({ waiting: 0, pending: 0 });
+  });
+
   describe('one message per producer tick (request packets)', () => {
     const streamOf = (subject: string): string => `rxb_${subject}`.replace(/[^A-Za-z0-9_-]/g, '_');
     const messagesIn = async (subject: string): Promise<number> => {
