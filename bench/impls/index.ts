@@ -1,3 +1,4 @@
+import { bareBatchingClient } from './bareBatching';
 import { batshitClient } from './batshitClient';
 import { dataloaderClient } from './dataloaderClient';
 import { dropInClient } from './dropInClient';
@@ -31,6 +32,18 @@ export const IMPLEMENTATIONS = ['rx-batcher', 'dataloader', 'promise-batcher', '
 export const DROP_INS = ['rx-batcher/dataloader'] as const;
 
 /**
+ * Floors measured beside the libraries in scenario 1 only (at its headline size):
+ * `bare-batching`, the least a batching API returning a native promise per call can do
+ * (see `bareBatchingClient`).
+ *
+ * @example
+ * ```ts
+ * for (const impl of FLOORS) console.log(impl); // 'bare-batching'
+ * ```
+ */
+export const FLOORS = ['bare-batching'] as const;
+
+/**
  * One of {@link IMPLEMENTATIONS} or {@link DROP_INS}.
  *
  * @example
@@ -38,7 +51,7 @@ export const DROP_INS = ['rx-batcher/dataloader'] as const;
  * const impl: ImplName = 'dataloader';
  * ```
  */
-export type ImplName = (typeof IMPLEMENTATIONS)[number] | (typeof DROP_INS)[number];
+export type ImplName = (typeof IMPLEMENTATIONS)[number] | (typeof DROP_INS)[number] | (typeof FLOORS)[number];
 
 /**
  * Makes a client of the named implementation over `model`, following `rules`.
@@ -64,6 +77,8 @@ export function createClient<I, O>(name: ImplName, model: BenchModel<I, O>, rule
       return rxjsBaselineClient(model, rules);
     case 'unbatched':
       return unbatchedClient(model);
+    case 'bare-batching':
+      return bareBatchingClient(model, rules);
     default:
       throw new TypeError(`unknown implementation "${String(name)}"; expected one of ${IMPLEMENTATIONS.join(', ')}`);
   }
@@ -96,6 +111,8 @@ export function describeConfig(name: ImplName, rules: BatchRules): string {
       return `Subject → bufferTime(${window}, null, ${n}) → filter(non-empty) → concatMap(runBatch) → one subscriber + Map by id`;
     case 'unbatched':
       return 'one model call (one promise) per request';
+    case 'bare-batching':
+      return `per call an input and its promise's resolve pushed onto arrays; at the end of the tick, model calls of ${n} (no options, checks or deadlines: a floor)`;
     default:
       return String(name);
   }

@@ -1,4 +1,4 @@
-import { describeConfig, DROP_INS, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
+import { describeConfig, DROP_INS, FLOORS, IMPLEMENTATIONS, type BatchRules, type ImplName } from '../impls';
 import type { Metrics, RealModelName, Task } from '../harness/tasks';
 import { outputLengths, wholeBatchCapacity, type LengthShape } from '../scenarios/streaming';
 
@@ -305,8 +305,8 @@ function overheadScenario(sizes: PlanSizes): Scenario {
   const rules: BatchRules = { maxBatchSize: 64, maxDelayMs: 0 };
   const cases: BenchCase[] = [];
   for (const n of sizes.concurrentCalls) {
-    // The drop-ins beside the library they replace: at the headline size only (scenario 1).
-    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS] : IMPLEMENTATIONS) {
+    // The drop-ins beside the library they replace, and the floor: at the headline size only (scenario 1).
+    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS, ...FLOORS] : IMPLEMENTATIONS) {
       cases.push({
         scenario: 's1-s2',
         group: `n=${n}`,
@@ -319,7 +319,7 @@ function overheadScenario(sizes: PlanSizes): Scenario {
     }
   }
   for (const n of sizes.heapCalls) {
-    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS] : IMPLEMENTATIONS) {
+    for (const impl of n === sizes.headlineCalls ? [...IMPLEMENTATIONS, ...DROP_INS, ...FLOORS] : IMPLEMENTATIONS) {
       cases.push({
         scenario: 's1-s2',
         group: `heap n=${n}`,

@@ -54,7 +54,7 @@ describe('npm run bench -- --smoke', () => {
     expect(results.tables.map((t) => t.id)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's7b', 's8', 's9']);
     expect(results.cases.filter((c) => c.errors.length > 0 || c.repetitions < 1)).toEqual([]);
     const overheadLabels = new Set(results.cases.filter((c) => c.scenario === 's1-s2').map((c) => c.label));
-    expect([...overheadLabels].sort()).toEqual(['batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rx-batcher/dataloader', 'rxjs-baseline', 'unbatched']);
+    expect([...overheadLabels].sort()).toEqual(['bare-batching', 'batshit', 'dataloader', 'promise-batcher', 'rx-batcher', 'rx-batcher/dataloader', 'rxjs-baseline', 'unbatched']);
     for (const row of results.tables.find((t) => t.id === 's1')!.rows) expect(row['requests/s']).toBeGreaterThan(0);
     expect(new Set(results.targets.map((t) => t.scenario))).toEqual(new Set(['1', '2', '3a', '3b', '4', '5', '6', '7', '8', '9']));
     for (const t of results.targets) expect(['yes', 'no', 'n/a']).toContain(t.met);
