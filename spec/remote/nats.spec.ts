@@ -210,7 +210,7 @@ describe('NATS JetStream specifics', () => {
     // current delivery: a late holder's hand-back would redeliver it under the new holder's feet.
     const subject = `late-nak-${process.pid}`;
     const transport = natsTransport({ servers: broker.url });
-    const options = { claimIdleMs: 500, maxDeliveries: 5 };
+    const options = { claimIdleMs: 1000, maxDeliveries: 5 };
     const producer = await transport.openProducer(subject, () => undefined);
     const first = await transport.openWorker(subject, options);
     const second = await transport.openWorker(subject, options);
@@ -223,11 +223,12 @@ describe('NATS JetStream specifics', () => {
       let taken: Delivery[] = [];
       for (let attempt = 0; taken.length === 0 && attempt < 20; attempt++) taken = await second.pull(10, true);
       expect(taken.map((d) => [d.id, d.deliveries, d.reclaimed])).toEqual([['r0', 2, true], ['r1', 2, true]]);
-      // The late holder wakes up, renews what it holds, gives up and hands it back; closing flushes its connection, so the
-      // server has acted on all it sent before the third link asks.
+      // The late holder wakes up, renews what it holds, gives up and hands it back; closing
+      // flushes its connection, so the server has acted on all it sent before the third link asks.
       await first.touch(mine);
       await first.release(mine);
       await first.close();
+      await second.touch(taken); // the new holder renews its claim, as a running worker does: no lapse of its own
       expect((await third.pull(10, false)).map((d) => [d.id, d.deliveries])).toEqual([]);
       await second.ack(taken);
     } finally {
