@@ -209,7 +209,10 @@ describe('NATS JetStream specifics', () => {
     // JetStream acts on a -NAK sent for an earlier delivery of a message as on one for the
     // current delivery: a late holder's hand-back would redeliver it under the new holder's feet.
     const subject = `late-nak-${process.pid}`;
-    const transport = natsTransport({ servers: broker.url });
+    // One waiting pull of 5 s spans the redelivery. With pulls that expire every second, as the
+    // claim does, nats-server 2.9.10 at times delivered the message twice to the second link
+    // (consumer sequences 2 and 3, in one pull) when a pull expired as it redelivered.
+    const transport = natsTransport({ servers: broker.url, pollMs: 5000 });
     const options = { claimIdleMs: 1000, maxDeliveries: 5 };
     const producer = await transport.openProducer(subject, () => undefined);
     const first = await transport.openWorker(subject, options);
