@@ -391,15 +391,15 @@ export function natsTransport(options: NatsTransportOptions = {}): BatchTranspor
         const at = performance.now();
         for (const ref of refs) {
           if (ref === '') continue;
+          const claimed = claimedAt.get(ref);
+          const trusted = claimed !== undefined && at - claimed < claimTrustedMs;
           if (payload === WPI) {
             // A renewal keeps a trusted claim trusted; one that may have lapsed stays so (the
             // server may have delivered it again meanwhile: the +WPI only renews it for whoever holds it).
-            const claimed = claimedAt.get(ref);
-            if (claimed !== undefined && at - claimed < claimTrustedMs) claimedAt.set(ref, at);
+            if (trusted) claimedAt.set(ref, at);
           } else {
-            const claimed = claimedAt.get(ref);
             claimedAt.delete(ref);
-            if (payload === NAK && (claimed === undefined || at - claimed >= claimTrustedMs)) continue;
+            if (payload === NAK && !trusted) continue;
           }
           nc.publish(ref, payload);
         }
